@@ -1,1 +1,30 @@
-pub fn x(){}
+//! ferredo: the redo build system, faithful to goredo 2.6, with exact GNU
+//! make jobserver interop.
+//!
+//! redo builds a target `T` by running `T.do` (or a `default*.do` found
+//! upwards) with `$1 $2 $3`, capturing its output atomically. The .do records
+//! its dependencies by running `redo-ifchange` on them; that record is kept
+//! in `.redo/T.dep` and consulted next time to decide whether `T` is out of
+//! date.
+//!
+//! Module map:
+//! - [`env`]: the `REDO_*` environment contract.
+//! - [`paths`]: lexical path arithmetic.
+//! - [`dofile`]: which .do builds a target.
+//! - [`state`]: `.dep` format, locks, logs.
+//! - [`ood`]: the out-of-date decision, with reasons as data.
+//! - [`build`]: running .do files, the atomic commit, scheduling.
+//! - [`jobserver`]: the GNU make jobserver, as client and server.
+//! - [`report`]: events the engine emits for the CLI to render.
+//! - [`query`]: the query applets' engine (redo-ood, redo-sources, ...).
+
+pub mod build;
+pub mod dofile;
+pub mod env;
+pub mod error;
+pub mod jobserver;
+pub mod ood;
+pub mod paths;
+pub mod query;
+pub mod report;
+pub mod state;

@@ -1,0 +1,177 @@
+//! `redo` and `redo-ifchange`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Arg, ArgAction, Command};
+use ferredo::build::{self, signals, Options};
+use ferredo::env::Context;
+use ferredo::error::Error;
+use ferredo::jobserver::{Jobserver, Request, Style};
+
+use crate::output::Terminal;
+
+fn command(applet: &'static str) -> Command {
+    let mut c = Command::new(applet)
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(if applet == "redo" {
+            "Build the targets (default: all) even if up to date, one after another."
+        } else {
+            "Build the targets if out of date, in parallel, and record them as dependencies."
+        })
+        .arg(Arg::new("jobs").short('j').value_name("N").help("job slots for the whole tree (0 = unlimited; REDO_JOBS)"))
+        .arg(Arg::new("x").short('x').action(ArgAction::SetTrue).help("trace the .do files this run starts (sh -x)"))
+        .arg(Arg::new("xx").long("xx").action(ArgAction::SetTrue).help("trace every .do below (REDO_TRACE=1)"))
+        .arg(Arg::new("k").short('k').action(ArgAction::SetTrue).help("keep job stderr in .redo/T.log (REDO_LOGS=1)"))
+        .arg(Arg::new("s").short('s').action(ArgAction::SetTrue).help("do not show job stderr (REDO_SILENT=1)"))
+        .arg(Arg::new("d").short('d').action(ArgAction::SetTrue).help("debug: out-of-date reasons, pids, waits (REDO_DEBUG=1)"))
+        .arg(Arg::new("log-pid").long("log-pid").action(ArgAction::SetTrue).help("prefix job stderr with its pid (REDO_LOG_PID=1)"))
+        .arg(Arg::new("no-progress").long("no-progress").action(ArgAction::SetTrue).help("no completion lines (REDO_NO_PROGRESS=1)"))
+        .arg(Arg::new("no-status").long("no-status").action(ArgAction::SetTrue).help("no status line (REDO_NO_STATUS=1)"))
+        .arg(Arg::new("log-wait").long("log-wait").action(ArgAction::SetTrue).hide(true))
+        .arg(Arg::new("log-lock").long("log-lock").action(ArgAction::SetTrue).hide(true))
+        .arg(Arg::new("log-js").long("log-js").action(ArgAction::SetTrue).hide(true))
+        .arg(
+            Arg::new("jobserver-style")
+                .long("jobserver-style")
+                .value_name("pipe|fifo")
+                .help("jobserver to serve at top level (REDO_JOBSERVER_STYLE; default pipe)"),
+        )
+        .arg(Arg::new("targets").num_args(0..).value_parser(clap::value_parser!(OsString)).trailing_var_arg(true));
+    if applet == "redo-ifchange" {
+        c = c.arg(Arg::new("f").short('f').action(ArgAction::SetTrue).help("rebuild even if up to date"));
+    } else {
+        c = c
+            .arg(
+                Arg::new("install-symlinks")
+                    .long("install-symlinks")
+                    .alias("symlinks")
+                    .num_args(0..=1)
+                    .value_name("DIR")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .help("create the applet symlinks in DIR (default: current directory) and exit"),
+            )
+            .arg(Arg::new("warranty").long("warranty").action(ArgAction::SetTrue).hide(true));
+    }
+    c
+}
+
+pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
+    let m = match command(applet).try_get_matches_from(crate::args::normalise(argv)) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    if applet == "redo" {
+        if m.contains_id("install-symlinks") && m.value_source("install-symlinks").is_some() {
+            let dir = m.get_one::<PathBuf>("install-symlinks").cloned().unwrap_or_else(|| PathBuf::from("."));
+            return crate::install::symlinks(&dir);
+        }
+        if m.get_flag("warranty") {
+            println!("ferredo is free software under the GNU GPL version 3; it comes with ABSOLUTELY NO WARRANTY.");
+            return 0;
+        }
+    }
+    let cwd = match crate::logical_cwd() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("redo: cannot read the current directory: {e}");
+            return 1;
+        }
+    };
+    let mut ctx = match Context::from_env(&crate::env_get, cwd.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("redo: {e}");
+            return e.exit_code();
+        }
+    };
+    let f = &mut ctx.flags;
+    f.trace_all |= m.get_flag("xx");
+    f.logs |= m.get_flag("k");
+    f.silent |= m.get_flag("s");
+    f.debug |= m.get_flag("d") || m.get_flag("log-wait") || m.get_flag("log-lock") || m.get_flag("log-js");
+    f.log_pid |= m.get_flag("log-pid");
+    f.no_progress |= m.get_flag("no-progress");
+    f.no_status |= m.get_flag("no-status") || f.no_progress;
+    let term = Terminal::new(&ctx);
+
+    let explicit_jobs = match m.get_one::<String>("jobs") {
+        None => None,
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                term.error(&format!("-j {s:?}: not a number of job slots (use -j N, 0 for unlimited)"));
+                return 2;
+            }
+        },
+    };
+    let style = match m
+        .get_one::<String>("jobserver-style")
+        .cloned()
+        .or_else(|| crate::env_get(ferredo::env::JOBSERVER_STYLE).map(|v| v.to_string_lossy().into_owned()))
+        .as_deref()
+    {
+        None | Some("") | Some("pipe") => Style::Pipe,
+        Some("fifo") => Style::Fifo,
+        Some(other) => {
+            term.error(&format!("unknown jobserver style {other:?}: use pipe or fifo"));
+            return 2;
+        }
+    };
+    let targets: Vec<PathBuf> = m
+        .get_many::<OsString>("targets")
+        .map(|v| v.map(|t| ferredo::paths::abs_join(&cwd, &PathBuf::from(t))).collect())
+        .unwrap_or_default();
+    let targets = if targets.is_empty() {
+        if applet == "redo" && ctx.top_level {
+            vec![cwd.join("all")]
+        } else {
+            return 0;
+        }
+    } else {
+        targets
+    };
+
+    signals::install();
+    let (js, warnings) = match Jobserver::from_env(&crate::env_get, &Request { explicit_jobs, top_level: ctx.top_level, style }) {
+        Ok(x) => x,
+        Err(e) => {
+            term.error(&format!("cannot set up the jobserver: {e}"));
+            return 1;
+        }
+    };
+    for w in warnings {
+        term.warning(&w.0);
+    }
+    let mut opts = Options {
+        force: applet == "redo" || (applet == "redo-ifchange" && m.get_flag("f")),
+        sequential: applet == "redo",
+        trace: m.get_flag("x"),
+        extra_env: Vec::new(),
+    };
+    if ctx.top_level {
+        if let Some(path) = crate::install::child_path() {
+            opts.extra_env.push(("PATH".into(), Some(path)));
+        }
+    }
+    let result = build::build(&ctx, &js, &term, &targets, &opts);
+    for w in js.take_warnings() {
+        term.warning(&w.0);
+    }
+    if let Some(w) = js.finish() {
+        term.warning(&w.0);
+    }
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            match &e {
+                Error::BuildFailed(_) | Error::Interrupted(_) => {}
+                other => term.error(&other.to_string()),
+            }
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Recording dependencies of the calling target through `REDO_DEP_FD`.
+//!
+//! The parent opened its `.dep` temp file with `O_APPEND`; every call here
+//! writes all its records with one `write()`, so records of concurrent
+//! nested redo processes never interleave. Paths are made relative to the
+//! dependant target's directory (`REDO_DEP_CWD` joined with `REDO_DIRPREFIX`),
+//! whatever directory the .do has `cd`'d into.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::paths;
+use crate::state::dep::{self, Record};
+use crate::state::inode::Inode;
+
+fn write_all_once(fd: i32, buf: &[u8]) -> io::Result<()> {
+    let mut off = 0;
+    while off < buf.len() {
+        let n = unsafe { libc::write(fd, buf[off..].as_ptr().cast(), buf.len() - off) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        off += n as usize;
+    }
+    Ok(())
+}
+
+fn encode(records: &[Record]) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    for r in records {
+        dep::encode_record(&mut buf, r).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    }
+    Ok(buf)
+}
+
+/// Record each target as ifchange (with its current inode data and hash) or
+/// ifchange-nonexistent.
+pub fn ifchange(fd: i32, dep_dir: &Path, targets: &[PathBuf]) -> io::Result<()> {
+    let mut recs = Vec::with_capacity(targets.len());
+    for t in targets {
+        let rel = paths::rel(dep_dir, t);
+        match std::fs::metadata(t) {
+            Ok(m) if m.is_file() => {
+                let hash = dep::hash_file(t)?;
+                recs.push(Record::Ifchange { inode: Inode::from_meta(&m), hash, path: rel });
+            }
+            Ok(m) => {
+                // Directories and other non-files have no content to hash;
+                // record them by inode data with the hash of nothing.
+                recs.push(Record::Ifchange { inode: Inode::from_meta(&m), hash: dep::hash_bytes(b""), path: rel });
+            }
+            Err(_) => recs.push(Record::IfchangeNonexistent(rel)),
+        }
+    }
+    write_all_once(fd, &encode(&recs)?)
+}
+
+pub fn ifcreate(fd: i32, dep_dir: &Path, targets: &[PathBuf]) -> io::Result<()> {
+    let recs: Vec<Record> = targets.iter().map(|t| Record::Ifcreate(paths::rel(dep_dir, t))).collect();
+    write_all_once(fd, &encode(&recs)?)
+}
+
+pub fn always(fd: i32) -> io::Result<()> {
+    write_all_once(fd, &encode(&[Record::Always])?)
+}
+
+pub fn stamp(fd: i32, hash: dep::Hash) -> io::Result<()> {
+    write_all_once(fd, &encode(&[Record::Stamp(hash)])?)
+}

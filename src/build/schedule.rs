@@ -1,0 +1,163 @@
+//! Running jobs within the job slots.
+//!
+//! One loop owns every slot: the implicit one (free when none of our jobs
+//! uses it) and the tokens read from the jobserver. It starts a job thread
+//! per target when it holds a slot for it, and otherwise sleeps in one poll
+//! over the jobserver and the wake pipe (a job gave its slot back, a job
+//! finished, or a signal arrived). A job returns its slot as soon as its .do
+//! has exited, or earlier when it only waits for another process's lock.
+//!
+//! Invariants: never more jobs running than slots held; every token read is
+//! written back (same byte) before this function returns, on every path;
+//! after a failure or a signal no new job starts, and the running ones are
+//! awaited.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::job::{self, JobSpec, Outcome};
+use super::{signals, Shared};
+use crate::error::{Error, Result};
+use crate::jobserver::{Acquired, Jobserver, Token};
+use crate::report::Event;
+
+enum Slot {
+    Implicit,
+    Token(Token),
+}
+
+enum Msg {
+    SlotFree(usize),
+    Done(usize, std::result::Result<Outcome, String>, Duration, Option<PathBuf>),
+}
+
+fn poll_wake() {
+    let mut p = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&signals::wake_fd()), events: libc::POLLIN, revents: 0 };
+    unsafe { libc::poll(&mut p, 1, -1) };
+    signals::drain();
+}
+
+pub fn run(sh: &Shared, js: &Jobserver, targets: &[PathBuf], force: bool, sequential: bool, trace: bool) -> Result<()> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let mut failures = 0usize;
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let mut slots: Vec<Option<Slot>> = Vec::new();
+        let mut implicit_free = true;
+        let mut running = 0usize;
+        let mut next = 0usize;
+        let mut forwarded = false;
+
+        let release = |slot: Slot, implicit_free: &mut bool| match slot {
+            Slot::Implicit => *implicit_free = true,
+            Slot::Token(t) => js.release(t),
+        };
+
+        loop {
+            while let Ok(m) = rx.try_recv() {
+                match m {
+                    Msg::SlotFree(i) => {
+                        if let Some(s) = slots[i].take() {
+                            release(s, &mut implicit_free);
+                        }
+                    }
+                    Msg::Done(i, res, elapsed, default_do) => {
+                        running -= 1;
+                        if let Some(s) = slots[i].take() {
+                            release(s, &mut implicit_free);
+                        }
+                        let target = &targets[i];
+                        match res {
+                            Ok(Outcome::Built(_)) => sh.reporter.emit(Event::Finished {
+                                target,
+                                default_do: default_do.as_deref(),
+                                elapsed,
+                                error: None,
+                            }),
+                            Ok(_) => {}
+                            Err(e) => {
+                                failures += 1;
+                                sh.reporter.emit(Event::Finished {
+                                    target,
+                                    default_do: default_do.as_deref(),
+                                    elapsed,
+                                    error: Some(&e),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            for w in js.take_warnings() {
+                sh.reporter.emit(Event::Warning(&w.0));
+            }
+            if let Some(sig) = signals::requested() {
+                if !forwarded {
+                    forwarded = true;
+                    signals::forward(sig);
+                }
+            }
+            let stopping = signals::requested().is_some() || failures > 0;
+            let can_start = next < targets.len() && !stopping && !(sequential && running > 0);
+            if !can_start {
+                if running == 0 {
+                    break;
+                }
+                poll_wake();
+                continue;
+            }
+            let slot = if implicit_free {
+                implicit_free = false;
+                Some(Slot::Implicit)
+            } else {
+                match js.try_acquire() {
+                    Ok(Some(t)) => Some(Slot::Token(t)),
+                    _ => match js.acquire(signals::wake_fd()) {
+                        Ok(Acquired::Token(t)) => Some(Slot::Token(t)),
+                        Ok(Acquired::Interrupted) => {
+                            signals::drain();
+                            None
+                        }
+                        Err(_) => {
+                            poll_wake();
+                            None
+                        }
+                    },
+                }
+            };
+            let Some(slot) = slot else { continue };
+            let idx = next;
+            next += 1;
+            slots.push(Some(slot));
+            running += 1;
+            let tx = tx.clone();
+            let spec = JobSpec { target: targets[idx].clone(), force, trace };
+            scope.spawn(move || {
+                let mut freed = false;
+                let mut free = || {
+                    if !freed {
+                        freed = true;
+                        let _ = tx.send(Msg::SlotFree(idx));
+                        signals::wake();
+                    }
+                };
+                let started = Instant::now();
+                let mut default_do = None;
+                let res = job::run(sh, &spec, &mut free, &mut default_do);
+                free();
+                let _ = tx.send(Msg::Done(idx, res, started.elapsed(), default_do));
+                signals::wake();
+            });
+        }
+    });
+    if let Some(sig) = signals::requested() {
+        return Err(Error::Interrupted(sig));
+    }
+    if failures > 0 {
+        return Err(Error::BuildFailed(format!("{failures} target(s) failed")));
+    }
+    Ok(())
+}

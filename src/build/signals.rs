@@ -1,0 +1,123 @@
+//! Interruption: SIGINT, SIGTERM and SIGHUP stop the build cleanly.
+//!
+//! The handler only records the signal and writes one byte to a self-pipe
+//! (both async-signal-safe). The scheduler polls that pipe together with the
+//! jobserver, so it notices at once: it starts no new job, forwards the
+//! signal to every running .do, waits for them (their temp files are removed
+//! and their locks and tokens released on the normal paths), and the
+//! invocation fails with 128 + signal.
+//!
+//! Job threads also write to the self-pipe when they finish or give up their
+//! slot, so one poll covers "a token arrived", "a slot came free" and "stop".
+
+use std::collections::HashSet;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+static WAKE_W: AtomicI32 = AtomicI32::new(-1);
+static WAKE: OnceLock<(OwnedFd, OwnedFd)> = OnceLock::new();
+static CHILDREN: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
+
+fn wake_pair() -> &'static (OwnedFd, OwnedFd) {
+    WAKE.get_or_init(|| {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+            .expect("creating the internal wake-up pipe");
+        WAKE_W.store(w.as_raw_fd(), Ordering::SeqCst);
+        (r, w)
+    })
+}
+
+/// The read end to poll.
+pub fn wake_fd() -> BorrowedFd<'static> {
+    use std::os::fd::AsFd;
+    wake_pair().0.as_fd()
+}
+
+/// Wake the scheduler (from any thread).
+pub fn wake() {
+    let w = wake_pair().1.as_raw_fd();
+    unsafe { libc::write(w, b"x".as_ptr().cast(), 1) };
+}
+
+/// Empty the wake pipe after a poll said it is readable.
+pub fn drain() {
+    let r = wake_pair().0.as_raw_fd();
+    let mut buf = [0u8; 256];
+    while unsafe { libc::read(r, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+/// The signal that asked us to stop, if any.
+pub fn requested() -> Option<i32> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    SIGNAL.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst).ok();
+    let w = WAKE_W.load(Ordering::SeqCst);
+    if w >= 0 {
+        unsafe { libc::write(w, b"s".as_ptr().cast(), 1) };
+    }
+}
+
+/// Install the handlers for SIGINT, SIGTERM, SIGHUP (call once, early).
+pub fn install() {
+    wake_pair();
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Restore default dispositions in a freshly forked child (pre_exec).
+pub fn reset_in_child() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+pub fn register_child(pid: i32) {
+    let mut g = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+    g.get_or_insert_with(HashSet::new).insert(pid);
+    drop(g);
+    // A signal that arrived just before registration must still reach it.
+    if let Some(sig) = requested() {
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+pub fn unregister_child(pid: i32) {
+    let mut g = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = g.as_mut() {
+        s.remove(&pid);
+    }
+}
+
+/// Forward `sig` to every running .do.
+pub fn forward(sig: i32) {
+    let g = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = g.as_ref() {
+        for &pid in s {
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+}
+
+/// Clear FD_CLOEXEC (for fds a child must inherit; used in pre_exec).
+pub fn clear_cloexec(fd: RawFd) {
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFD);
+        if fl >= 0 {
+            libc::fcntl(fd, libc::F_SETFD, fl & !libc::FD_CLOEXEC);
+        }
+    }
+}

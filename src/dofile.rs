@@ -1,0 +1,153 @@
+//! Which .do builds a target (goredo's Rules): for `dir/base.a.b`,
+//! `dir/base.a.b.do` (in the target's own directory only), then in `dir` and
+//! each parent in turn `default.a.b.do`, `default.b.do`, `default.do`. The
+//! search stops after the directory equal to `REDO_TOP_DIR`, after a
+//! directory holding `.redo/top`, or at `/`. Candidates tried before the one
+//! found become ifcreate dependencies; the one found an ifchange dependency.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Absolute path of the .do file.
+    pub do_path: PathBuf,
+    /// Its directory: the .do's cwd.
+    pub do_dir: PathBuf,
+    /// Target directory relative to the .do's directory ("" when the same).
+    pub dirprefix: PathBuf,
+    /// `$1`: dirprefix/basename.
+    pub arg1: PathBuf,
+    /// `$2`: `$1` without the extension matched by `default.<ext>.do`.
+    pub arg2: PathBuf,
+    /// True for `default*.do` files (shown in completion lines).
+    pub is_default: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    /// Absolute paths of candidates that did not exist, in search order.
+    pub tried: Vec<PathBuf>,
+    pub found: Option<Found>,
+}
+
+/// Suffixes of a basename, longest first: `a.b.c` → `b.c`, `c`.
+fn suffixes(base: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    for (i, &c) in base.iter().enumerate() {
+        if c == b'.' && i + 1 < base.len() {
+            out.push(&base[i + 1..]);
+        }
+    }
+    out
+}
+
+fn name(parts: &[&[u8]]) -> OsString {
+    OsString::from_vec(parts.concat())
+}
+
+/// Search for the .do of the absolute clean `target`, with an optional
+/// absolute top directory. `exists` is injected so that tests and
+/// `redo-whichdo` share the exact logic.
+pub fn search_with(target: &Path, top_dir: Option<&Path>, exists: &dyn Fn(&Path) -> bool) -> Search {
+    let tdir = crate::paths::dir_of(target);
+    let base = crate::paths::base_of(target).as_bytes();
+    let mut s = Search::default();
+
+    let exact = tdir.join(name(&[base, b".do"]));
+    if exists(&exact) {
+        s.found = Some(found(target, &exact, None));
+        return s;
+    }
+    s.tried.push(exact);
+
+    let exts = suffixes(base);
+    let mut dir = tdir.to_path_buf();
+    loop {
+        let mut candidates: Vec<(PathBuf, Option<&[u8]>)> = exts
+            .iter()
+            .map(|e| (dir.join(name(&[b"default.", e, b".do"])), Some(*e)))
+            .collect();
+        candidates.push((dir.join("default.do"), None));
+        for (cand, ext) in candidates {
+            if exists(&cand) {
+                s.found = Some(found(target, &cand, Some(ext)));
+                return s;
+            }
+            s.tried.push(cand);
+        }
+        let at_top = top_dir.is_some_and(|t| t == dir) || exists(&dir.join(".redo/top"));
+        match dir.parent() {
+            Some(p) if !at_top => dir = p.to_path_buf(),
+            _ => break,
+        }
+    }
+    s
+}
+
+pub fn search(target: &Path, top_dir: Option<&Path>) -> Search {
+    search_with(target, top_dir, &|p| p.exists())
+}
+
+fn found(target: &Path, do_path: &Path, default_ext: Option<Option<&[u8]>>) -> Found {
+    let do_dir = crate::paths::dir_of(do_path).to_path_buf();
+    let tdir = crate::paths::dir_of(target);
+    let dirprefix = if tdir == do_dir { PathBuf::new() } else { crate::paths::rel(&do_dir, tdir) };
+    let arg1 = dirprefix.join(crate::paths::base_of(target));
+    let arg2 = match default_ext {
+        Some(Some(ext)) => {
+            let a = arg1.as_os_str().as_bytes();
+            let cut = a.len() - ext.len() - 1;
+            PathBuf::from(OsStr::from_bytes(&a[..cut]))
+        }
+        _ => arg1.clone(),
+    };
+    Found { do_path: do_path.to_path_buf(), do_dir, dirprefix, arg1, arg2, is_default: default_ext.is_some() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whichdo_nonexist_list() {
+        let s = search_with(Path::new("/__nonexist/a/x.y.z"), None, &|_| false);
+        let got: Vec<_> = s.tried.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            got,
+            [
+                "/__nonexist/a/x.y.z.do",
+                "/__nonexist/a/default.y.z.do",
+                "/__nonexist/a/default.z.do",
+                "/__nonexist/a/default.do",
+                "/__nonexist/default.y.z.do",
+                "/__nonexist/default.z.do",
+                "/__nonexist/default.do",
+                "/default.y.z.do",
+                "/default.z.do",
+                "/default.do",
+            ]
+        );
+        assert!(s.found.is_none());
+    }
+
+    #[test]
+    fn leading_dot_and_args() {
+        let s = search_with(Path::new("/p/.x.y"), Some(Path::new("/p")), &|_| false);
+        let got: Vec<_> = s.tried.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        assert_eq!(got, ["/p/.x.y.do", "/p/default.x.y.do", "/p/default.y.do", "/p/default.do"]);
+
+        let s = search_with(Path::new("/r/a/b/file.z"), None, &|p| p == Path::new("/r/a/default.z.do"));
+        let f = s.found.unwrap();
+        assert_eq!(f.arg1, PathBuf::from("b/file.z"));
+        assert_eq!(f.arg2, PathBuf::from("b/file"));
+        assert_eq!(f.dirprefix, PathBuf::from("b"));
+        assert_eq!(f.do_dir, PathBuf::from("/r/a"));
+
+        let s = search_with(Path::new("/r/a.b.c"), None, &|p| p == Path::new("/r/default.b.c.do"));
+        assert_eq!(s.found.unwrap().arg2, PathBuf::from("a"));
+        let s = search_with(Path::new("/r/a.b.c"), None, &|p| p == Path::new("/r/default.do"));
+        assert_eq!(s.found.unwrap().arg2, PathBuf::from("a.b.c"));
+    }
+}

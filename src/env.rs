@@ -1,0 +1,272 @@
+//! The `REDO_*` environment contract: every variable name in one place, a typed
+//! read of what the parent gave us, and the typed write into a child's
+//! environment. The engine never reads or changes the process environment
+//! itself: callers pass a getter, and each child gets its variables set
+//! explicitly on its `Command`.
+//!
+//! Boolean variables are true when they equal the literal `1` (goredo's rule).
+
+use crate::error::{Error, Result};
+use crate::state::inode::InodeTrust;
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+pub type EnvGet<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
+pub const JOBS: &str = "REDO_JOBS";
+pub const TOP_DIR: &str = "REDO_TOP_DIR";
+pub const INODE_TRUST: &str = "REDO_INODE_TRUST";
+pub const STOP_IF_MODIFIED: &str = "REDO_STOP_IF_MODIFIED";
+pub const NO_SYNC: &str = "REDO_NO_SYNC";
+pub const LOGS: &str = "REDO_LOGS";
+pub const SILENT: &str = "REDO_SILENT";
+pub const TRACE: &str = "REDO_TRACE";
+pub const DEBUG: &str = "REDO_DEBUG";
+pub const LOG_PID: &str = "REDO_LOG_PID";
+pub const NO_PROGRESS: &str = "REDO_NO_PROGRESS";
+pub const NO_STATUS: &str = "REDO_NO_STATUS";
+pub const NO_COLOR: &str = "NO_COLOR";
+pub const JOBSERVER_STYLE: &str = "REDO_JOBSERVER_STYLE";
+
+pub const LEVEL: &str = "REDO_LEVEL";
+pub const DIRPREFIX: &str = "REDO_DIRPREFIX";
+pub const BUILD_UUID: &str = "REDO_BUILD_UUID";
+pub const STDERR_PREFIX: &str = "REDO_STDERR_PREFIX";
+pub const DEP_FD: &str = "REDO_DEP_FD";
+pub const DEP_CWD: &str = "REDO_DEP_CWD";
+/// ferredo's own: the chain of targets being built above this process, for
+/// cycle detection (goredo has none and deadlocks). Entries are absolute
+/// paths, each terminated by `\n`; `\` and newline inside a path are escaped.
+pub const CHAIN: &str = "REDO_FERREDO_CHAIN";
+/// ferredo's own: the directory of private applet links prepended to PATH.
+pub const APPLET_DIR: &str = "REDO_FERREDO_APPLETS";
+
+/// Flags that may be given on the command line and are inherited by children.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    pub logs: bool,
+    pub silent: bool,
+    pub trace_all: bool,
+    pub debug: bool,
+    pub log_pid: bool,
+    pub no_progress: bool,
+    pub no_status: bool,
+    pub stop_if_modified: bool,
+    pub no_sync: bool,
+}
+
+/// Everything the engine needs to know about its place in the build.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// Current build run; freshly generated at top level.
+    pub build_uuid: [u8; 16],
+    pub top_level: bool,
+    pub level: u32,
+    pub trust: InodeTrust,
+    pub top_dir: Option<PathBuf>,
+    pub flags: Flags,
+    /// Where this process records its dependencies (inside a .do).
+    pub dep_fd: Option<i32>,
+    /// Directory of the dependant target, deps are recorded relative to it.
+    pub dep_dir: Option<PathBuf>,
+    pub stderr_prefix: Option<String>,
+    pub no_color: bool,
+    pub chain: Vec<PathBuf>,
+    /// The logical working directory of this invocation.
+    pub cwd: PathBuf,
+}
+
+fn is_one(get: EnvGet, name: &str) -> bool {
+    get(name).is_some_and(|v| v.as_bytes() == b"1")
+}
+
+impl Context {
+    /// Read the contract from the environment; `cwd` is the logical cwd.
+    pub fn from_env(get: EnvGet, cwd: PathBuf) -> Result<Context> {
+        let uuid_text = get(BUILD_UUID).filter(|v| !v.is_empty());
+        let (build_uuid, top_level) = match uuid_text {
+            Some(t) => (
+                parse_uuid(&t.to_string_lossy()).ok_or_else(|| {
+                    Error::Config(format!(
+                        "{BUILD_UUID}={:?} is not a UUID; unset it to start a new build",
+                        t
+                    ))
+                })?,
+                false,
+            ),
+            None => (new_uuid(), true),
+        };
+        let trust = match get(INODE_TRUST) {
+            None => InodeTrust::Ctime,
+            Some(v) => match v.as_bytes() {
+                b"ctime" | b"" => InodeTrust::Ctime,
+                b"mtime" => InodeTrust::Mtime,
+                b"none" => InodeTrust::None,
+                _ => {
+                    return Err(Error::Config(format!(
+                        "{INODE_TRUST}={:?} is unknown: use none, ctime or mtime",
+                        v
+                    )))
+                }
+            },
+        };
+        let level = get(LEVEL)
+            .and_then(|v| v.to_str().and_then(|s| s.parse().ok()))
+            .unwrap_or(0);
+        let top_dir = get(TOP_DIR)
+            .filter(|v| !v.is_empty())
+            .map(|v| crate::paths::abs_join(&cwd, &PathBuf::from(v)));
+        let dep_fd = if top_level {
+            None
+        } else {
+            get(DEP_FD).and_then(|v| v.to_str().and_then(|s| s.parse().ok()))
+        };
+        let dep_dir = get(DEP_CWD).filter(|_| dep_fd.is_some()).map(|cwd_v| {
+            let base = crate::paths::clean(&PathBuf::from(cwd_v));
+            match get(DIRPREFIX).filter(|p| !p.is_empty()) {
+                Some(prefix) => crate::paths::abs_join(&base, &PathBuf::from(prefix)),
+                None => base,
+            }
+        });
+        let flags = Flags {
+            logs: is_one(get, LOGS),
+            silent: is_one(get, SILENT),
+            trace_all: is_one(get, TRACE),
+            debug: is_one(get, DEBUG),
+            log_pid: is_one(get, LOG_PID),
+            no_progress: is_one(get, NO_PROGRESS),
+            no_status: is_one(get, NO_STATUS),
+            stop_if_modified: is_one(get, STOP_IF_MODIFIED),
+            no_sync: is_one(get, NO_SYNC),
+        };
+        Ok(Context {
+            build_uuid,
+            top_level,
+            level,
+            trust,
+            top_dir,
+            flags,
+            dep_fd,
+            dep_dir,
+            stderr_prefix: get(STDERR_PREFIX)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.to_string_lossy().into_owned()),
+            no_color: get(NO_COLOR).is_some_and(|v| !v.is_empty()),
+            chain: get(CHAIN).map(|v| decode_chain(v.as_bytes())).unwrap_or_default(),
+            cwd,
+        })
+    }
+
+    /// Variables every child inherits from this process's flags and build run.
+    pub fn child_vars(&self) -> Vec<(&'static str, OsString)> {
+        let mut v: Vec<(&'static str, OsString)> = vec![
+            (BUILD_UUID, format_uuid(&self.build_uuid).into()),
+            (LEVEL, (self.level + 1).to_string().into()),
+        ];
+        let f = &self.flags;
+        for (on, name) in [
+            (f.logs, LOGS),
+            (f.silent, SILENT),
+            (f.trace_all, TRACE),
+            (f.debug, DEBUG),
+            (f.log_pid, LOG_PID),
+            (f.no_progress, NO_PROGRESS),
+            (f.no_status, NO_STATUS),
+            (f.stop_if_modified, STOP_IF_MODIFIED),
+            (f.no_sync, NO_SYNC),
+        ] {
+            if on {
+                v.push((name, "1".into()));
+            }
+        }
+        v
+    }
+}
+
+/// A fresh random (version 4) UUID.
+pub fn new_uuid() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    // getrandom never fails for 16 bytes once the pool is initialised; fall back
+    // to time and pid so that a failure can never stop a build.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != 16 {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b.copy_from_slice(&(t ^ ((std::process::id() as u128) << 64)).to_be_bytes());
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    b
+}
+
+pub fn format_uuid(b: &[u8; 16]) -> String {
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let hex: Vec<u8> = s.bytes().filter(|&c| c != b'-').collect();
+    if hex.len() != 32 || s.len() != 36 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let t = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(t, 16).ok()?;
+    }
+    Some(out)
+}
+
+pub fn encode_chain(chain: &[PathBuf]) -> OsString {
+    let mut out = Vec::new();
+    for p in chain {
+        for &c in p.as_os_str().as_bytes() {
+            match c {
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                _ => out.push(c),
+            }
+        }
+        out.push(b'\n');
+    }
+    OsString::from_vec(out)
+}
+
+pub fn decode_chain(b: &[u8]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut it = b.iter();
+    while let Some(&c) = it.next() {
+        match c {
+            b'\\' => match it.next() {
+                Some(b'n') => cur.push(b'\n'),
+                Some(&o) => cur.push(o),
+                None => {}
+            },
+            b'\n' => out.push(PathBuf::from(OsString::from_vec(std::mem::take(&mut cur)))),
+            _ => cur.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_round_trip() {
+        let u = new_uuid();
+        assert_eq!(parse_uuid(&format_uuid(&u)), Some(u));
+        assert_eq!(parse_uuid("nope"), None);
+    }
+
+    #[test]
+    fn chain_round_trip() {
+        let c = vec![PathBuf::from("/a\nb\\c"), PathBuf::from("/x y")];
+        assert_eq!(decode_chain(encode_chain(&c).as_bytes()), c);
+    }
+}

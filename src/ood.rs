@@ -1,0 +1,274 @@
+//! The out-of-date decision (goredo's `isOOD`), returning its reason as data
+//! so that `redo -d`, `redo-ood` and `redo-ood --why` all explain themselves
+//! with the same code path a build uses.
+//!
+//! For a target `T`:
+//! 1. no `.dep`: a *source* if the file exists and there is no `T.do` beside
+//!    it, else out of date (never built);
+//! 2. built in this build run (`.dep` BuildUUID = ours): up to date;
+//! 3. an `always` record: out of date;
+//! 4. the file is missing: out of date;
+//! 5. an ifcreate dependency now exists: out of date;
+//! 6. each ifchange dependency in recorded order: missing, a different size,
+//!    or (unless the inode data is trusted equal) a different BLAKE3 hash makes
+//!    `T` out of date; a dependency that is itself a target is checked
+//!    recursively; `T`'s own record is skipped;
+//! 7. an ifchange-nonexistent dependency follows that dependency's verdict, and
+//!    makes `T` out of date if the file appeared.
+//!
+//! Verdicts, parsed `.dep` files and file hashes are memoised for the life of
+//! a [`Checker`]. A dependency cycle recorded on disk is cut (the repeated
+//! target counts as up to date) so a check always terminates.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::paths;
+use crate::state::dep::{self, Dep, Hash, Record};
+use crate::state::inode::{Inode, InodeTrust};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// No `.dep` and not a source: never built by redo.
+    NeverBuilt,
+    /// The `.dep` cannot be parsed (message says why).
+    CorruptDep(String),
+    Always,
+    /// The target file does not exist.
+    Missing,
+    /// A file recorded with redo-ifcreate (or a more specific .do) appeared.
+    IfcreateAppeared(PathBuf),
+    /// An ifchange dependency is gone.
+    DepMissing(PathBuf),
+    /// An ifchange dependency's size differs.
+    DepSize(PathBuf),
+    /// An ifchange dependency's content hash differs.
+    DepHash(PathBuf),
+    /// A dependency that produced nothing earlier now exists.
+    DepAppeared(PathBuf),
+    /// A dependency is itself out of date.
+    DepOod(PathBuf, Box<Reason>),
+}
+
+impl Reason {
+    /// One line, paths shown through `show` (relative to the user's cwd).
+    pub fn describe(&self, show: &dyn Fn(&Path) -> String) -> String {
+        match self {
+            Reason::NeverBuilt => "never built".into(),
+            Reason::CorruptDep(m) => format!("unreadable .dep: {m}"),
+            Reason::Always => "always rebuilt (redo-always)".into(),
+            Reason::Missing => "target does not exist".into(),
+            Reason::IfcreateAppeared(p) => format!("{} appeared (ifcreate)", show(p)),
+            Reason::DepMissing(p) => format!("{} is missing", show(p)),
+            Reason::DepSize(p) if is_do(p) => format!("{} (.do) changed: size differs", show(p)),
+            Reason::DepHash(p) if is_do(p) => format!("{} (.do) changed: content differs", show(p)),
+            Reason::DepSize(p) => format!("{} changed: size differs", show(p)),
+            Reason::DepHash(p) => format!("{} changed: content differs", show(p)),
+            Reason::DepAppeared(p) => format!("{} appeared", show(p)),
+            Reason::DepOod(p, r) => format!("{} is out of date: {}", show(p), r.describe(show)),
+        }
+    }
+}
+
+fn is_do(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "do")
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A source file (or a missing non-target): nothing to build.
+    Source,
+    UpToDate,
+    Ood(Reason),
+}
+
+impl Verdict {
+    pub fn is_ood(&self) -> bool {
+        matches!(self, Verdict::Ood(_))
+    }
+}
+
+/// Result of reading a target's `.dep`.
+#[derive(Clone, Debug)]
+pub enum DepState {
+    Absent,
+    Corrupt(String),
+    Present(Rc<Dep>),
+}
+
+pub struct Checker {
+    pub build: [u8; 16],
+    pub trust: InodeTrust,
+    verdicts: HashMap<PathBuf, Verdict>,
+    deps: HashMap<PathBuf, DepState>,
+    hashes: HashMap<PathBuf, Option<Hash>>,
+    visiting: HashSet<PathBuf>,
+    /// When set, always-targets met below the operands are collected here and
+    /// treated as up to date for this pass (goredo builds them first).
+    pub collect_always: Option<Vec<PathBuf>>,
+    /// Warnings (corrupt .dep files) for the caller to report.
+    pub warnings: Vec<String>,
+}
+
+impl Checker {
+    pub fn new(build: [u8; 16], trust: InodeTrust) -> Checker {
+        Checker {
+            build,
+            trust,
+            verdicts: HashMap::new(),
+            deps: HashMap::new(),
+            hashes: HashMap::new(),
+            visiting: HashSet::new(),
+            collect_always: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Forget verdicts (after building something), keep nothing stale.
+    pub fn reset(&mut self) {
+        self.verdicts.clear();
+        self.deps.clear();
+        self.hashes.clear();
+    }
+
+    /// Read (memoised) the `.dep` of an absolute target path.
+    pub fn dep(&mut self, target: &Path) -> DepState {
+        if let Some(d) = self.deps.get(target) {
+            return d.clone();
+        }
+        let path = crate::state::dep_path(target);
+        let st = match std::fs::read(&path) {
+            Ok(b) => match Dep::decode(&b) {
+                Ok(d) => DepState::Present(Rc::new(d)),
+                Err(e) => {
+                    let m = format!("{}: {e}", path.display());
+                    self.warnings.push(format!(
+                        "{m}; the target will be rebuilt (delete the file to treat the target as a source)"
+                    ));
+                    DepState::Corrupt(m)
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DepState::Absent,
+            Err(e) => DepState::Corrupt(format!("{}: {e}", path.display())),
+        };
+        self.deps.insert(target.to_path_buf(), st.clone());
+        st
+    }
+
+    pub fn hash(&mut self, path: &Path) -> Option<Hash> {
+        if let Some(h) = self.hashes.get(path) {
+            return *h;
+        }
+        let h = dep::hash_file(path).ok();
+        self.hashes.insert(path.to_path_buf(), h);
+        h
+    }
+
+    /// Is the absolute clean `target` out of date?
+    pub fn check(&mut self, target: &Path) -> Verdict {
+        self.check_at(target, true)
+    }
+
+    fn check_at(&mut self, target: &Path, operand: bool) -> Verdict {
+        if let Some(v) = self.verdicts.get(target) {
+            return v.clone();
+        }
+        if !self.visiting.insert(target.to_path_buf()) {
+            return Verdict::UpToDate;
+        }
+        let v = self.decide(target, operand);
+        self.visiting.remove(target);
+        self.verdicts.insert(target.to_path_buf(), v.clone());
+        v
+    }
+
+    fn decide(&mut self, target: &Path, operand: bool) -> Verdict {
+        let dep = match self.dep(target) {
+            DepState::Absent => {
+                let do_beside = paths::with_suffix(target, ".do");
+                return if target.exists() && !do_beside.exists() {
+                    Verdict::Source
+                } else {
+                    Verdict::Ood(Reason::NeverBuilt)
+                };
+            }
+            DepState::Corrupt(m) => return Verdict::Ood(Reason::CorruptDep(m)),
+            DepState::Present(d) => d,
+        };
+        if dep.build == self.build {
+            return Verdict::UpToDate;
+        }
+        if dep.has_always() {
+            if !operand {
+                if let Some(c) = self.collect_always.as_mut() {
+                    c.push(target.to_path_buf());
+                    return Verdict::UpToDate;
+                }
+            }
+            return Verdict::Ood(Reason::Always);
+        }
+        if std::fs::metadata(target).is_err() {
+            return Verdict::Ood(Reason::Missing);
+        }
+        let tdir = paths::dir_of(target).to_path_buf();
+        let base = paths::base_of(target).to_os_string();
+        for r in dep.records.iter() {
+            if let Record::Ifcreate(p) = r {
+                if p.as_os_str() == base {
+                    continue;
+                }
+                let abs = paths::abs_join(&tdir, p);
+                if std::fs::symlink_metadata(&abs).is_ok() {
+                    return Verdict::Ood(Reason::IfcreateAppeared(abs));
+                }
+            }
+        }
+        for r in dep.records.iter() {
+            match r {
+                Record::Ifchange { inode, hash, path } => {
+                    if path.as_os_str() == base {
+                        continue;
+                    }
+                    let abs = paths::abs_join(&tdir, path);
+                    if let Some(reason) = self.changed(&abs, inode, hash) {
+                        return Verdict::Ood(reason);
+                    }
+                    if let Verdict::Ood(inner) = self.check_at(&abs, false) {
+                        return Verdict::Ood(Reason::DepOod(abs, Box::new(inner)));
+                    }
+                }
+                Record::IfchangeNonexistent(path) => {
+                    let abs = paths::abs_join(&tdir, path);
+                    if std::fs::symlink_metadata(&abs).is_ok() {
+                        return Verdict::Ood(Reason::DepAppeared(abs));
+                    }
+                    if let Verdict::Ood(inner) = self.check_at(&abs, false) {
+                        return Verdict::Ood(Reason::DepOod(abs, Box::new(inner)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Verdict::UpToDate
+    }
+
+    /// Has the file at `abs` changed against its recorded inode data and hash?
+    pub fn changed(&mut self, abs: &Path, inode: &Inode, hash: &Hash) -> Option<Reason> {
+        let m = match std::fs::metadata(abs) {
+            Ok(m) => m,
+            Err(_) => return Some(Reason::DepMissing(abs.to_path_buf())),
+        };
+        let now = Inode::from_meta(&m);
+        if now.size != inode.size {
+            return Some(Reason::DepSize(abs.to_path_buf()));
+        }
+        if self.trust != InodeTrust::None && now.equals(inode, self.trust) {
+            return None;
+        }
+        match self.hash(abs) {
+            Some(h) if h == *hash => None,
+            _ => Some(Reason::DepHash(abs.to_path_buf())),
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The `.dep` file: goredo's binary dependency record, format version 1.
+//!
+//! ```text
+//! header: "GOREDO" || 0x01 || BuildUUID (16 raw bytes)                 23 bytes
+//! chunk:  LEN (u16 BE, the whole chunk incl. LEN and TYPE) || TYPE || payload
+//!   0x01 ifcreate              target
+//!   0x02 ifchange              size inode ctime_s ctime_ns mtime_s mtime_ns
+//!                              (6 x u64 BE) || BLAKE3-256 hash || target
+//!   0x03 always                (nothing)
+//!   0x04 stamp                 hash
+//!   0x05 ifchange-nonexistent  target
+//! ```
+//!
+//! Invariants: every `target` is relative to the directory holding the target
+//! (the parent of `.redo/`), the target's own record (ifchange, or ifcreate
+//! when it produced nothing) comes last, and files are byte-identical to the
+//! ones goredo writes, so a tree moves between the two without a rebuild.
+//! A chunk is at most 65535 bytes, so a dependency path longer than
+//! 65535 - 83 bytes cannot be recorded; encoding refuses it.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use super::inode::Inode;
+
+pub const MAGIC: &[u8; 6] = b"GOREDO";
+pub const VERSION: u8 = 1;
+pub const HEADER_LEN: usize = 23;
+pub const HASH_LEN: usize = 32;
+
+pub const T_IFCREATE: u8 = 1;
+pub const T_IFCHANGE: u8 = 2;
+pub const T_ALWAYS: u8 = 3;
+pub const T_STAMP: u8 = 4;
+pub const T_IFCHANGE_NONEX: u8 = 5;
+
+pub type Hash = [u8; HASH_LEN];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    Ifcreate(PathBuf),
+    Ifchange { inode: Inode, hash: Hash, path: PathBuf },
+    Always,
+    Stamp(Hash),
+    IfchangeNonexistent(PathBuf),
+}
+
+impl Record {
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Record::Ifcreate(p) | Record::IfchangeNonexistent(p) => Some(p),
+            Record::Ifchange { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dep {
+    pub build: [u8; 16],
+    pub records: Vec<Record>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    TooShort,
+    BadMagic,
+    BadVersion(u8),
+    BadChunk { offset: usize, why: &'static str },
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::TooShort => f.write_str("shorter than the 23-byte header"),
+            DecodeError::BadMagic => f.write_str("does not start with GOREDO"),
+            DecodeError::BadVersion(v) => write!(f, "unknown format version {v}"),
+            DecodeError::BadChunk { offset, why } => write!(f, "bad chunk at byte {offset}: {why}"),
+        }
+    }
+}
+
+pub fn header(build: &[u8; 16]) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..6].copy_from_slice(MAGIC);
+    h[6] = VERSION;
+    h[7..].copy_from_slice(build);
+    h
+}
+
+/// Read only the BuildUUID of a .dep's bytes.
+pub fn decode_build(b: &[u8]) -> Result<[u8; 16], DecodeError> {
+    if b.len() < HEADER_LEN {
+        return Err(DecodeError::TooShort);
+    }
+    if &b[..6] != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    if b[6] != VERSION {
+        return Err(DecodeError::BadVersion(b[6]));
+    }
+    let mut u = [0u8; 16];
+    u.copy_from_slice(&b[7..HEADER_LEN]);
+    Ok(u)
+}
+
+fn chunk(out: &mut Vec<u8>, typ: u8, payload_parts: &[&[u8]]) -> Result<(), String> {
+    let len: usize = 3 + payload_parts.iter().map(|p| p.len()).sum::<usize>();
+    let len16 = u16::try_from(len).map_err(|_| format!("record of {len} bytes exceeds 65535"))?;
+    out.extend_from_slice(&len16.to_be_bytes());
+    out.push(typ);
+    for p in payload_parts {
+        out.extend_from_slice(p);
+    }
+    Ok(())
+}
+
+/// Append one record's chunk to `out`. Fails only for over-long paths.
+pub fn encode_record(out: &mut Vec<u8>, r: &Record) -> Result<(), String> {
+    match r {
+        Record::Ifcreate(p) => chunk(out, T_IFCREATE, &[p.as_os_str().as_bytes()]),
+        Record::IfchangeNonexistent(p) => {
+            chunk(out, T_IFCHANGE_NONEX, &[p.as_os_str().as_bytes()])
+        }
+        Record::Always => chunk(out, T_ALWAYS, &[]),
+        Record::Stamp(h) => chunk(out, T_STAMP, &[h]),
+        Record::Ifchange { inode, hash, path } => {
+            let mut fields = [0u8; 48];
+            for (i, v) in [
+                inode.size,
+                inode.ino,
+                inode.ctime_sec,
+                inode.ctime_nsec,
+                inode.mtime_sec,
+                inode.mtime_nsec,
+            ]
+            .iter()
+            .enumerate()
+            {
+                fields[i * 8..i * 8 + 8].copy_from_slice(&v.to_be_bytes());
+            }
+            chunk(out, T_IFCHANGE, &[&fields, hash, path.as_os_str().as_bytes()])
+        }
+    }
+}
+
+impl Dep {
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        let mut out = header(&self.build).to_vec();
+        for r in &self.records {
+            encode_record(&mut out, r)?;
+        }
+        Ok(out)
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Dep, DecodeError> {
+        let build = decode_build(b)?;
+        let records = decode_records(&b[HEADER_LEN..], HEADER_LEN)?;
+        Ok(Dep { build, records })
+    }
+
+    /// The target's own record (goredo writes it last): the ifchange or
+    /// ifcreate whose path is the target's basename.
+    pub fn self_record(&self, base: &Path) -> Option<&Record> {
+        self.records.iter().rev().find(|r| r.path() == Some(base))
+    }
+
+    pub fn self_ifchange(&self, base: &Path) -> Option<(&Inode, &Hash)> {
+        self.records.iter().rev().find_map(|r| match r {
+            Record::Ifchange { inode, hash, path } if path == base => Some((inode, hash)),
+            _ => None,
+        })
+    }
+
+    pub fn has_always(&self) -> bool {
+        self.records.iter().any(|r| matches!(r, Record::Always))
+    }
+}
+
+/// Decode a sequence of chunks (the body of a .dep, or what children appended).
+pub fn decode_records(mut b: &[u8], base_offset: usize) -> Result<Vec<Record>, DecodeError> {
+    let mut out = Vec::new();
+    let mut off = base_offset;
+    let path = |p: &[u8]| PathBuf::from(OsString::from_vec(p.to_vec()));
+    while !b.is_empty() {
+        if b.len() < 3 {
+            return Err(DecodeError::BadChunk { offset: off, why: "truncated chunk header" });
+        }
+        let len = u16::from_be_bytes([b[0], b[1]]) as usize;
+        if len < 3 || len > b.len() {
+            return Err(DecodeError::BadChunk { offset: off, why: "length out of range" });
+        }
+        let typ = b[2];
+        let payload = &b[3..len];
+        let rec = match typ {
+            T_IFCREATE => Record::Ifcreate(path(payload)),
+            T_IFCHANGE_NONEX => Record::IfchangeNonexistent(path(payload)),
+            T_ALWAYS if payload.is_empty() => Record::Always,
+            T_STAMP if payload.len() == HASH_LEN => {
+                let mut h = [0u8; HASH_LEN];
+                h.copy_from_slice(payload);
+                Record::Stamp(h)
+            }
+            T_IFCHANGE if payload.len() >= 48 + HASH_LEN => {
+                let u = |i: usize| {
+                    let mut x = [0u8; 8];
+                    x.copy_from_slice(&payload[i * 8..i * 8 + 8]);
+                    u64::from_be_bytes(x)
+                };
+                let inode = Inode {
+                    size: u(0),
+                    ino: u(1),
+                    ctime_sec: u(2),
+                    ctime_nsec: u(3),
+                    mtime_sec: u(4),
+                    mtime_nsec: u(5),
+                };
+                let mut hash = [0u8; HASH_LEN];
+                hash.copy_from_slice(&payload[48..48 + HASH_LEN]);
+                Record::Ifchange { inode, hash, path: path(&payload[48 + HASH_LEN..]) }
+            }
+            T_ALWAYS | T_STAMP | T_IFCHANGE => {
+                return Err(DecodeError::BadChunk { offset: off, why: "wrong payload length" })
+            }
+            _ => return Err(DecodeError::BadChunk { offset: off, why: "unknown chunk type" }),
+        };
+        out.push(rec);
+        b = &b[len..];
+        off += len;
+    }
+    Ok(out)
+}
+
+/// BLAKE3-256 of a file's whole content. Large files are memory-mapped by
+/// reading in big blocks; small ones in one read.
+pub fn hash_file(path: &Path) -> std::io::Result<Hash> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = blake3::Hasher::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(*h.finalize().as_bytes())
+}
+
+pub fn hash_bytes(b: &[u8]) -> Hash {
+    *blake3::hash(b).as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_layout() {
+        let dep = Dep {
+            build: [7; 16],
+            records: vec![
+                Record::Ifcreate("foo.o.do".into()),
+                Record::Ifchange {
+                    inode: Inode { size: 1, ino: 2, ctime_sec: 3, ctime_nsec: 4, mtime_sec: 5, mtime_nsec: 6 },
+                    hash: [9; 32],
+                    path: "default.o.do".into(),
+                },
+                Record::Always,
+                Record::Stamp([1; 32]),
+                Record::IfchangeNonexistent("x".into()),
+            ],
+        };
+        let b = dep.encode().unwrap();
+        assert_eq!(&b[..7], b"GOREDO\x01");
+        // ifcreate chunk: LEN = 3 + 8
+        assert_eq!(&b[23..26], &[0, 11, 1]);
+        // ifchange chunk LEN = 83 + len("default.o.do")
+        let ic = 23 + 11;
+        assert_eq!(u16::from_be_bytes([b[ic], b[ic + 1]]) as usize, 83 + 12);
+        assert_eq!(Dep::decode(&b).unwrap(), dep);
+    }
+
+    #[test]
+    fn corrupt_is_error_not_panic() {
+        assert_eq!(Dep::decode(b"GOR"), Err(DecodeError::TooShort));
+        let mut b = header(&[0; 16]).to_vec();
+        b.extend_from_slice(&[0, 200, 2]);
+        assert!(Dep::decode(&b).is_err());
+        let mut b = header(&[0; 16]).to_vec();
+        b.extend_from_slice(&[0, 3, 9]);
+        assert!(Dep::decode(&b).is_err());
+    }
+}

@@ -1,0 +1,171 @@
+//! Target locks: goredo's protocol, plus an in-process table.
+//!
+//! Protocol (goredo 2.x): the builder of `D/T` opens `D/.redo/T.lock`
+//! (`O_WRONLY|O_TRUNC|O_CREAT`, 0666) and takes a whole-file fcntl write lock
+//! with `F_SETLK`. If another process holds it (`EAGAIN`/`EACCES`), the
+//! builder does not build: it gives its job slot back, blocks in `F_SETLKW`
+//! until the holder is done (retrying after 10 ms on `EDEADLK`), unlocks at
+//! once, and then reads the target's `.dep` header to learn whether it was
+//! built in this build run. Lock files are kept after the build.
+//!
+//! Invariants:
+//! - A lock is released only after the target and its `.dep` are committed.
+//! - fcntl locks belong to the process, so threads of one redo process do
+//!   not exclude each other, and closing *any* fd of the lock file drops the
+//!   lock. The in-process table makes a second thread wait, and this module
+//!   is the only code that opens lock files.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+static HELD: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+static RELEASED: Condvar = Condvar::new();
+
+fn held<R>(f: impl FnOnce(&mut HashSet<PathBuf>) -> R) -> R {
+    let mut g = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    f(g.get_or_insert_with(HashSet::new))
+}
+
+/// A held target lock; dropping it unlocks.
+#[derive(Debug)]
+pub struct TargetLock {
+    file: Option<File>,
+    path: PathBuf,
+}
+
+pub enum Attempt {
+    Acquired(TargetLock),
+    /// Someone else builds it: another process (its pid if known) or a
+    /// thread of this process (`None`).
+    Busy { pid: Option<i32> },
+}
+
+fn flock(typ: libc::c_short) -> libc::flock {
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = typ;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 0;
+    fl.l_len = 0;
+    fl
+}
+
+fn open_lock(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .create(true)
+        .mode(0o666)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Try to take the lock without blocking. `path` is the `.lock` file.
+pub fn try_lock(path: &Path) -> io::Result<Attempt> {
+    if !held(|h| h.insert(path.to_path_buf())) {
+        return Ok(Attempt::Busy { pid: None });
+    }
+    let release_table = || {
+        held(|h| h.remove(path));
+        RELEASED.notify_all();
+    };
+    let file = match open_lock(path) {
+        Ok(f) => f,
+        Err(e) => {
+            release_table();
+            return Err(e);
+        }
+    };
+    let fl = flock(libc::F_WRLCK as libc::c_short);
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) } == 0 {
+        return Ok(Attempt::Acquired(TargetLock { file: Some(file), path: path.to_path_buf() }));
+    }
+    let err = io::Error::last_os_error();
+    let busy = matches!(err.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES));
+    if !busy {
+        release_table();
+        return Err(err);
+    }
+    let mut probe = flock(libc::F_WRLCK as libc::c_short);
+    let pid = if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut probe) } == 0
+        && probe.l_type != libc::F_UNLCK as libc::c_short
+    {
+        Some(probe.l_pid)
+    } else {
+        None
+    };
+    // Dropping `file` here is safe: we hold no fcntl lock on it.
+    drop(file);
+    release_table();
+    Ok(Attempt::Busy { pid: pid.or(Some(0)) })
+}
+
+/// Block until whoever holds the lock lets go, then return without holding it.
+pub fn wait_unlocked(path: &Path) -> io::Result<()> {
+    {
+        let mut g = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        while g.get_or_insert_with(HashSet::new).contains(path) {
+            g = RELEASED.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+    // Mark as ours while we hold the fd, so no other thread of ours closes
+    // a lock fd under us.
+    held(|h| h.insert(path.to_path_buf()));
+    let result = (|| {
+        let file = open_lock(path)?;
+        let fl = flock(libc::F_WRLCK as libc::c_short);
+        loop {
+            if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLKW, &fl) } == 0 {
+                break;
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EDEADLK) => std::thread::sleep(Duration::from_millis(10)),
+                _ => return Err(e),
+            }
+        }
+        let un = flock(libc::F_UNLCK as libc::c_short);
+        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &un) };
+        Ok(())
+    })();
+    held(|h| h.remove(path));
+    RELEASED.notify_all();
+    result
+}
+
+impl Drop for TargetLock {
+    fn drop(&mut self) {
+        if let Some(f) = self.file.take() {
+            let un = flock(libc::F_UNLCK as libc::c_short);
+            unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &un) };
+            drop(f);
+        }
+        held(|h| h.remove(&self.path));
+        RELEASED.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_thread_sees_busy_then_waits() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.lock");
+        let Attempt::Acquired(l) = try_lock(&p).unwrap() else { panic!("not acquired") };
+        assert!(matches!(try_lock(&p).unwrap(), Attempt::Busy { pid: None }));
+        let p2 = p.clone();
+        let t = std::thread::spawn(move || wait_unlocked(&p2).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+        drop(l);
+        t.join().unwrap();
+        assert!(matches!(try_lock(&p).unwrap(), Attempt::Acquired(_)));
+    }
+}
