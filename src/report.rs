@@ -15,7 +15,8 @@ pub enum Event<'a> {
         target: &'a Path,
         /// The `default*.do` used, shown in the completion line.
         default_do: Option<&'a Path>,
-        elapsed: Duration,
+        /// How long the .do ran; None when it never started.
+        elapsed: Option<Duration>,
         error: Option<&'a str>,
     },
     /// One line the .do wrote to stderr (without the newline).

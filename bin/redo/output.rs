@@ -99,10 +99,12 @@ impl Reporter for Terminal {
             }
             Event::Finished { target, default_do, elapsed, error } => {
                 let mut name = self.show(target);
-                if let Some(d) = default_do {
+                if let (Some(d), Some(_)) = (default_do, elapsed) {
                     name = format!("{name} ({})", self.show(d));
                 }
-                let name = format!("{name} ({:.3}s)", elapsed.as_secs_f64());
+                if let Some(e) = elapsed {
+                    name = format!("{name} ({:.3}s)", e.as_secs_f64());
+                }
                 match error {
                     None => {
                         if !self.no_progress {

@@ -31,6 +31,15 @@ pub enum Outcome {
     Skipped,
 }
 
+/// What the scheduler reports about a job besides its outcome.
+#[derive(Default)]
+pub struct JobInfo {
+    /// The `default*.do` used, shown in the completion line.
+    pub default_do: Option<PathBuf>,
+    /// Whether the .do was started (else an error happened before).
+    pub ran: bool,
+}
+
 pub struct JobSpec {
     pub target: PathBuf,
     pub force: bool,
@@ -58,7 +67,7 @@ pub fn run(
     sh: &Shared,
     spec: &JobSpec,
     release_slot: &mut dyn FnMut(),
-    default_do: &mut Option<PathBuf>,
+    info: &mut JobInfo,
 ) -> Result<Outcome, String> {
     let target = &spec.target;
     let show = sh.show(target);
@@ -116,7 +125,7 @@ pub fn run(
     };
     let tdir = paths::dir_of(target).to_path_buf();
     if found.is_default {
-        *default_do = Some(found.do_path.clone());
+        info.default_do = Some(found.do_path.clone());
     }
 
     // The new .dep starts with the lookup's records.
@@ -225,6 +234,7 @@ pub fn run(
     };
     let mut child = cmd.spawn().map_err(|e| format!("running {}: {e}", sh.show(&found.do_path)))?;
     drop(dep_fd);
+    info.ran = true;
     let pid = child.id();
     signals::register_child(pid as i32);
     sh.reporter.emit(Event::Started { target, pid });
@@ -232,6 +242,9 @@ pub fn run(
     relay(sh, target, pid, stderr, &child_prefix, log);
     let status = child.wait();
     signals::unregister_child(pid as i32);
+    if signals::requested().is_some() {
+        signals::await_group(pid as i32, Duration::from_secs(5));
+    }
     release_slot();
     let status = status.map_err(|e| format!("waiting for the .do: {e}"))?;
 

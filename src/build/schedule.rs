@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::job::{self, JobSpec, Outcome};
+
+use super::job::{self, JobInfo, JobSpec, Outcome};
 use super::{signals, Shared};
 use crate::error::{Error, Result};
 use crate::jobserver::{Acquired, Jobserver, Token};
@@ -29,7 +30,7 @@ enum Slot {
 
 enum Msg {
     SlotFree(usize),
-    Done(usize, std::result::Result<Outcome, String>, Duration, Option<PathBuf>),
+    Done(usize, std::result::Result<Outcome, String>, Duration, JobInfo),
 }
 
 fn poll_wake() {
@@ -64,7 +65,8 @@ pub fn run(sh: &Shared, js: &Jobserver, targets: &[PathBuf], force: bool, sequen
                             release(s, &mut implicit_free);
                         }
                     }
-                    Msg::Done(i, res, elapsed, default_do) => {
+                    Msg::Done(i, res, elapsed, info) => {
+                        let elapsed = info.ran.then_some(elapsed);
                         running -= 1;
                         if let Some(s) = slots[i].take() {
                             release(s, &mut implicit_free);
@@ -73,7 +75,7 @@ pub fn run(sh: &Shared, js: &Jobserver, targets: &[PathBuf], force: bool, sequen
                         match res {
                             Ok(Outcome::Built(_)) => sh.reporter.emit(Event::Finished {
                                 target,
-                                default_do: default_do.as_deref(),
+                                default_do: info.default_do.as_deref(),
                                 elapsed,
                                 error: None,
                             }),
@@ -82,7 +84,7 @@ pub fn run(sh: &Shared, js: &Jobserver, targets: &[PathBuf], force: bool, sequen
                                 failures += 1;
                                 sh.reporter.emit(Event::Finished {
                                     target,
-                                    default_do: default_do.as_deref(),
+                                    default_do: info.default_do.as_deref(),
                                     elapsed,
                                     error: Some(&e),
                                 });
@@ -145,10 +147,10 @@ pub fn run(sh: &Shared, js: &Jobserver, targets: &[PathBuf], force: bool, sequen
                     }
                 };
                 let started = Instant::now();
-                let mut default_do = None;
-                let res = job::run(sh, &spec, &mut free, &mut default_do);
+                let mut info = JobInfo::default();
+                let res = job::run(sh, &spec, &mut free, &mut info);
                 free();
-                let _ = tx.send(Msg::Done(idx, res, started.elapsed(), default_do));
+                let _ = tx.send(Msg::Done(idx, res, started.elapsed(), info));
                 signals::wake();
             });
         }

@@ -78,8 +78,10 @@ pub fn install() {
     }
 }
 
-/// Restore default dispositions in a freshly forked child (pre_exec).
+/// In a freshly forked child (pre_exec): lead a new process group, restore
+/// default signal dispositions.
 pub fn reset_in_child() {
+    unsafe { libc::setpgid(0, 0) };
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
         unsafe { libc::signal(sig, libc::SIG_DFL) };
     }
@@ -91,7 +93,7 @@ pub fn register_child(pid: i32) {
     drop(g);
     // A signal that arrived just before registration must still reach it.
     if let Some(sig) = requested() {
-        unsafe { libc::kill(pid, sig) };
+        unsafe { libc::kill(-pid, sig) };
     }
 }
 
@@ -102,14 +104,50 @@ pub fn unregister_child(pid: i32) {
     }
 }
 
-/// Forward `sig` to every running .do.
+/// Forward `sig` to every running .do and everything it started: each .do
+/// leads its own process group, so a nested redo, a make or a cargo under it
+/// gets the signal too (and forwards it further down the same way).
 pub fn forward(sig: i32) {
     let g = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(s) = g.as_ref() {
         for &pid in s {
-            unsafe { libc::kill(pid, sig) };
+            unsafe { libc::kill(-pid, sig) };
         }
     }
+}
+
+/// After an interrupted .do exited, give the rest of its process group (a
+/// nested redo returning its tokens, a make cleaning up) a bounded moment
+/// to finish, so that the token count at exit is not taken too early.
+pub fn await_group(pgid: i32, limit: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit && group_alive(pgid) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Does the process group still have a live (non-zombie) member? Orphaned
+/// zombies may wait long for a busy init to reap them, so `kill(-pgid, 0)`
+/// alone would wait for nothing.
+fn group_alive(pgid: i32) -> bool {
+    if unsafe { libc::kill(-pgid, 0) } != 0 {
+        return false;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else { return true };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // pid (comm) state ppid pgrp ...; comm may hold spaces and parens.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let mut f = rest.split_whitespace();
+        let state = f.next().unwrap_or("Z");
+        let _ppid = f.next();
+        if f.next().and_then(|g| g.parse::<i32>().ok()) == Some(pgid) && state != "Z" {
+            return true;
+        }
+    }
+    false
 }
 
 /// Clear FD_CLOEXEC (for fds a child must inherit; used in pre_exec).
