@@ -26,14 +26,18 @@ const LONG: &[&str] = &[
 /// Flags (short or long) that take a value as the next word.
 const TAKES_VALUE: &[&str] = &["-j", "--jobserver-style"];
 
+/// Flags whose value is optional: the next word is their value unless it
+/// looks like a flag.
+const OPTIONAL_VALUE: &[&str] = &["--install-symlinks", "--symlinks"];
+
 pub fn normalise(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let mut out = Vec::new();
-    let mut it = args.into_iter();
+    let mut it = args.into_iter().peekable();
     if let Some(a0) = it.next() {
         out.push(a0);
     }
     let mut expect_value = false;
-    for a in it.by_ref() {
+    while let Some(a) = it.next() {
         if expect_value {
             out.push(a);
             expect_value = false;
@@ -71,6 +75,13 @@ pub fn normalise(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std:
                 if TAKES_VALUE.contains(&word.as_str()) {
                     expect_value = true;
                 }
+                let optional = OPTIONAL_VALUE.contains(&word.as_str());
+                if optional && it.peek().is_some_and(|n| !n.as_encoded_bytes().starts_with(b"-")) {
+                    let mut w = std::ffi::OsString::from(format!("{word}="));
+                    w.push(it.next().unwrap_or_default());
+                    out.push(w);
+                    continue;
+                }
                 out.push(word.into());
             }
         }
@@ -96,5 +107,7 @@ mod tests {
         assert_eq!(n(&["redo", "-j=4", "-log-pid", "a", "-x"]), ["redo", "-j=4", "--log-pid", "--", "a", "-x"]);
         assert_eq!(n(&["redo", "--", "-x"]), ["redo", "--", "-x"]);
         assert_eq!(n(&["redo", "-k", "-s"]), ["redo", "-k", "-s"]);
+        assert_eq!(n(&["redo", "-symlinks", "/x/y"]), ["redo", "--symlinks=/x/y"]);
+        assert_eq!(n(&["redo", "--install-symlinks"]), ["redo", "--install-symlinks"]);
     }
 }

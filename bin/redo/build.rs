@@ -47,6 +47,8 @@ fn command(applet: &'static str) -> Command {
                     .long("install-symlinks")
                     .alias("symlinks")
                     .num_args(0..=1)
+                    .require_equals(true)
+                    .default_missing_value(".")
                     .value_name("DIR")
                     .value_parser(clap::value_parser!(PathBuf))
                     .help("create the applet symlinks in DIR (default: current directory) and exit"),

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use crate::APPLETS;
 
 pub fn symlinks(dir: &Path) -> i32 {
+    use std::io::Write;
+    // A closed stdout must not stop the installation half-way.
+    let mut out = std::io::stdout().lock();
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => {
@@ -23,7 +26,7 @@ pub fn symlinks(dir: &Path) -> i32 {
         let link = dir.join(name);
         if link.symlink_metadata().is_ok() {
             if std::fs::read_link(&link).ok().as_deref() == Some(exe.as_path()) {
-                println!("{} <- {}", exe.display(), link.display());
+                let _ = writeln!(out, "{} <- {}", exe.display(), link.display());
                 continue;
             }
             if *name == "redo" && same_file(&link, &exe) {
@@ -32,7 +35,9 @@ pub fn symlinks(dir: &Path) -> i32 {
             let _ = std::fs::remove_file(&link);
         }
         match std::os::unix::fs::symlink(&exe, &link) {
-            Ok(()) => println!("{} <- {}", exe.display(), link.display()),
+            Ok(()) => {
+                let _ = writeln!(out, "{} <- {}", exe.display(), link.display());
+            }
             Err(e) => {
                 eprintln!("redo: linking {}: {e}", link.display());
                 code = 1;

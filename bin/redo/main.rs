@@ -59,6 +59,11 @@ fn main() {
         .map(|a| PathBuf::from(a).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
         .unwrap_or_default();
     let applet: &'static str = APPLETS.iter().copied().find(|a| *a == name).unwrap_or("redo");
+    if !matches!(applet, "redo" | "redo-ifchange") {
+        // Listing applets stop quietly when their reader goes away
+        // (`redo-targets | head`), as C tools do.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let code = match applet {
         "redo" | "redo-ifchange" => build::main(applet, argv),
         "redo-ifcreate" | "redo-always" | "redo-stamp" => record::main(applet, argv),
