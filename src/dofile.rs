@@ -50,7 +50,11 @@ fn name(parts: &[&[u8]]) -> OsString {
 /// Search for the .do of the absolute clean `target`, with an optional
 /// absolute top directory. `exists` is injected so that tests and
 /// `redo-whichdo` share the exact logic.
-pub fn search_with(target: &Path, top_dir: Option<&Path>, exists: &dyn Fn(&Path) -> bool) -> Search {
+pub fn search_with(
+    target: &Path,
+    top_dir: Option<&Path>,
+    exists: &dyn Fn(&Path) -> bool,
+) -> Search {
     let tdir = crate::paths::dir_of(target);
     let base = crate::paths::base_of(target).as_bytes();
     let mut s = Search::default();
@@ -93,7 +97,11 @@ pub fn search(target: &Path, top_dir: Option<&Path>) -> Search {
 fn found(target: &Path, do_path: &Path, default_ext: Option<Option<&[u8]>>) -> Found {
     let do_dir = crate::paths::dir_of(do_path).to_path_buf();
     let tdir = crate::paths::dir_of(target);
-    let dirprefix = if tdir == do_dir { PathBuf::new() } else { crate::paths::rel(&do_dir, tdir) };
+    let dirprefix = if tdir == do_dir {
+        PathBuf::new()
+    } else {
+        crate::paths::rel(&do_dir, tdir)
+    };
     let arg1 = dirprefix.join(crate::paths::base_of(target));
     let arg2 = match default_ext {
         Some(Some(ext)) => {
@@ -103,7 +111,14 @@ fn found(target: &Path, do_path: &Path, default_ext: Option<Option<&[u8]>>) -> F
         }
         _ => arg1.clone(),
     };
-    Found { do_path: do_path.to_path_buf(), do_dir, dirprefix, arg1, arg2, is_default: default_ext.is_some() }
+    Found {
+        do_path: do_path.to_path_buf(),
+        do_dir,
+        dirprefix,
+        arg1,
+        arg2,
+        is_default: default_ext.is_some(),
+    }
 }
 
 #[cfg(test)]
@@ -113,7 +128,11 @@ mod tests {
     #[test]
     fn whichdo_nonexist_list() {
         let s = search_with(Path::new("/__nonexist/a/x.y.z"), None, &|_| false);
-        let got: Vec<_> = s.tried.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        let got: Vec<_> = s
+            .tried
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(
             got,
             [
@@ -135,19 +154,37 @@ mod tests {
     #[test]
     fn leading_dot_and_args() {
         let s = search_with(Path::new("/p/.x.y"), Some(Path::new("/p")), &|_| false);
-        let got: Vec<_> = s.tried.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-        assert_eq!(got, ["/p/.x.y.do", "/p/default.x.y.do", "/p/default.y.do", "/p/default.do"]);
+        let got: Vec<_> = s
+            .tried
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "/p/.x.y.do",
+                "/p/default.x.y.do",
+                "/p/default.y.do",
+                "/p/default.do"
+            ]
+        );
 
-        let s = search_with(Path::new("/r/a/b/file.z"), None, &|p| p == Path::new("/r/a/default.z.do"));
+        let s = search_with(Path::new("/r/a/b/file.z"), None, &|p| {
+            p == Path::new("/r/a/default.z.do")
+        });
         let f = s.found.unwrap();
         assert_eq!(f.arg1, PathBuf::from("b/file.z"));
         assert_eq!(f.arg2, PathBuf::from("b/file"));
         assert_eq!(f.dirprefix, PathBuf::from("b"));
         assert_eq!(f.do_dir, PathBuf::from("/r/a"));
 
-        let s = search_with(Path::new("/r/a.b.c"), None, &|p| p == Path::new("/r/default.b.c.do"));
+        let s = search_with(Path::new("/r/a.b.c"), None, &|p| {
+            p == Path::new("/r/default.b.c.do")
+        });
         assert_eq!(s.found.unwrap().arg2, PathBuf::from("a"));
-        let s = search_with(Path::new("/r/a.b.c"), None, &|p| p == Path::new("/r/default.do"));
+        let s = search_with(Path::new("/r/a.b.c"), None, &|p| {
+            p == Path::new("/r/default.do")
+        });
         assert_eq!(s.found.unwrap().arg2, PathBuf::from("a.b.c"));
     }
 }

@@ -153,7 +153,9 @@ impl Context {
                 .filter(|v| !v.is_empty())
                 .map(|v| v.to_string_lossy().into_owned()),
             no_color: get(NO_COLOR).is_some_and(|v| !v.is_empty()),
-            chain: get(CHAIN).map(|v| decode_chain(v.as_bytes())).unwrap_or_default(),
+            chain: get(CHAIN)
+                .map(|v| decode_chain(v.as_bytes()))
+                .unwrap_or_default(),
             cwd,
         })
     }
@@ -204,7 +206,14 @@ pub fn new_uuid() -> [u8; 16] {
 
 pub fn format_uuid(b: &[u8; 16]) -> String {
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {

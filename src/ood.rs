@@ -21,6 +21,7 @@
 //! target counts as up to date) so a check always terminates.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -97,13 +98,53 @@ pub enum DepState {
     Present(Rc<Dep>),
 }
 
+/// FxHash (rustc's): the memo keys are paths hashed thousands of times per
+/// check of a big tree, where SipHash's DoS resistance buys nothing.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write(&[i]);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write(&i.to_le_bytes());
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub type FastSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
+
 pub struct Checker {
     pub build: [u8; 16],
     pub trust: InodeTrust,
-    verdicts: HashMap<PathBuf, Verdict>,
-    deps: HashMap<PathBuf, DepState>,
-    hashes: HashMap<PathBuf, Option<Hash>>,
-    visiting: HashSet<PathBuf>,
+    verdicts: FastMap<PathBuf, Verdict>,
+    deps: FastMap<PathBuf, DepState>,
+    hashes: FastMap<PathBuf, Option<Hash>>,
+    /// Memoised `lstat` existence of ifcreate paths: the `.do` candidates
+    /// recorded as ifcreate are shared by every target of a directory.
+    lexists: FastMap<PathBuf, bool>,
+    /// Memoised `stat` (following symlinks): a shared dependency such as a
+    /// `default.do` is compared against every dependant's record.
+    stats: FastMap<PathBuf, Option<Inode>>,
+    visiting: FastSet<PathBuf>,
     /// When set, always-targets met below the operands are collected here and
     /// treated as up to date for this pass (goredo builds them first).
     pub collect_always: Option<Vec<PathBuf>>,
@@ -116,10 +157,12 @@ impl Checker {
         Checker {
             build,
             trust,
-            verdicts: HashMap::new(),
-            deps: HashMap::new(),
-            hashes: HashMap::new(),
-            visiting: HashSet::new(),
+            verdicts: FastMap::default(),
+            deps: FastMap::default(),
+            hashes: FastMap::default(),
+            lexists: FastMap::default(),
+            stats: FastMap::default(),
+            visiting: FastSet::default(),
             collect_always: None,
             warnings: Vec::new(),
         }
@@ -130,6 +173,8 @@ impl Checker {
         self.verdicts.clear();
         self.deps.clear();
         self.hashes.clear();
+        self.lexists.clear();
+        self.stats.clear();
     }
 
     /// Read (memoised) the `.dep` of an absolute target path.
@@ -138,7 +183,7 @@ impl Checker {
             return d.clone();
         }
         let path = crate::state::dep_path(target);
-        let st = match std::fs::read(&path) {
+        let st = match read_small(&path) {
             Ok(b) => match Dep::decode(&b) {
                 Ok(d) => DepState::Present(Rc::new(d)),
                 Err(e) => {
@@ -154,6 +199,45 @@ impl Checker {
         };
         self.deps.insert(target.to_path_buf(), st.clone());
         st
+    }
+
+    /// Every `.dep` read so far that could not be used, as (target, message
+    /// naming the file), sorted by target path bytes. For the query applets,
+    /// which report them all once at the end.
+    pub fn dep_errors(&self) -> Vec<(PathBuf, String)> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut v: Vec<(PathBuf, String)> = self
+            .deps
+            .iter()
+            .filter_map(|(t, d)| match d {
+                DepState::Corrupt(m) => Some((t.clone(), m.clone())),
+                _ => None,
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+        v
+    }
+
+    /// `stat` of `path` (following symlinks) as inode data; None when it
+    /// does not exist (or cannot be examined). Memoised until [`Checker::reset`].
+    pub fn stat(&mut self, path: &Path) -> Option<Inode> {
+        if let Some(m) = self.stats.get(path) {
+            return *m;
+        }
+        let m = std::fs::metadata(path).ok().map(|m| Inode::from_meta(&m));
+        self.stats.insert(path.to_path_buf(), m);
+        m
+    }
+
+    /// Does `path` exist (not following a final symlink)? Memoised until
+    /// [`Checker::reset`].
+    pub fn lexists(&mut self, path: &Path) -> bool {
+        if let Some(&e) = self.lexists.get(path) {
+            return e;
+        }
+        let e = std::fs::symlink_metadata(path).is_ok();
+        self.lexists.insert(path.to_path_buf(), e);
+        e
     }
 
     pub fn hash(&mut self, path: &Path) -> Option<Hash> {
@@ -187,7 +271,7 @@ impl Checker {
         let dep = match self.dep(target) {
             DepState::Absent => {
                 let do_beside = paths::with_suffix(target, ".do");
-                return if target.exists() && !do_beside.exists() {
+                return if self.stat(target).is_some() && self.stat(&do_beside).is_none() {
                     Verdict::Source
                 } else {
                     Verdict::Ood(Reason::NeverBuilt)
@@ -208,7 +292,7 @@ impl Checker {
             }
             return Verdict::Ood(Reason::Always);
         }
-        if std::fs::metadata(target).is_err() {
+        if self.stat(target).is_none() {
             return Verdict::Ood(Reason::Missing);
         }
         let tdir = paths::dir_of(target).to_path_buf();
@@ -219,7 +303,7 @@ impl Checker {
                     continue;
                 }
                 let abs = paths::abs_join(&tdir, p);
-                if std::fs::symlink_metadata(&abs).is_ok() {
+                if self.lexists(&abs) {
                     return Verdict::Ood(Reason::IfcreateAppeared(abs));
                 }
             }
@@ -255,11 +339,9 @@ impl Checker {
 
     /// Has the file at `abs` changed against its recorded inode data and hash?
     pub fn changed(&mut self, abs: &Path, inode: &Inode, hash: &Hash) -> Option<Reason> {
-        let m = match std::fs::metadata(abs) {
-            Ok(m) => m,
-            Err(_) => return Some(Reason::DepMissing(abs.to_path_buf())),
+        let Some(now) = self.stat(abs) else {
+            return Some(Reason::DepMissing(abs.to_path_buf()));
         };
-        let now = Inode::from_meta(&m);
         if now.size != inode.size {
             return Some(Reason::DepSize(abs.to_path_buf()));
         }
@@ -271,4 +353,26 @@ impl Checker {
             _ => Some(Reason::DepHash(abs.to_path_buf())),
         }
     }
+}
+
+/// A whole small file (a `.dep`) in open + read + read + close: no `fstat`
+/// for a size hint, as `std::fs::read` makes.
+fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
 }

@@ -9,7 +9,10 @@ use crate::ood::Reason;
 
 pub enum Event<'a> {
     /// A .do process started.
-    Started { target: &'a Path, pid: u32 },
+    Started {
+        target: &'a Path,
+        pid: u32,
+    },
     /// A job finished: `error` is None on success.
     Finished {
         target: &'a Path,
@@ -20,13 +23,25 @@ pub enum Event<'a> {
         error: Option<&'a str>,
     },
     /// One line the .do wrote to stderr (without the newline).
-    JobStderr { target: &'a Path, pid: u32, line: &'a [u8] },
+    JobStderr {
+        target: &'a Path,
+        pid: u32,
+        line: &'a [u8],
+    },
     /// A line from a nested redo, to pass on unchanged.
-    Relay { line: &'a [u8] },
+    Relay {
+        line: &'a [u8],
+    },
     /// Why a target is out of date (`-d`), at a dependency depth.
-    Ood { target: &'a Path, reason: &'a Reason },
+    Ood {
+        target: &'a Path,
+        reason: &'a Reason,
+    },
     /// Waiting for another process that builds the target.
-    Waiting { target: &'a Path, pid: Option<i32> },
+    Waiting {
+        target: &'a Path,
+        pid: Option<i32>,
+    },
     Warning(&'a str),
     Error(&'a str),
     Debug(&'a str),

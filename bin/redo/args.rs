@@ -76,7 +76,11 @@ pub fn normalise(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std:
                     expect_value = true;
                 }
                 let optional = OPTIONAL_VALUE.contains(&word.as_str());
-                if optional && it.peek().is_some_and(|n| !n.as_encoded_bytes().starts_with(b"-")) {
+                if optional
+                    && it
+                        .peek()
+                        .is_some_and(|n| !n.as_encoded_bytes().starts_with(b"-"))
+                {
                     let mut w = std::ffi::OsString::from(format!("{word}="));
                     w.push(it.next().unwrap_or_default());
                     out.push(w);
@@ -103,11 +107,23 @@ mod tests {
 
     #[test]
     fn goredo_spellings() {
-        assert_eq!(n(&["redo", "-xx", "-j", "4", "a"]), ["redo", "--xx", "-j", "4", "--", "a"]);
-        assert_eq!(n(&["redo", "-j=4", "-log-pid", "a", "-x"]), ["redo", "-j=4", "--log-pid", "--", "a", "-x"]);
+        assert_eq!(
+            n(&["redo", "-xx", "-j", "4", "a"]),
+            ["redo", "--xx", "-j", "4", "--", "a"]
+        );
+        assert_eq!(
+            n(&["redo", "-j=4", "-log-pid", "a", "-x"]),
+            ["redo", "-j=4", "--log-pid", "--", "a", "-x"]
+        );
         assert_eq!(n(&["redo", "--", "-x"]), ["redo", "--", "-x"]);
         assert_eq!(n(&["redo", "-k", "-s"]), ["redo", "-k", "-s"]);
-        assert_eq!(n(&["redo", "-symlinks", "/x/y"]), ["redo", "--symlinks=/x/y"]);
-        assert_eq!(n(&["redo", "--install-symlinks"]), ["redo", "--install-symlinks"]);
+        assert_eq!(
+            n(&["redo", "-symlinks", "/x/y"]),
+            ["redo", "--symlinks=/x/y"]
+        );
+        assert_eq!(
+            n(&["redo", "--install-symlinks"]),
+            ["redo", "--install-symlinks"]
+        );
     }
 }

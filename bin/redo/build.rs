@@ -19,27 +19,97 @@ fn command(applet: &'static str) -> Command {
         } else {
             "Build the targets if out of date, in parallel, and record them as dependencies."
         })
-        .arg(Arg::new("jobs").short('j').value_name("N").help("job slots for the whole tree (0 = unlimited; REDO_JOBS)"))
-        .arg(Arg::new("x").short('x').action(ArgAction::SetTrue).help("trace the .do files this run starts (sh -x)"))
-        .arg(Arg::new("xx").long("xx").action(ArgAction::SetTrue).help("trace every .do below (REDO_TRACE=1)"))
-        .arg(Arg::new("k").short('k').action(ArgAction::SetTrue).help("keep job stderr in .redo/T.log (REDO_LOGS=1)"))
-        .arg(Arg::new("s").short('s').action(ArgAction::SetTrue).help("do not show job stderr (REDO_SILENT=1)"))
-        .arg(Arg::new("d").short('d').action(ArgAction::SetTrue).help("debug: out-of-date reasons, pids, waits (REDO_DEBUG=1)"))
-        .arg(Arg::new("log-pid").long("log-pid").action(ArgAction::SetTrue).help("prefix job stderr with its pid (REDO_LOG_PID=1)"))
-        .arg(Arg::new("no-progress").long("no-progress").action(ArgAction::SetTrue).help("no completion lines (REDO_NO_PROGRESS=1)"))
-        .arg(Arg::new("no-status").long("no-status").action(ArgAction::SetTrue).help("no status line (REDO_NO_STATUS=1)"))
-        .arg(Arg::new("log-wait").long("log-wait").action(ArgAction::SetTrue).hide(true))
-        .arg(Arg::new("log-lock").long("log-lock").action(ArgAction::SetTrue).hide(true))
-        .arg(Arg::new("log-js").long("log-js").action(ArgAction::SetTrue).hide(true))
+        .arg(
+            Arg::new("jobs")
+                .short('j')
+                .value_name("N")
+                .help("job slots for the whole tree (0 = unlimited; REDO_JOBS)"),
+        )
+        .arg(
+            Arg::new("x")
+                .short('x')
+                .action(ArgAction::SetTrue)
+                .help("trace the .do files this run starts (sh -x)"),
+        )
+        .arg(
+            Arg::new("xx")
+                .long("xx")
+                .action(ArgAction::SetTrue)
+                .help("trace every .do below (REDO_TRACE=1)"),
+        )
+        .arg(
+            Arg::new("k")
+                .short('k')
+                .action(ArgAction::SetTrue)
+                .help("keep job stderr in .redo/T.log (REDO_LOGS=1)"),
+        )
+        .arg(
+            Arg::new("s")
+                .short('s')
+                .action(ArgAction::SetTrue)
+                .help("do not show job stderr (REDO_SILENT=1)"),
+        )
+        .arg(
+            Arg::new("d")
+                .short('d')
+                .action(ArgAction::SetTrue)
+                .help("debug: out-of-date reasons, pids, waits (REDO_DEBUG=1)"),
+        )
+        .arg(
+            Arg::new("log-pid")
+                .long("log-pid")
+                .action(ArgAction::SetTrue)
+                .help("prefix job stderr with its pid (REDO_LOG_PID=1)"),
+        )
+        .arg(
+            Arg::new("no-progress")
+                .long("no-progress")
+                .action(ArgAction::SetTrue)
+                .help("no completion lines (REDO_NO_PROGRESS=1)"),
+        )
+        .arg(
+            Arg::new("no-status")
+                .long("no-status")
+                .action(ArgAction::SetTrue)
+                .help("no status line (REDO_NO_STATUS=1)"),
+        )
+        .arg(
+            Arg::new("log-wait")
+                .long("log-wait")
+                .action(ArgAction::SetTrue)
+                .hide(true),
+        )
+        .arg(
+            Arg::new("log-lock")
+                .long("log-lock")
+                .action(ArgAction::SetTrue)
+                .hide(true),
+        )
+        .arg(
+            Arg::new("log-js")
+                .long("log-js")
+                .action(ArgAction::SetTrue)
+                .hide(true),
+        )
         .arg(
             Arg::new("jobserver-style")
                 .long("jobserver-style")
                 .value_name("pipe|fifo")
                 .help("jobserver to serve at top level (REDO_JOBSERVER_STYLE; default pipe)"),
         )
-        .arg(Arg::new("targets").num_args(0..).value_parser(clap::value_parser!(OsString)).trailing_var_arg(true));
+        .arg(
+            Arg::new("targets")
+                .num_args(0..)
+                .value_parser(clap::value_parser!(OsString))
+                .trailing_var_arg(true),
+        );
     if applet == "redo-ifchange" {
-        c = c.arg(Arg::new("f").short('f').action(ArgAction::SetTrue).help("rebuild even if up to date"));
+        c = c.arg(
+            Arg::new("f")
+                .short('f')
+                .action(ArgAction::SetTrue)
+                .help("rebuild even if up to date"),
+        );
     } else {
         c = c
             .arg(
@@ -51,9 +121,16 @@ fn command(applet: &'static str) -> Command {
                     .default_missing_value(".")
                     .value_name("DIR")
                     .value_parser(clap::value_parser!(PathBuf))
-                    .help("create the applet symlinks in DIR (default: current directory) and exit"),
+                    .help(
+                        "create the applet symlinks in DIR (default: current directory) and exit",
+                    ),
             )
-            .arg(Arg::new("warranty").long("warranty").action(ArgAction::SetTrue).hide(true));
+            .arg(
+                Arg::new("warranty")
+                    .long("warranty")
+                    .action(ArgAction::SetTrue)
+                    .hide(true),
+            );
     }
     c
 }
@@ -68,7 +145,10 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
     };
     if applet == "redo" {
         if m.contains_id("install-symlinks") && m.value_source("install-symlinks").is_some() {
-            let dir = m.get_one::<PathBuf>("install-symlinks").cloned().unwrap_or_else(|| PathBuf::from("."));
+            let dir = m
+                .get_one::<PathBuf>("install-symlinks")
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from("."));
             return crate::install::symlinks(&dir);
         }
         if m.get_flag("warranty") {
@@ -94,7 +174,8 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
     f.trace_all |= m.get_flag("xx");
     f.logs |= m.get_flag("k");
     f.silent |= m.get_flag("s");
-    f.debug |= m.get_flag("d") || m.get_flag("log-wait") || m.get_flag("log-lock") || m.get_flag("log-js");
+    f.debug |=
+        m.get_flag("d") || m.get_flag("log-wait") || m.get_flag("log-lock") || m.get_flag("log-js");
     f.log_pid |= m.get_flag("log-pid");
     f.no_progress |= m.get_flag("no-progress");
     f.no_status |= m.get_flag("no-status") || f.no_progress;
@@ -105,7 +186,9 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
         Some(s) => match s.parse::<u32>() {
             Ok(n) => Some(n),
             Err(_) => {
-                term.error(&format!("-j {s:?}: not a number of job slots (use -j N, 0 for unlimited)"));
+                term.error(&format!(
+                    "-j {s:?}: not a number of job slots (use -j N, 0 for unlimited)"
+                ));
                 return 2;
             }
         },
@@ -113,19 +196,26 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
     let style = match m
         .get_one::<String>("jobserver-style")
         .cloned()
-        .or_else(|| crate::env_get(ferredo::env::JOBSERVER_STYLE).map(|v| v.to_string_lossy().into_owned()))
+        .or_else(|| {
+            crate::env_get(ferredo::env::JOBSERVER_STYLE).map(|v| v.to_string_lossy().into_owned())
+        })
         .as_deref()
     {
         None | Some("") | Some("pipe") => Style::Pipe,
         Some("fifo") => Style::Fifo,
         Some(other) => {
-            term.error(&format!("unknown jobserver style {other:?}: use pipe or fifo"));
+            term.error(&format!(
+                "unknown jobserver style {other:?}: use pipe or fifo"
+            ));
             return 2;
         }
     };
     let targets: Vec<PathBuf> = m
         .get_many::<OsString>("targets")
-        .map(|v| v.map(|t| ferredo::paths::abs_join(&cwd, &PathBuf::from(t))).collect())
+        .map(|v| {
+            v.map(|t| ferredo::paths::abs_join(&cwd, &PathBuf::from(t)))
+                .collect()
+        })
         .unwrap_or_default();
     let targets = if targets.is_empty() {
         if applet == "redo" && ctx.top_level {
@@ -138,7 +228,14 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
     };
 
     signals::install();
-    let (js, warnings) = match Jobserver::from_env(&crate::env_get, &Request { explicit_jobs, top_level: ctx.top_level, style }) {
+    let (js, warnings) = match Jobserver::from_env(
+        &crate::env_get,
+        &Request {
+            explicit_jobs,
+            top_level: ctx.top_level,
+            style,
+        },
+    ) {
         Ok(x) => x,
         Err(e) => {
             term.error(&format!("cannot set up the jobserver: {e}"));

@@ -59,7 +59,8 @@ fn on_path(name: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::env::var_os("PATH").is_some_and(|p| {
         std::env::split_paths(&p).any(|d| {
-            std::fs::metadata(d.join(name)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            std::fs::metadata(d.join(name))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
     })
 }
@@ -72,13 +73,20 @@ pub fn child_path() -> Option<String> {
     }
     let exe = std::env::current_exe().ok()?;
     let uid = unsafe { libc::getuid() };
-    let tmp = std::env::var_os("TMPDIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+    let tmp = std::env::var_os("TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
     let tag = ferredo::state::dep::hash_bytes(exe.as_os_str().as_encoded_bytes());
     let tag: String = tag[..6].iter().map(|b| format!("{b:02x}")).collect();
     let dir = tmp.join(format!("ferredo-applets-{uid}-{tag}"));
-    let ready = APPLETS.iter().all(|n| std::fs::read_link(dir.join(n)).ok().as_deref() == Some(exe.as_path()));
+    let ready = APPLETS
+        .iter()
+        .all(|n| std::fs::read_link(dir.join(n)).ok().as_deref() == Some(exe.as_path()));
     if !ready {
-        let staging = tmp.join(format!("ferredo-applets-{uid}-{tag}.{}", std::process::id()));
+        let staging = tmp.join(format!(
+            "ferredo-applets-{uid}-{tag}.{}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).ok()?;
         for n in APPLETS {

@@ -56,9 +56,18 @@ fn main() {
     let argv: Vec<OsString> = std::env::args_os().collect();
     let name = argv
         .first()
-        .map(|a| PathBuf::from(a).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+        .map(|a| {
+            PathBuf::from(a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
         .unwrap_or_default();
-    let applet: &'static str = APPLETS.iter().copied().find(|a| *a == name).unwrap_or("redo");
+    let applet: &'static str = APPLETS
+        .iter()
+        .copied()
+        .find(|a| *a == name)
+        .unwrap_or("redo");
     if !matches!(applet, "redo" | "redo-ifchange") {
         // Listing applets stop quietly when their reader goes away
         // (`redo-targets | head`), as C tools do.

@@ -52,7 +52,9 @@ impl Terminal {
     }
 
     fn show(&self, p: &Path) -> String {
-        ferredo::paths::rel(&self.cwd, p).to_string_lossy().into_owned()
+        ferredo::paths::rel(&self.cwd, p)
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// Write one line (without newline) with our prefix when nested.
@@ -76,7 +78,10 @@ impl Terminal {
     }
 
     pub fn warning(&self, msg: &str) {
-        self.line(self.paint(MAGENTA, &format!("redo: warning: {msg}")).as_bytes());
+        self.line(
+            self.paint(MAGENTA, &format!("redo: warning: {msg}"))
+                .as_bytes(),
+        );
     }
 
     pub fn error(&self, msg: &str) {
@@ -97,7 +102,12 @@ impl Reporter for Terminal {
                     self.line(self.paint(YELLOW, &l).as_bytes());
                 }
             }
-            Event::Finished { target, default_do, elapsed, error } => {
+            Event::Finished {
+                target,
+                default_do,
+                elapsed,
+                error,
+            } => {
                 let mut name = self.show(target);
                 if let (Some(d), Some(_)) = (default_do, elapsed) {
                     name = format!("{name} ({})", self.show(d));
@@ -132,13 +142,20 @@ impl Reporter for Terminal {
             Event::Relay { line } => self.line(line),
             Event::Ood { target, reason } => {
                 let show = |p: &Path| self.show(p);
-                let l = format!("ood: {}{} -> {}", self.indent(), self.show(target), reason.describe(&show));
+                let l = format!(
+                    "ood: {}{} -> {}",
+                    self.indent(),
+                    self.show(target),
+                    reason.describe(&show)
+                );
                 self.line(self.paint(YELLOW, &l).as_bytes());
             }
             Event::Waiting { target, pid } => {
                 if self.debug {
                     let l = match pid {
-                        Some(p) if p > 0 => format!("wait {}: {} (pid={p})", self.indent(), self.show(target)),
+                        Some(p) if p > 0 => {
+                            format!("wait {}: {} (pid={p})", self.indent(), self.show(target))
+                        }
                         _ => format!("wait {}: {}", self.indent(), self.show(target)),
                     };
                     self.line(self.paint(YELLOW, &l).as_bytes());

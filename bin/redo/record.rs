@@ -15,9 +15,16 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
         "redo-always" => "Rebuild the current target once in every build run.",
         _ => "Record a hash of stdin for the current target (kept for compatibility; no effect on decisions).",
     };
-    let mut c = Command::new(applet).version(env!("CARGO_PKG_VERSION")).about(about);
+    let mut c = Command::new(applet)
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(about);
     if applet == "redo-ifcreate" {
-        c = c.arg(Arg::new("targets").num_args(0..).value_parser(clap::value_parser!(OsString)).trailing_var_arg(true));
+        c = c.arg(
+            Arg::new("targets")
+                .num_args(0..)
+                .value_parser(clap::value_parser!(OsString))
+                .trailing_var_arg(true),
+        );
     }
     let m = match c.try_get_matches_from(crate::args::normalise(argv)) {
         Ok(m) => m,
@@ -42,7 +49,10 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
     };
     let targets: Vec<PathBuf> = if applet == "redo-ifcreate" {
         m.get_many::<OsString>("targets")
-            .map(|v| v.map(|t| ferredo::paths::abs_join(&cwd, &PathBuf::from(t))).collect())
+            .map(|v| {
+                v.map(|t| ferredo::paths::abs_join(&cwd, &PathBuf::from(t)))
+                    .collect()
+            })
             .unwrap_or_default()
     } else {
         Vec::new()

@@ -82,15 +82,21 @@ fn now_times(path: &Path) -> std::io::Result<()> {
 /// message for the user.
 pub fn commit(inp: CommitInput<'_>) -> Result<Produced, String> {
     let target = inp.target;
-    let after = fs::symlink_metadata(target).ok().map(|m| Inode::from_meta(&m));
+    let after = fs::symlink_metadata(target)
+        .ok()
+        .map(|m| Inode::from_meta(&m));
     if let Some(after) = after {
-        let same = inp.before.is_some_and(|b| b.equals(&after, inp.trust) && b == after);
+        let same = inp
+            .before
+            .is_some_and(|b| b.equals(&after, inp.trust) && b == after);
         if !same {
             return Err("$1 was explicitly touched".into());
         }
     }
     let three = fs::metadata(&inp.temps.three).ok();
-    let stdout_len = fs::metadata(&inp.temps.stdout).map(|m| m.len()).unwrap_or(0);
+    let stdout_len = fs::metadata(&inp.temps.stdout)
+        .map(|m| m.len())
+        .unwrap_or(0);
     if three.is_some() && stdout_len > 0 {
         return Err("created both $3 and stdout: write the result to one of them".into());
     }
@@ -119,7 +125,9 @@ pub fn commit(inp: CommitInput<'_>) -> Result<Produced, String> {
             let hash = dep::hash_file(tmp).map_err(|e| io("hashing the result", e))?;
             if inp.old_hash == Some(hash) && after.is_some() {
                 if three.is_some() {
-                    let mode = fs::metadata(tmp).map(|m| m.permissions().mode()).unwrap_or(0o644);
+                    let mode = fs::metadata(tmp)
+                        .map(|m| m.permissions().mode())
+                        .unwrap_or(0o644);
                     fs::set_permissions(target, fs::Permissions::from_mode(mode))
                         .map_err(|e| io("setting the target's mode", e))?;
                 }
@@ -131,7 +139,11 @@ pub fn commit(inp: CommitInput<'_>) -> Result<Produced, String> {
                 let m = fs::metadata(target).map_err(|e| io("reading the target", e))?;
                 (
                     Produced::SameAsBefore,
-                    Record::Ifchange { inode: Inode::from_meta(&m), hash, path: base },
+                    Record::Ifchange {
+                        inode: Inode::from_meta(&m),
+                        hash,
+                        path: base,
+                    },
                 )
             } else {
                 if inp.sync {
@@ -144,16 +156,27 @@ pub fn commit(inp: CommitInput<'_>) -> Result<Produced, String> {
                     fsync_dir(dir).map_err(|e| io("syncing the directory", e))?;
                 }
                 let m = fs::metadata(target).map_err(|e| io("reading the target", e))?;
-                (Produced::File, Record::Ifchange { inode: Inode::from_meta(&m), hash, path: base })
+                (
+                    Produced::File,
+                    Record::Ifchange {
+                        inode: Inode::from_meta(&m),
+                        hash,
+                        path: base,
+                    },
+                )
             }
         }
     };
 
     let mut buf = Vec::new();
     dep::encode_record(&mut buf, &self_rec)?;
-    inp.dep_file.write_all(&buf).map_err(|e| io("writing the .dep", e))?;
+    inp.dep_file
+        .write_all(&buf)
+        .map_err(|e| io("writing the .dep", e))?;
     if inp.sync {
-        inp.dep_file.sync_all().map_err(|e| io("syncing the .dep", e))?;
+        inp.dep_file
+            .sync_all()
+            .map_err(|e| io("syncing the .dep", e))?;
     }
     let final_dep = crate::state::dep_path(target);
     fs::rename(&inp.temps.dep, &final_dep).map_err(|e| io("renaming the .dep into place", e))?;

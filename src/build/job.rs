@@ -107,14 +107,21 @@ pub fn run(
         return Ok(Outcome::AlreadyBuilt);
     }
     let base = PathBuf::from(paths::base_of(target));
-    let before = fs::symlink_metadata(target).ok().map(|m| Inode::from_meta(&m));
-    let old_self = old.as_ref().and_then(|d| d.self_ifchange(&base)).map(|(i, h)| (*i, *h));
+    let before = fs::symlink_metadata(target)
+        .ok()
+        .map(|m| Inode::from_meta(&m));
+    let old_self = old
+        .as_ref()
+        .and_then(|d| d.self_ifchange(&base))
+        .map(|(i, h)| (*i, *h));
     if let (Some((recorded, _)), Some(now)) = (old_self, before) {
         if !recorded.equals(&now, sh.ctx.trust) {
             if sh.ctx.flags.stop_if_modified {
                 return Err("externally modified".into());
             }
-            sh.reporter.emit(Event::Warning(&format!("{show} externally modified: not redoing")));
+            sh.reporter.emit(Event::Warning(&format!(
+                "{show} externally modified: not redoing"
+            )));
             return Ok(Outcome::Skipped);
         }
     }
@@ -133,8 +140,10 @@ pub fn run(
     for tried in &search.tried {
         dep::encode_record(&mut head, &Record::Ifcreate(paths::rel(&tdir, tried)))?;
     }
-    let do_meta = fs::metadata(&found.do_path).map_err(|e| format!("reading {}: {e}", sh.show(&found.do_path)))?;
-    let do_hash = dep::hash_file(&found.do_path).map_err(|e| format!("reading {}: {e}", sh.show(&found.do_path)))?;
+    let do_meta = fs::metadata(&found.do_path)
+        .map_err(|e| format!("reading {}: {e}", sh.show(&found.do_path)))?;
+    let do_hash = dep::hash_file(&found.do_path)
+        .map_err(|e| format!("reading {}: {e}", sh.show(&found.do_path)))?;
     dep::encode_record(
         &mut head,
         &Record::Ifchange {
@@ -155,7 +164,11 @@ pub fn run(
     dep_tmp_name.push(base.as_os_str());
     dep_tmp_name.push(".dep.");
     dep_tmp_name.push(&suffix);
-    let temps = Temps { stdout: stdout_tmp.clone(), three: three.clone(), dep: redo_dir.join(dep_tmp_name) };
+    let temps = Temps {
+        stdout: stdout_tmp.clone(),
+        three: three.clone(),
+        dep: redo_dir.join(dep_tmp_name),
+    };
 
     let mut dep_file = OpenOptions::new()
         .read(true)
@@ -165,7 +178,9 @@ pub fn run(
         .custom_flags(libc::O_CLOEXEC)
         .open(&temps.dep)
         .map_err(|e| format!("creating {}: {e}", sh.show(&temps.dep)))?;
-    dep_file.write_all(&head).map_err(|e| format!("writing the .dep: {e}"))?;
+    dep_file
+        .write_all(&head)
+        .map_err(|e| format!("writing the .dep: {e}"))?;
     let stdout_file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -188,8 +203,15 @@ pub fn run(
         c
     } else {
         let mut c = Command::new("/bin/sh");
-        c.arg(if spec.trace || sh.ctx.flags.trace_all { "-ex" } else { "-e" });
-        c.arg(paths::base_of(&found.do_path)).arg(&found.arg1).arg(&found.arg2).arg(&arg3);
+        c.arg(if spec.trace || sh.ctx.flags.trace_all {
+            "-ex"
+        } else {
+            "-e"
+        });
+        c.arg(paths::base_of(&found.do_path))
+            .arg(&found.arg1)
+            .arg(&found.arg2)
+            .arg(&arg3);
         c
     };
     let child_prefix = rand_hex() + &rand_hex()[..4];
@@ -232,7 +254,9 @@ pub fn run(
     } else {
         None
     };
-    let mut child = cmd.spawn().map_err(|e| format!("running {}: {e}", sh.show(&found.do_path)))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("running {}: {e}", sh.show(&found.do_path)))?;
     drop(dep_fd);
     info.ran = true;
     let pid = child.id();
@@ -264,7 +288,17 @@ pub fn run(
         Err(format!("exit status {}", status.code().unwrap_or(-1)))
     };
     if sh.ctx.flags.logs {
-        write_log_rec(sh, target, &found, &cmd, pid, started_wall, started.elapsed(), &status, result.is_ok());
+        write_log_rec(
+            sh,
+            target,
+            &found,
+            &cmd,
+            pid,
+            started_wall,
+            started.elapsed(),
+            &status,
+            result.is_ok(),
+        );
     }
     drop(guard);
     let produced = result?;
@@ -285,7 +319,10 @@ fn warn_simultaneous(sh: &Shared, target: &Path, d: &Dep) {
             _ => None,
         })
         .collect();
-    let both = d.records.iter().any(|r| matches!(r, Record::Ifchange { path, .. } if creates.contains(path.as_path())));
+    let both = d
+        .records
+        .iter()
+        .any(|r| matches!(r, Record::Ifchange { path, .. } if creates.contains(path.as_path())));
     if both {
         sh.reporter.emit(Event::Warning(&format!(
             "simultaneous ifcreate and ifchange records: {}",
@@ -328,8 +365,16 @@ fn relay(
     };
     loop {
         let mut fds = [
-            libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pidfd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         let nfds = if pidfd >= 0 && !exited { 2 } else { 1 };
         let timeout = if exited { 0 } else { -1 };
@@ -393,7 +438,10 @@ fn write_log_rec(
         s.push_str(&String::from_utf8_lossy(v).replace('\n', "\n+ "));
         s.push('\n');
     };
-    field("Build", crate::env::format_uuid(&sh.ctx.build_uuid).as_bytes());
+    field(
+        "Build",
+        crate::env::format_uuid(&sh.ctx.build_uuid).as_bytes(),
+    );
     field("PPID", std::process::id().to_string().as_bytes());
     field("Cwd", found.do_dir.as_os_str().as_bytes());
     field("PID", pid.to_string().as_bytes());
@@ -413,7 +461,10 @@ fn write_log_rec(
         }
     }
     if !status.success() {
-        field("ExitCode", status.code().unwrap_or(-1).to_string().as_bytes());
+        field(
+            "ExitCode",
+            status.code().unwrap_or(-1).to_string().as_bytes(),
+        );
     }
     if committed {
         if let Ok(b) = fs::read(crate::state::dep_path(target)) {

@@ -44,7 +44,9 @@ pub struct Shared<'a> {
 impl Shared<'_> {
     /// A path as the user should see it: relative to the invocation's cwd.
     pub fn show(&self, p: &Path) -> String {
-        crate::paths::rel(&self.ctx.cwd, p).to_string_lossy().into_owned()
+        crate::paths::rel(&self.ctx.cwd, p)
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -62,12 +64,27 @@ pub struct Options {
 
 /// Build `targets` (absolute, clean) and record them as dependencies of the
 /// calling target when run inside a .do.
-pub fn build(ctx: &Context, js: &Jobserver, reporter: &dyn Reporter, targets: &[PathBuf], opts: &Options) -> Result<()> {
+pub fn build(
+    ctx: &Context,
+    js: &Jobserver,
+    reporter: &dyn Reporter,
+    targets: &[PathBuf],
+    opts: &Options,
+) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
-    let targets: Vec<PathBuf> = targets.iter().filter(|t| seen.insert((*t).clone())).cloned().collect();
+    let targets: Vec<PathBuf> = targets
+        .iter()
+        .filter(|t| seen.insert((*t).clone()))
+        .cloned()
+        .collect();
     let mut child_env = js.child_env();
     child_env.extend(opts.extra_env.iter().cloned());
-    let sh = Shared { ctx, reporter, child_env, child_fds: js.child_fds() };
+    let sh = Shared {
+        ctx,
+        reporter,
+        child_env,
+        child_fds: js.child_fds(),
+    };
 
     for t in &targets {
         if let Some(pos) = ctx.chain.iter().position(|c| c == t) {
@@ -95,7 +112,10 @@ pub fn build(ctx: &Context, js: &Jobserver, reporter: &dyn Reporter, targets: &[
         flush_warnings(&mut checker, reporter);
         if !always.is_empty() {
             let mut uniq = std::collections::HashSet::new();
-            let always: Vec<PathBuf> = always.into_iter().filter(|p| uniq.insert(p.clone())).collect();
+            let always: Vec<PathBuf> = always
+                .into_iter()
+                .filter(|p| uniq.insert(p.clone()))
+                .collect();
             schedule::run(&sh, js, &always, false, false, opts.trace)?;
             checker.reset();
         }
@@ -116,8 +136,24 @@ pub fn build(ctx: &Context, js: &Jobserver, reporter: &dyn Reporter, targets: &[
     let result = schedule::run(&sh, js, &to_build, opts.force, opts.sequential, opts.trace);
     if result.is_ok() {
         if let (Some(fd), Some(dir)) = (ctx.dep_fd, ctx.dep_dir.as_deref()) {
-            record::ifchange(fd, dir, &targets).map_err(|e| {
-                Error::io(format!("recording dependencies into {}={fd}", crate::env::DEP_FD), e)
+            let trust = ctx.trust;
+            let mut known = |t: &Path, now: &crate::state::inode::Inode| {
+                if trust == crate::state::inode::InodeTrust::None {
+                    return None;
+                }
+                match checker.dep(t) {
+                    crate::ood::DepState::Present(d) => d
+                        .self_ifchange(Path::new(crate::paths::base_of(t)))
+                        .filter(|(rec, _)| rec.equals(now, trust))
+                        .map(|(_, h)| *h),
+                    _ => None,
+                }
+            };
+            record::ifchange(fd, dir, &targets, &mut known).map_err(|e| {
+                Error::io(
+                    format!("recording dependencies into {}={fd}", crate::env::DEP_FD),
+                    e,
+                )
             })?;
         }
     }

@@ -32,26 +32,46 @@ fn write_all_once(fd: i32, buf: &[u8]) -> io::Result<()> {
 fn encode(records: &[Record]) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     for r in records {
-        dep::encode_record(&mut buf, r).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        dep::encode_record(&mut buf, r)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     }
     Ok(buf)
 }
 
 /// Record each target as ifchange (with its current inode data and hash) or
-/// ifchange-nonexistent.
-pub fn ifchange(fd: i32, dep_dir: &Path, targets: &[PathBuf]) -> io::Result<()> {
+/// ifchange-nonexistent. `known_hash` may supply the hash of a file whose
+/// inode data proves it unchanged (a target's own `.dep` self-record), which
+/// saves re-reading every dependency of a large fan-in.
+pub fn ifchange(
+    fd: i32,
+    dep_dir: &Path,
+    targets: &[PathBuf],
+    known_hash: &mut dyn FnMut(&Path, &Inode) -> Option<dep::Hash>,
+) -> io::Result<()> {
     let mut recs = Vec::with_capacity(targets.len());
     for t in targets {
         let rel = paths::rel(dep_dir, t);
         match std::fs::metadata(t) {
             Ok(m) if m.is_file() => {
-                let hash = dep::hash_file(t)?;
-                recs.push(Record::Ifchange { inode: Inode::from_meta(&m), hash, path: rel });
+                let inode = Inode::from_meta(&m);
+                let hash = match known_hash(t, &inode) {
+                    Some(h) => h,
+                    None => dep::hash_file(t)?,
+                };
+                recs.push(Record::Ifchange {
+                    inode,
+                    hash,
+                    path: rel,
+                });
             }
             Ok(m) => {
                 // Directories and other non-files have no content to hash;
                 // record them by inode data with the hash of nothing.
-                recs.push(Record::Ifchange { inode: Inode::from_meta(&m), hash: dep::hash_bytes(b""), path: rel });
+                recs.push(Record::Ifchange {
+                    inode: Inode::from_meta(&m),
+                    hash: dep::hash_bytes(b""),
+                    path: rel,
+                });
             }
             Err(_) => recs.push(Record::IfchangeNonexistent(rel)),
         }
@@ -60,7 +80,10 @@ pub fn ifchange(fd: i32, dep_dir: &Path, targets: &[PathBuf]) -> io::Result<()> 
 }
 
 pub fn ifcreate(fd: i32, dep_dir: &Path, targets: &[PathBuf]) -> io::Result<()> {
-    let recs: Vec<Record> = targets.iter().map(|t| Record::Ifcreate(paths::rel(dep_dir, t))).collect();
+    let recs: Vec<Record> = targets
+        .iter()
+        .map(|t| Record::Ifcreate(paths::rel(dep_dir, t)))
+        .collect();
     write_all_once(fd, &encode(&recs)?)
 }
 

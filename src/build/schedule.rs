@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-
 use super::job::{self, JobInfo, JobSpec, Outcome};
 use super::{signals, Shared};
 use crate::error::{Error, Result};
@@ -30,16 +29,32 @@ enum Slot {
 
 enum Msg {
     SlotFree(usize),
-    Done(usize, std::result::Result<Outcome, String>, Duration, JobInfo),
+    Done(
+        usize,
+        std::result::Result<Outcome, String>,
+        Duration,
+        JobInfo,
+    ),
 }
 
 fn poll_wake() {
-    let mut p = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&signals::wake_fd()), events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd: std::os::fd::AsRawFd::as_raw_fd(&signals::wake_fd()),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     unsafe { libc::poll(&mut p, 1, -1) };
     signals::drain();
 }
 
-pub fn run(sh: &Shared, js: &Jobserver, targets: &[PathBuf], force: bool, sequential: bool, trace: bool) -> Result<()> {
+pub fn run(
+    sh: &Shared,
+    js: &Jobserver,
+    targets: &[PathBuf],
+    force: bool,
+    sequential: bool,
+    trace: bool,
+) -> Result<()> {
     if targets.is_empty() {
         return Ok(());
     }
@@ -136,7 +151,11 @@ pub fn run(sh: &Shared, js: &Jobserver, targets: &[PathBuf], force: bool, sequen
             slots.push(Some(slot));
             running += 1;
             let tx = tx.clone();
-            let spec = JobSpec { target: targets[idx].clone(), force, trace };
+            let spec = JobSpec {
+                target: targets[idx].clone(),
+                force,
+                trace,
+            };
             scope.spawn(move || {
                 let mut freed = false;
                 let mut free = || {

@@ -22,8 +22,9 @@ static CHILDREN: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
 
 fn wake_pair() -> &'static (OwnedFd, OwnedFd) {
     WAKE.get_or_init(|| {
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-            .expect("creating the internal wake-up pipe");
+        let (r, w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .expect("creating the internal wake-up pipe");
         WAKE_W.store(w.as_raw_fd(), Ordering::SeqCst);
         (r, w)
     })
@@ -57,7 +58,9 @@ pub fn requested() -> Option<i32> {
 }
 
 extern "C" fn on_signal(sig: libc::c_int) {
-    SIGNAL.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst).ok();
+    SIGNAL
+        .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
+        .ok();
     let w = WAKE_W.load(Ordering::SeqCst);
     if w >= 0 {
         unsafe { libc::write(w, b"s".as_ptr().cast(), 1) };
@@ -133,13 +136,21 @@ fn group_alive(pgid: i32) -> bool {
     if unsafe { libc::kill(-pgid, 0) } != 0 {
         return false;
     }
-    let Ok(dir) = std::fs::read_dir("/proc") else { return true };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return true;
+    };
     for e in dir.flatten() {
         let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // pid (comm) state ppid pgrp ...; comm may hold spaces and parens.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
         let mut f = rest.split_whitespace();
         let state = f.next().unwrap_or("Z");
         let _ppid = f.next();

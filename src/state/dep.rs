@@ -40,7 +40,11 @@ pub type Hash = [u8; HASH_LEN];
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     Ifcreate(PathBuf),
-    Ifchange { inode: Inode, hash: Hash, path: PathBuf },
+    Ifchange {
+        inode: Inode,
+        hash: Hash,
+        path: PathBuf,
+    },
     Always,
     Stamp(Hash),
     IfchangeNonexistent(PathBuf),
@@ -120,9 +124,7 @@ fn chunk(out: &mut Vec<u8>, typ: u8, payload_parts: &[&[u8]]) -> Result<(), Stri
 pub fn encode_record(out: &mut Vec<u8>, r: &Record) -> Result<(), String> {
     match r {
         Record::Ifcreate(p) => chunk(out, T_IFCREATE, &[p.as_os_str().as_bytes()]),
-        Record::IfchangeNonexistent(p) => {
-            chunk(out, T_IFCHANGE_NONEX, &[p.as_os_str().as_bytes()])
-        }
+        Record::IfchangeNonexistent(p) => chunk(out, T_IFCHANGE_NONEX, &[p.as_os_str().as_bytes()]),
         Record::Always => chunk(out, T_ALWAYS, &[]),
         Record::Stamp(h) => chunk(out, T_STAMP, &[h]),
         Record::Ifchange { inode, hash, path } => {
@@ -140,7 +142,11 @@ pub fn encode_record(out: &mut Vec<u8>, r: &Record) -> Result<(), String> {
             {
                 fields[i * 8..i * 8 + 8].copy_from_slice(&v.to_be_bytes());
             }
-            chunk(out, T_IFCHANGE, &[&fields, hash, path.as_os_str().as_bytes()])
+            chunk(
+                out,
+                T_IFCHANGE,
+                &[&fields, hash, path.as_os_str().as_bytes()],
+            )
         }
     }
 }
@@ -185,11 +191,17 @@ pub fn decode_records(mut b: &[u8], base_offset: usize) -> Result<Vec<Record>, D
     let path = |p: &[u8]| PathBuf::from(OsString::from_vec(p.to_vec()));
     while !b.is_empty() {
         if b.len() < 3 {
-            return Err(DecodeError::BadChunk { offset: off, why: "truncated chunk header" });
+            return Err(DecodeError::BadChunk {
+                offset: off,
+                why: "truncated chunk header",
+            });
         }
         let len = u16::from_be_bytes([b[0], b[1]]) as usize;
         if len < 3 || len > b.len() {
-            return Err(DecodeError::BadChunk { offset: off, why: "length out of range" });
+            return Err(DecodeError::BadChunk {
+                offset: off,
+                why: "length out of range",
+            });
         }
         let typ = b[2];
         let payload = &b[3..len];
@@ -218,12 +230,24 @@ pub fn decode_records(mut b: &[u8], base_offset: usize) -> Result<Vec<Record>, D
                 };
                 let mut hash = [0u8; HASH_LEN];
                 hash.copy_from_slice(&payload[48..48 + HASH_LEN]);
-                Record::Ifchange { inode, hash, path: path(&payload[48 + HASH_LEN..]) }
+                Record::Ifchange {
+                    inode,
+                    hash,
+                    path: path(&payload[48 + HASH_LEN..]),
+                }
             }
             T_ALWAYS | T_STAMP | T_IFCHANGE => {
-                return Err(DecodeError::BadChunk { offset: off, why: "wrong payload length" })
+                return Err(DecodeError::BadChunk {
+                    offset: off,
+                    why: "wrong payload length",
+                })
             }
-            _ => return Err(DecodeError::BadChunk { offset: off, why: "unknown chunk type" }),
+            _ => {
+                return Err(DecodeError::BadChunk {
+                    offset: off,
+                    why: "unknown chunk type",
+                })
+            }
         };
         out.push(rec);
         b = &b[len..];
@@ -256,7 +280,14 @@ mod tests {
             records: vec![
                 Record::Ifcreate("foo.o.do".into()),
                 Record::Ifchange {
-                    inode: Inode { size: 1, ino: 2, ctime_sec: 3, ctime_nsec: 4, mtime_sec: 5, mtime_nsec: 6 },
+                    inode: Inode {
+                        size: 1,
+                        ino: 2,
+                        ctime_sec: 3,
+                        ctime_nsec: 4,
+                        mtime_sec: 5,
+                        mtime_nsec: 6,
+                    },
                     hash: [9; 32],
                     path: "default.o.do".into(),
                 },

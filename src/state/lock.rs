@@ -43,7 +43,9 @@ pub enum Attempt {
     Acquired(TargetLock),
     /// Someone else builds it: another process (its pid if known) or a
     /// thread of this process (`None`).
-    Busy { pid: Option<i32> },
+    Busy {
+        pid: Option<i32>,
+    },
 }
 
 fn flock(typ: libc::c_short) -> libc::flock {
@@ -83,7 +85,10 @@ pub fn try_lock(path: &Path) -> io::Result<Attempt> {
     };
     let fl = flock(libc::F_WRLCK as libc::c_short);
     if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) } == 0 {
-        return Ok(Attempt::Acquired(TargetLock { file: Some(file), path: path.to_path_buf() }));
+        return Ok(Attempt::Acquired(TargetLock {
+            file: Some(file),
+            path: path.to_path_buf(),
+        }));
     }
     let err = io::Error::last_os_error();
     let busy = matches!(err.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES));
@@ -102,7 +107,9 @@ pub fn try_lock(path: &Path) -> io::Result<Attempt> {
     // Dropping `file` here is safe: we hold no fcntl lock on it.
     drop(file);
     release_table();
-    Ok(Attempt::Busy { pid: pid.or(Some(0)) })
+    Ok(Attempt::Busy {
+        pid: pid.or(Some(0)),
+    })
 }
 
 /// Block until whoever holds the lock lets go, then return without holding it.
@@ -159,7 +166,9 @@ mod tests {
     fn second_thread_sees_busy_then_waits() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("t.lock");
-        let Attempt::Acquired(l) = try_lock(&p).unwrap() else { panic!("not acquired") };
+        let Attempt::Acquired(l) = try_lock(&p).unwrap() else {
+            panic!("not acquired")
+        };
         assert!(matches!(try_lock(&p).unwrap(), Attempt::Busy { pid: None }));
         let p2 = p.clone();
         let t = std::thread::spawn(move || wait_unlocked(&p2).unwrap());

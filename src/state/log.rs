@@ -24,7 +24,9 @@ pub fn parse_tai64n(s: &str) -> Option<SystemTime> {
     if h.len() != 24 {
         return None;
     }
-    let secs = u64::from_str_radix(&h[..16], 16).ok()?.checked_sub((1u64 << 62) + 10)?;
+    let secs = u64::from_str_radix(&h[..16], 16)
+        .ok()?
+        .checked_sub((1u64 << 62) + 10)?;
     let nanos = u32::from_str_radix(&h[16..], 16).ok()?;
     UNIX_EPOCH.checked_add(std::time::Duration::new(secs, nanos))
 }
@@ -37,7 +39,7 @@ mod tests {
     fn label_round_trip() {
         let t = UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 123);
         let l = tai64n(t);
-        assert_eq!(l, "@400000005f5e10a0000007b");
+        assert_eq!(l, "@400000005f5e100a0000007b");
         assert_eq!(parse_tai64n(&l), Some(t));
     }
 }

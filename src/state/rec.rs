@@ -6,10 +6,11 @@ use std::fmt::Write;
 use std::os::unix::ffi::OsStrExt;
 
 fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
 }
 
 /// Render as recfile text. ifchange-nonexistent is shown as
@@ -20,7 +21,11 @@ pub fn render(dep: &Dep) -> String {
         s.push('\n');
         match r {
             Record::Ifcreate(p) => {
-                let _ = writeln!(s, "Type: ifcreate\nTarget: {}", lossy(p.as_os_str().as_bytes()));
+                let _ = writeln!(
+                    s,
+                    "Type: ifcreate\nTarget: {}",
+                    lossy(p.as_os_str().as_bytes())
+                );
             }
             Record::IfchangeNonexistent(p) => {
                 let _ = writeln!(
@@ -52,6 +57,198 @@ pub fn render(dep: &Dep) -> String {
     s
 }
 
+/// A field value as recfile text: invalid UTF-8 shown lossily, each embedded
+/// newline continued on a `+ ` line (recfile's multi-line field syntax).
 fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    String::from_utf8_lossy(b).replace('\n', "\n+ ")
+}
+
+/// One recfile record: its fields in order (a name may repeat).
+pub type Fields = Vec<(String, String)>;
+
+/// Parse recfile text into records (separated by blank lines). `+ ` lines
+/// continue the previous field's value after a newline; `#` lines are
+/// comments; a line without `:` is an error naming its line number.
+pub fn parse(text: &str) -> Result<Vec<Fields>, String> {
+    let mut out: Vec<Fields> = Vec::new();
+    let mut cur: Fields = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        if line.trim().is_empty() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('+') {
+            let Some(last) = cur.last_mut() else {
+                return Err(format!("line {}: continuation without a field", i + 1));
+            };
+            last.1.push('\n');
+            last.1.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+            continue;
+        }
+        let Some((k, v)) = line.split_once(':') else {
+            return Err(format!("line {}: not a `Name: value` field", i + 1));
+        };
+        let v = v.strip_prefix(' ').unwrap_or(v);
+        cur.push((k.to_string(), v.to_string()));
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+/// The first value of field `name` in a record.
+pub fn get<'a>(rec: &'a Fields, name: &str) -> Option<&'a str> {
+    rec.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Every value of field `name` in a record, in order.
+pub fn get_all<'a>(rec: &'a Fields, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    rec.iter()
+        .filter(move |(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn unhex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut h = [0u8; 32];
+    for (i, b) in h.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(h)
+}
+
+/// Read a dependency record in recfile form (the [`render`] output, and the
+/// legacy goredo 1.x `.redo/T.rec` files `redo-depfix` converts).
+///
+/// Lenient where 1.x files may differ: a missing `Build` gives the nil UUID;
+/// missing inode numbers read as 0 and a missing hash as all zeroes (so the
+/// record never matches by hash until `redo-depfix` refreshes it from the
+/// file). Records without a `Type` (such as a schema record) are skipped.
+pub fn parse_dep(text: &str) -> Result<Dep, String> {
+    use super::inode::Inode;
+    use std::path::PathBuf;
+    let mut build = [0u8; 16];
+    let mut records = Vec::new();
+    for rec in parse(text)? {
+        if let Some(b) = get(&rec, "Build") {
+            build =
+                crate::env::parse_uuid(b.trim()).ok_or_else(|| format!("bad Build UUID {b:?}"))?;
+        }
+        let Some(typ) = get(&rec, "Type") else {
+            continue;
+        };
+        let target = || -> Result<PathBuf, String> {
+            get(&rec, "Target")
+                .map(PathBuf::from)
+                .ok_or_else(|| format!("{typ} record without a Target"))
+        };
+        let num = |name: &str| -> Result<u64, String> {
+            match get(&rec, name) {
+                None => Ok(0),
+                Some(v) => v.trim().parse().map_err(|_| format!("bad {name} {v:?}")),
+            }
+        };
+        let hash = || -> Result<[u8; 32], String> {
+            match get(&rec, "Hash") {
+                None => Ok([0; 32]),
+                Some(v) => unhex32(v.trim()).ok_or_else(|| format!("bad Hash {v:?}")),
+            }
+        };
+        records.push(match typ.trim() {
+            "ifcreate" => Record::Ifcreate(target()?),
+            "ifchange-nonexistent" => Record::IfchangeNonexistent(target()?),
+            "always" => Record::Always,
+            "stamp" => Record::Stamp(hash()?),
+            "ifchange" => Record::Ifchange {
+                inode: Inode {
+                    size: num("Size")?,
+                    ino: num("InodeNum")?,
+                    ctime_sec: num("CtimeSec")?,
+                    ctime_nsec: num("CtimeNsec")?,
+                    mtime_sec: num("MtimeSec")?,
+                    mtime_nsec: num("MtimeNsec")?,
+                },
+                hash: hash()?,
+                path: target()?,
+            },
+            other => return Err(format!("unknown Type {other:?}")),
+        });
+    }
+    Ok(Dep { build, records })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::inode::Inode;
+
+    fn sample() -> Dep {
+        Dep {
+            build: crate::env::parse_uuid("80143f04-bfff-4673-950c-081d712f573d").unwrap(),
+            records: vec![
+                Record::Ifcreate("foo.o.do".into()),
+                Record::Ifchange {
+                    inode: Inode {
+                        size: 123,
+                        ino: 2345,
+                        ctime_sec: 1605721341,
+                        ctime_nsec: 253305000,
+                        mtime_sec: 1645606823,
+                        mtime_nsec: 369936700,
+                    },
+                    hash: [0xab; 32],
+                    path: "default.o.do".into(),
+                },
+                Record::Always,
+                Record::Stamp([0x01; 32]),
+                Record::IfchangeNonexistent("two\nlines".into()),
+            ],
+        }
+    }
+
+    #[test]
+    fn render_matches_the_documented_layout() {
+        let text = render(&sample());
+        let ab = "ab".repeat(32);
+        let one = "01".repeat(32);
+        assert_eq!(
+            text,
+            format!(
+                "Build: 80143f04-bfff-4673-950c-081d712f573d\n\nType: ifcreate\nTarget: foo.o.do\n\n\
+                 Type: ifchange\nTarget: default.o.do\nSize: 123\nInodeNum: 2345\nCtimeSec: 1605721341\n\
+                 CtimeNsec: 253305000\nMtimeSec: 1645606823\nMtimeNsec: 369936700\nHash: {ab}\n\n\
+                 Type: always\n\nType: stamp\nHash: {one}\n\n\
+                 Type: ifchange-nonexistent\nTarget: two\n+ lines\n"
+            )
+        );
+    }
+
+    #[test]
+    fn parse_round_trips_render() {
+        let d = sample();
+        assert_eq!(parse_dep(&render(&d)).unwrap(), d);
+    }
+
+    #[test]
+    fn legacy_rec_is_read_leniently() {
+        let d = parse_dep("Build: 80143f04-bfff-4673-950c-081d712f573d\n\nType: ifchange\nTarget: a.do\nSize: 5\n").unwrap();
+        match &d.records[0] {
+            Record::Ifchange { inode, hash, path } => {
+                assert_eq!((inode.size, inode.ino, *hash), (5, 0, [0; 32]));
+                assert_eq!(path, std::path::Path::new("a.do"));
+            }
+            r => panic!("{r:?}"),
+        }
+        assert!(parse_dep("Type: bogus\n").is_err());
+        assert!(parse_dep("no colon here\n").is_err());
+        assert!(parse_dep("Type: ifchange\nSize: x\nTarget: a\n").is_err());
+    }
 }

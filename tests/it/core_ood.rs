@@ -8,9 +8,7 @@ use std::fs;
 const ALL_CATS_SRC: &str = "echo run >>count\nredo-ifchange src\ncat src\n";
 
 fn trust_sandbox(trust: Option<&str>) -> Sandbox {
-    let mut sb = new_sb()
-        .file("all.do", ALL_CATS_SRC)
-        .file("src", "one\n");
+    let mut sb = new_sb().file("all.do", ALL_CATS_SRC).file("src", "one\n");
     if let Some(t) = trust {
         sb = sb.env("REDO_INODE_TRUST", t);
     }
@@ -222,12 +220,10 @@ fn always_target_shared_by_two_dependants_is_built_once_per_run() {
 
 #[test]
 fn redo_ifchange_builds_at_most_once_per_run() {
-    let sb = new_sb()
-        .file("x.do", "echo run >>count\necho x\n")
-        .file(
-            "all.do",
-            "redo-ifchange x\nredo-ifchange x\nredo-ifchange x x\ncat x\n",
-        );
+    let sb = new_sb().file("x.do", "echo run >>count\necho x\n").file(
+        "all.do",
+        "redo-ifchange x\nredo-ifchange x\nredo-ifchange x x\ncat x\n",
+    );
     sb.run(&["redo", "all"]).success();
     assert_eq!(count(&sb, "count"), 1);
 }

@@ -70,7 +70,11 @@ fn interrupted(sig: i32, whole_group: bool, jobs: &str) {
     let out = run.wait();
     let took = t0.elapsed();
     out.failure();
-    assert_eq!(out.exit_code(), 128 + sig, "exit with the signal's status\n{out:?}");
+    assert_eq!(
+        out.exit_code(),
+        128 + sig,
+        "exit with the signal's status\n{out:?}"
+    );
     assert!(took < Duration::from_secs(5), "exit took {took:?}\n{out:?}");
     assert_no_temp_files(&sb);
     assert_eq!(sb.read("a.s"), "a old\n");

@@ -1,0 +1,416 @@
+#!/usr/bin/env python3
+"""ferredo benchmarks: one workload, three build descriptions (.do files, a Makefile, a
+build.ninja), timed with ferredo, GNU make 4.4.1 and ninja, next to a spawn floor.
+
+Run through compat/bench/run.sh, which builds ferredo, provides the tools and exports
+FERREDO_REDO (the release binary), FERREDO_MAKE44 and FERREDO_NINJA.
+
+Workloads (N = 1000 and 10000; --quick: 1000 only, fewer runs):
+  flat   N independent targets tK.t, each from its own source tK.in (`echo x`), plus all
+  dirs   the same N targets spread over nested dirs (10 per leaf dir, base-10 tree of
+         dirs), built by ONE default.t.do at the top (upward .do search)
+  chain  a chain of N/10 targets, c1 <- chain.in, cK <- c(K-1) (`cat`). N/10, not N:
+         a redo chain keeps one redo+sh per link alive (a 10000-deep process stack)
+  tree   fan-in tree: N leaves lK.lf <- lK.in, internal nodes `cat` 10 children, up to
+         one root
+
+Columns: full build -j1 and -j2 (from a fresh copy), no-op rebuild, rebuild after
+changing the content of one source (all -j1), and peak RSS (the largest single process,
+GNU time %M) of the -j2 full build and of the no-op. ferredo runs as `redo-ifchange -jJ
+all`, with REDO_NO_SYNC=1 and with the default fsyncs; make as `make -r -s -jJ all`;
+ninja as `ninja -jJ all`. The floor is N+internal `/bin/sh -c 'echo x >f'` spawns from a
+tiny C spawner (xargs if there is no C compiler). Timing is the median of the runs
+(hyperfine when installed, else our own loop). Nothing is asserted: a failing command is
+reported as FAIL and the table goes on.
+"""
+import argparse
+import json
+import math
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+APPLETS = [
+    "redo", "redo-ifchange", "redo-ifcreate", "redo-always", "redo-stamp", "redo-whichdo",
+    "redo-ood", "redo-sources", "redo-targets", "redo-affects", "redo-log", "redo-dot",
+    "redo-cleanup", "redo-depfix", "redo-dep2rec",
+]
+SCRUB = ("MAKEFLAGS", "MFLAGS", "CARGO_MAKEFLAGS", "GNUMAKEFLAGS", "MAKELEVEL", "MAKEFILES",
+         "NO_COLOR")
+
+FLOOR_C = r"""
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+extern char **environ;
+/* floor N J DIR: run `/bin/sh -c 'echo x > DIR/fK'` N times, at most J at once. */
+int main(int argc, char **argv)
+{
+	if (argc != 4) { fprintf(stderr, "usage: floor N J DIR\n"); return 2; }
+	long n = atol(argv[1]), j = atol(argv[2]), started = 0, running = 0;
+	int fail = 0;
+	char cmd[4096];
+	while (started < n || running > 0) {
+		while (started < n && running < j) {
+			snprintf(cmd, sizeof cmd, "echo x > '%s/f%ld'", argv[3], started);
+			char *av[] = { "/bin/sh", "-c", cmd, NULL };
+			pid_t pid;
+			if (posix_spawn(&pid, "/bin/sh", NULL, NULL, av, environ)) { perror("spawn"); return 1; }
+			started++, running++;
+		}
+		int st;
+		if (wait(&st) < 0) { perror("wait"); return 1; }
+		running--;
+		if (!WIFEXITED(st) || WEXITSTATUS(st)) fail = 1;
+	}
+	return fail;
+}
+"""
+
+
+# ---- workload generation -------------------------------------------------------------------
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class Workload:
+    """Targets and how each is made, independent of the build tool."""
+
+    def __init__(self, kind, n):
+        self.kind, self.n = kind, n
+        # rules: list of (target, [inputs], action) with action "echo" or "cat"
+        self.rules, self.sources, self.root = [], [], None
+        getattr(self, "_" + kind)(n)
+
+    def _flat(self, n):
+        for i in range(n):
+            self.sources.append(f"t{i}.in")
+            self.rules.append((f"t{i}.t", [f"t{i}.in"], "echo"))
+        self.root = [r[0] for r in self.rules]
+        self.change = f"t{n // 2}.in"
+
+    def _dirs(self, n):
+        leaves = max(1, n // 10)
+        digits = max(1, math.ceil(math.log10(leaves))) if leaves > 1 else 1
+        for i in range(n):
+            d = "/".join(f"d{c}" for c in str(i // 10).zfill(digits))
+            self.sources.append(f"{d}/t{i}.in")
+            self.rules.append((f"{d}/t{i}.t", [f"{d}/t{i}.in"], "echo"))
+        self.root = [r[0] for r in self.rules]
+        self.change = self.sources[n // 2]
+
+    def _chain(self, n):
+        length = max(1, n // 10)
+        self.sources.append("chain.in")
+        prev = "chain.in"
+        for k in range(1, length + 1):
+            self.rules.append((f"c{k}.ch", [prev], "cat"))
+            prev = f"c{k}.ch"
+        self.root = [prev]
+        self.change = "chain.in"
+
+    def _tree(self, n):
+        level = []
+        for i in range(n):
+            self.sources.append(f"l{i}.in")
+            self.rules.append((f"l{i}.lf", [f"l{i}.in"], "cat"))
+            level.append(f"l{i}.lf")
+        h = 1
+        while len(level) > 1:
+            nxt = []
+            for i in range(0, len(level), 10):
+                name = f"n{h}_{i // 10}.nd"
+                self.rules.append((name, level[i:i + 10], "cat"))
+                nxt.append(name)
+            level, h = nxt, h + 1
+        self.root = level
+        self.change = f"l{n // 2}.in"
+
+    def describe(self):
+        return f"{len(self.rules)} targets, {len(self.sources)} sources; change = {self.change}"
+
+    # -- the three descriptions --
+
+    def gen_sources(self, d):
+        for s in self.sources:
+            write(os.path.join(d, s), s + "\n")
+
+    def gen_redo(self, d):
+        self.gen_sources(d)
+        write(os.path.join(d, "all.do"), "redo-ifchange " + " ".join(self.root) + "\n")
+        if self.kind in ("flat", "dirs"):
+            # One upward default.do serves every dir (the "dirs" workload measures that).
+            write(os.path.join(d, "default.t.do"), 'redo-ifchange "$2.in"\necho x\n')
+        elif self.kind == "chain":
+            write(os.path.join(d, "default.ch.do"),
+                  'n=${2#c}\nif [ "$n" -gt 1 ]; then dep=c$((n-1)).ch; else dep=chain.in; fi\n'
+                  'redo-ifchange "$dep"\ncat "$dep"\n')
+        else:
+            write(os.path.join(d, "default.lf.do"), 'redo-ifchange "$2.in"\ncat "$2.in"\n')
+            for tgt, ins, _ in self.rules:
+                if tgt.endswith(".nd"):
+                    args = " ".join(ins)
+                    write(os.path.join(d, tgt + ".do"), f"redo-ifchange {args}\ncat {args}\n")
+
+    def gen_make(self, d):
+        self.gen_sources(d)
+        out = [".SUFFIXES:", ".PHONY: all", "all: " + " ".join(self.root)]
+        if self.kind in ("flat", "dirs"):
+            out += ["%.t: %.in", "\techo x > $@"]
+        elif self.kind == "tree":
+            out += ["%.lf: %.in", "\tcat $< > $@"]
+        for tgt, ins, _ in self.rules:
+            if self.kind == "chain" or tgt.endswith(".nd"):
+                out += [f"{tgt}: {' '.join(ins)}", "\tcat $^ > $@"]
+        write(os.path.join(d, "Makefile"), "\n".join(out) + "\n")
+
+    def gen_ninja(self, d):
+        self.gen_sources(d)
+        out = ["rule echo", "  command = echo x > $out", "rule cat", "  command = cat $in > $out"]
+        for tgt, ins, act in self.rules:
+            out.append(f"build {tgt}: {act} {' '.join(ins)}")
+        out += ["build all: phony " + " ".join(self.root), "default all"]
+        write(os.path.join(d, "build.ninja"), "\n".join(out) + "\n")
+
+
+# ---- running and timing ------------------------------------------------------------------
+
+class Runner:
+    def __init__(self, args, bench, env):
+        self.args, self.bench, self.env = args, bench, env
+        self.hyperfine = None if args.no_hyperfine else shutil.which("hyperfine")
+        self.gnutime = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+    def _env(self, extra):
+        e = dict(self.env)
+        e.update(extra or {})
+        return e
+
+    def time(self, cmd, runs, prepare=None, extra_env=None):
+        """Median seconds of `cmd` (bash), or None if it failed."""
+        env = self._env(extra_env)
+        if self.hyperfine:
+            out = os.path.join(self.bench, "hf.json")
+            argv = [self.hyperfine, "--runs", str(runs), "--style", "none", "--shell", "bash",
+                    "--export-json", out]
+            if prepare:
+                argv += ["--prepare", prepare]
+            argv.append(cmd)
+            r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if r.returncode != 0:
+                self.fail(cmd, r.stderr)
+                return None
+            with open(out) as f:
+                return json.load(f)["results"][0]["median"]
+        times = []
+        for _ in range(runs):
+            if prepare:
+                subprocess.run(["bash", "-c", prepare], env=env, check=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            t0 = time.perf_counter()
+            r = subprocess.run(["bash", "-c", cmd], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            t = time.perf_counter() - t0
+            if r.returncode != 0:
+                self.fail(cmd, r.stderr)
+                return None
+            times.append(t)
+        return statistics.median(times)
+
+    def rss(self, cmd, prepare=None, extra_env=None):
+        """Peak RSS in KiB of the largest process of `cmd` (GNU time %M), or None."""
+        if not self.gnutime:
+            return None
+        env = self._env(extra_env)
+        if prepare:
+            subprocess.run(["bash", "-c", prepare], env=env, check=True,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        with tempfile.NamedTemporaryFile("r", dir=self.bench, suffix=".rss") as f:
+            r = subprocess.run([self.gnutime, "-f", "%M", "-o", f.name, "bash", "-c", cmd],
+                               env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+            if r.returncode != 0:
+                return None
+            return int(f.read().strip().splitlines()[-1])
+
+    def fail(self, cmd, stderr):
+        tail = "\n".join(stderr.strip().splitlines()[-5:])
+        print(f"    FAIL: {cmd}\n      {tail}", file=sys.stderr)
+
+
+def fmt_t(s):
+    if s is None:
+        return "FAIL"
+    if s == "-":
+        return "-"
+    return f"{s * 1000:.1f}ms" if s < 1 else f"{s:.2f}s"
+
+
+def fmt_kib(k):
+    return "-" if k is None else f"{k / 1024:.1f}MB"
+
+
+def ratio(a, b):
+    if not isinstance(a, float) or not isinstance(b, float) or b <= 0:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="N=1000 only, fewer runs")
+    ap.add_argument("--n", default=None, help="comma list of N (default 1000,10000)")
+    ap.add_argument("--workloads", default="flat,dirs,chain,tree")
+    ap.add_argument("--tools", default="ferredo-nosync,ferredo,make,ninja")
+    ap.add_argument("--runs", type=int, default=None, help="runs for no-op/change (default 5, quick 3)")
+    ap.add_argument("--runs-full", type=int, default=None,
+                    help="runs for full builds (default 3 at N<=1000, 1 above; quick 1)")
+    ap.add_argument("--no-hyperfine", action="store_true")
+    ap.add_argument("--dir", default=None, help="scratch dir (default: a new temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch dir")
+    args = ap.parse_args()
+
+    ns = [int(x) for x in (args.n or ("1000" if args.quick else "1000,10000")).split(",")]
+    runs = args.runs or (3 if args.quick else 5)
+    workloads = args.workloads.split(",")
+    tools = args.tools.split(",")
+
+    redo = os.environ.get("FERREDO_REDO")
+    make = os.environ.get("FERREDO_MAKE44")
+    ninja = os.environ.get("FERREDO_NINJA")
+    for var, val in (("FERREDO_REDO", redo), ("FERREDO_MAKE44", make), ("FERREDO_NINJA", ninja)):
+        if not val:
+            sys.exit(f"bench.py: ${var} is not set: run compat/bench/run.sh")
+
+    bench = args.dir or tempfile.mkdtemp(prefix="ferredo-bench-")
+    os.makedirs(bench, exist_ok=True)
+    bindir = os.path.join(bench, "bin")
+    os.makedirs(bindir, exist_ok=True)
+    for a in APPLETS:
+        link = os.path.join(bindir, a)
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(redo, link)
+
+    env = {k: v for k, v in os.environ.items() if k not in SCRUB and not k.startswith("REDO_")}
+    env["PATH"] = bindir + ":" + env.get("PATH", "")
+    runner = Runner(args, bench, env)
+
+    floor_bin = None
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc:
+        src = os.path.join(bench, "floor.c")
+        write(src, FLOOR_C)
+        floor_bin = os.path.join(bench, "floor")
+        subprocess.run([cc, "-O2", "-o", floor_bin, src], check=True)
+
+    def floor_cmd(count, jobs, d):
+        if floor_bin:
+            return f"{floor_bin} {count} {jobs} {d}"
+        return f"seq 0 {count - 1} | xargs -P {jobs} -I{{}} /bin/sh -c 'echo x > {d}/f{{}}'"
+
+    kinds = {"ferredo-nosync": "redo", "ferredo": "redo", "make": "make", "ninja": "ninja"}
+    labels = {"ferredo-nosync": "ferredo REDO_NO_SYNC=1", "ferredo": "ferredo (fsync)",
+              "make": "GNU make 4.4.1", "ninja": "ninja 1.13", "floor": "spawn floor (sh -c)"}
+    tool_env = {"ferredo-nosync": {"REDO_NO_SYNC": "1"}}
+
+    def build_cmd(tool, d, jobs):
+        k = kinds[tool]
+        if k == "redo":
+            c = f"redo-ifchange -j{jobs} all"
+        elif k == "make":
+            c = f"{shlex.quote(make)} -r -s -j{jobs} all"
+        else:
+            c = f"{shlex.quote(ninja)} -j{jobs} all"
+        return f"cd {shlex.quote(d)} && {c}"
+
+    hdr = f"{'tool':<24}{'full -j1':>10}{'full -j2':>10}{'no-op':>10}{'change-1':>10}{'RSS full':>10}{'RSS no-op':>10}"
+    print(f"ferredo benchmarks in {bench}  (timer: {'hyperfine' if runner.hyperfine else 'own loop'}, "
+          f"median; RSS: {'GNU time %M' if runner.gnutime else 'n/a'})")
+    print(f"redo={redo}\nmake={make}\nninja={ninja}\n")
+    results = []
+    queries = {}
+    for n in ns:
+        runs_full = args.runs_full or (1 if (args.quick or n > 1000) else 3)
+        for wk in workloads:
+            w = Workload(wk, n)
+            base = os.path.join(bench, f"{wk}-{n}")
+            tmpl = {}
+            for kind in ("redo", "make", "ninja"):
+                if any(kinds[t] == kind for t in tools):
+                    tmpl[kind] = os.path.join(base, "tmpl-" + kind)
+                    shutil.rmtree(tmpl[kind], ignore_errors=True)
+                    getattr(w, "gen_" + kind)(tmpl[kind])
+            print(f"== {wk}, N={n}: {w.describe()}  (full builds: {runs_full} run(s), others: {runs})")
+            print(hdr)
+            rows = {}
+            for tool in tools:
+                d = os.path.join(base, "work-" + tool)
+                fresh = f"rm -rf {shlex.quote(d)} && cp -a {shlex.quote(tmpl[kinds[tool]])} {shlex.quote(d)}"
+                extra = tool_env.get(tool)
+                row = {}
+                row["full1"] = runner.time(build_cmd(tool, d, 1), runs_full, fresh, extra)
+                row["rss_full"] = runner.rss(build_cmd(tool, d, 2), fresh, extra)
+                row["full2"] = runner.time(build_cmd(tool, d, 2), runs_full, fresh, extra)
+                if row["full2"] is not None:
+                    row["noop"] = runner.time(build_cmd(tool, d, 1), runs, None, extra)
+                    row["rss_noop"] = runner.rss(build_cmd(tool, d, 1), None, extra)
+                    change = f"date +%s%N > {shlex.quote(os.path.join(d, w.change))}"
+                    row["change"] = runner.time(build_cmd(tool, d, 1), runs, change, extra)
+                else:
+                    row.update(noop=None, rss_noop=None, change=None)
+                rows[tool] = row
+                print(f"{labels[tool]:<24}{fmt_t(row['full1']):>10}{fmt_t(row['full2']):>10}"
+                      f"{fmt_t(row['noop']):>10}{fmt_t(row['change']):>10}"
+                      f"{fmt_kib(row['rss_full']):>10}{fmt_kib(row['rss_noop']):>10}", flush=True)
+                if wk == "tree" and tool == "ferredo-nosync" and n == max(ns) and row["full2"] is not None:
+                    for q in ("redo-ood", "redo-sources", "redo-targets"):
+                        queries[q] = runner.time(f"cd {shlex.quote(d)} && {q} >/dev/null", runs, None, extra)
+                if wk == "tree" and tool == "ninja" and n == max(ns) and row["full2"] is not None:
+                    queries["ninja no-op"] = row["noop"]
+            fd = os.path.join(base, "floor")
+            prep = f"rm -rf {fd} && mkdir -p {fd}"
+            count = len(w.rules)
+            floor = {"full1": runner.time(floor_cmd(count, 1, fd), runs_full, prep),
+                     "full2": runner.time(floor_cmd(count, 2, fd), runs_full, prep)}
+            rows["floor"] = floor
+            print(f"{labels['floor']:<24}{fmt_t(floor['full1']):>10}{fmt_t(floor['full2']):>10}"
+                  f"{'-':>10}{'-':>10}{'-':>10}{'-':>10}")
+            for fer in ("ferredo-nosync", "ferredo"):
+                if fer not in rows:
+                    continue
+                for other in ("ninja", "make", "floor"):
+                    if other not in rows:
+                        continue
+                    a, b = rows[fer], rows[other]
+                    cells = [ratio(a.get(c), b.get(c)) for c in ("full1", "full2", "noop", "change")]
+                    rss = [ratio(float(a[c]) if a.get(c) else None, float(b[c]) if b.get(c) else None)
+                           for c in ("rss_full", "rss_noop")]
+                    name = f"{'nosync' if fer.endswith('nosync') else 'fsync'}/{other}"
+                    print(f"{'  ratio ' + name:<24}" + "".join(f"{c:>10}" for c in cells + rss))
+            print()
+            results.append({"workload": wk, "n": n, "targets": len(w.rules), "rows": rows})
+            if not args.keep:
+                shutil.rmtree(base, ignore_errors=True)
+    if queries:
+        print(f"== queries on the tree workload, N={max(ns)} (after a full build)")
+        for q, t in queries.items():
+            print(f"{q:<24}{fmt_t(t):>10}   ratio to ninja no-op: {ratio(t, queries.get('ninja no-op'))}")
+    out = os.path.join(bench, "results.json")
+    with open(out, "w") as f:
+        json.dump({"results": results, "queries": queries}, f, indent=1)
+    print(f"\nresults: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+//! `redo-dep2rec`: a `.dep` shown as recfile text (goredo's `dep.rec`
+//! schema, [`crate::state::rec::render`]).
+//!
+//! The operand names a target `T` (its `.redo/T.dep` is read), or directly a
+//! `.dep` file inside a `.redo` directory (as `redo-dep2rec .redo/T.dep`).
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::state::dep::Dep;
+
+/// The `.dep` file the absolute, clean `operand` designates.
+pub fn dep_file(operand: &Path) -> PathBuf {
+    let in_redo = crate::paths::dir_of(operand)
+        .file_name()
+        .is_some_and(|n| n.as_bytes() == crate::state::REDO_DIR.as_bytes());
+    if in_redo && operand.as_os_str().as_bytes().ends_with(b".dep") {
+        operand.to_path_buf()
+    } else {
+        crate::state::dep_path(operand)
+    }
+}
+
+/// The recfile text of the `.dep` at `file`; the error names what failed
+/// (`shown` is the file as the user should see it).
+pub fn dep2rec(file: &Path, shown: &Path) -> Result<String, String> {
+    let b = std::fs::read(file).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "{}: no such .dep (the target was never built by redo)",
+                shown.display()
+            )
+        } else {
+            format!("{}: {e}", shown.display())
+        }
+    })?;
+    let d = Dep::decode(&b).map_err(|e| format!("{}: {e}", shown.display()))?;
+    Ok(crate::state::rec::render(&d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operand_forms() {
+        assert_eq!(dep_file(Path::new("/a/b")), PathBuf::from("/a/.redo/b.dep"));
+        assert_eq!(
+            dep_file(Path::new("/a/.redo/b.dep")),
+            PathBuf::from("/a/.redo/b.dep")
+        );
+        assert_eq!(
+            dep_file(Path::new("/a/x.dep")),
+            PathBuf::from("/a/.redo/x.dep.dep")
+        );
+    }
+}

@@ -1,0 +1,333 @@
+//! `redo-depfix`: after a tree was copied or restored (new inode numbers and
+//! ctimes), make every `.dep` below a directory describe the files as they
+//! are now, so nothing needs rehashing or rebuilding.
+//!
+//! For each `.redo/X.dep`, every ifchange record (the self-record too) whose
+//! file exists gets that file's current inode data and BLAKE3 hash; a
+//! record of a missing file is kept as it is. A `.dep` is rewritten only if
+//! something changed, atomically: a `.redo/.redo.X.dep.*` temporary, then a
+//! rename (see [`depfix`] for durability). Each file is hashed once per run.
+//!
+//! A legacy goredo 1.x `.redo/X.rec` (recfile, see
+//! [`crate::state::rec::parse_dep`]) is converted the same way into
+//! `.redo/X.dep`, then removed; when `X.dep` already exists the `.rec` is
+//! left alone and reported.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::{Here, Problems};
+use crate::paths;
+use crate::state::dep::{self, Dep, Hash, Record};
+use crate::state::inode::Inode;
+
+/// What depfix did to one file, for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The `.dep` (or `.rec`) concerned, absolute.
+    pub file: PathBuf,
+    pub what: String,
+}
+
+struct Refresher {
+    hashes: HashMap<PathBuf, Option<Hash>>,
+}
+
+impl Refresher {
+    /// Refresh the ifchange records of target `t`'s `dep` in place; returns
+    /// how many changed.
+    fn refresh(&mut self, t: &Path, dep: &mut Dep) -> usize {
+        let dir = paths::dir_of(t);
+        let mut n = 0;
+        for r in dep.records.iter_mut() {
+            let Record::Ifchange { inode, hash, path } = r else {
+                continue;
+            };
+            let abs = paths::abs_join(dir, path);
+            let Ok(m) = std::fs::metadata(&abs) else {
+                continue;
+            };
+            if !m.is_file() {
+                continue;
+            }
+            let h = *self
+                .hashes
+                .entry(abs.clone())
+                .or_insert_with(|| dep::hash_file(&abs).ok());
+            let Some(h) = h else { continue };
+            let now = Inode::from_meta(&m);
+            if now != *inode || h != *hash {
+                *inode = now;
+                *hash = h;
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+/// Write `dep` into a temporary beside target `t`'s `.dep`, returning it
+/// (closed; removed if dropped) and the `.dep` path.
+fn write_temp(t: &Path, dep: &Dep) -> std::io::Result<(tempfile::TempPath, PathBuf)> {
+    let bytes = dep.encode().map_err(std::io::Error::other)?;
+    let dst = crate::state::dep_path(t);
+    let redo = paths::dir_of(&dst);
+    let redo = if redo.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        redo
+    };
+    let mut prefix = std::ffi::OsString::from(crate::state::TMP_PREFIX);
+    prefix.push(paths::base_of(t));
+    prefix.push(".dep.");
+    let mut tmp = tempfile::Builder::new().prefix(&prefix).tempfile_in(redo)?;
+    tmp.write_all(&bytes)?;
+    Ok((tmp.into_temp_path(), dst))
+}
+
+/// Flush the filesystem holding `dir` (one `syncfs` instead of an `fsync`
+/// per file: depfix may rewrite thousands of `.dep`s).
+fn sync_fs(dir: &Path) {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if let Ok(f) = std::fs::File::open(dir) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: syncfs on an fd we own; failure only means less durability.
+        unsafe { libc::syncfs(f.as_raw_fd()) };
+    }
+}
+
+/// A rewrite waiting for its rename.
+struct Pending {
+    tmp: tempfile::TempPath,
+    dst: PathBuf,
+    /// The legacy `.rec` to remove once the `.dep` is in place.
+    rec: Option<PathBuf>,
+    change: Change,
+}
+
+/// Fix every `.dep` (and convert every legacy `.rec`) below the cwd.
+/// Returns the changes made, sorted by file; failures are problems.
+///
+/// Durability: all temporaries are written, the filesystem synced once,
+/// then every temporary renamed over its `.dep`, and synced again — unless
+/// `sync` is false (`REDO_NO_SYNC=1`). Atomicity (a reader sees the old or
+/// the new `.dep`, never a mix) holds either way.
+pub fn depfix(here: &Here, sync: bool, problems: &mut Problems) -> Vec<Change> {
+    let found = super::walk::targets(here, problems);
+    let mut rf = Refresher {
+        hashes: HashMap::new(),
+    };
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut changes = Vec::new();
+    let show = |p: &Path| here.show(p).display().to_string();
+    for t in &found.targets {
+        let dp = crate::state::dep_path(t);
+        let mut dep = match std::fs::read(&dp) {
+            Ok(b) => match Dep::decode(&b) {
+                Ok(d) => d,
+                Err(e) => {
+                    problems.push(format!(
+                        "{}: {e}; not fixed (delete it to treat the target as never built)",
+                        show(&dp)
+                    ));
+                    continue;
+                }
+            },
+            Err(e) => {
+                problems.push(format!("{}: {e}", show(&dp)));
+                continue;
+            }
+        };
+        let n = rf.refresh(t, &mut dep);
+        if n == 0 {
+            continue;
+        }
+        match write_temp(t, &dep) {
+            Ok((tmp, dst)) => pending.push(Pending {
+                tmp,
+                dst,
+                rec: None,
+                change: Change {
+                    file: dp,
+                    what: format!("{n} record{} refreshed", if n == 1 { "" } else { "s" }),
+                },
+            }),
+            Err(e) => problems.push(format!("cannot rewrite {}: {e}", show(&dp))),
+        }
+    }
+    for rec in &found.legacy {
+        let name = rec.file_name().map(|n| n.as_bytes()).unwrap_or_default();
+        let stem = std::ffi::OsStr::from_bytes(&name[..name.len() - 4]);
+        let t = paths::dir_of(paths::dir_of(rec)).join(stem);
+        let dp = crate::state::dep_path(&t);
+        if dp.exists() {
+            changes.push(Change {
+                file: rec.clone(),
+                what: format!("left alone: {} exists", show(&dp)),
+            });
+            continue;
+        }
+        let text = match std::fs::read(rec) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                problems.push(format!("{}: {e}", show(rec)));
+                continue;
+            }
+        };
+        let mut dep = match crate::state::rec::parse_dep(&text) {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(format!("{}: {e}; not converted", show(rec)));
+                continue;
+            }
+        };
+        rf.refresh(&t, &mut dep);
+        match write_temp(&t, &dep) {
+            Ok((tmp, dst)) => pending.push(Pending {
+                tmp,
+                dst,
+                rec: Some(rec.clone()),
+                change: Change {
+                    file: rec.clone(),
+                    what: format!("converted to {}", show(&dp)),
+                },
+            }),
+            Err(e) => problems.push(format!("cannot write {}: {e}", show(&dp))),
+        }
+    }
+    if sync && !pending.is_empty() {
+        sync_fs(here.root());
+    }
+    for p in pending {
+        if let Err(e) = p.tmp.persist(&p.dst) {
+            problems.push(format!(
+                "cannot rename a temporary to {}: {}",
+                show(&p.dst),
+                e.error
+            ));
+            continue;
+        }
+        if let Some(rec) = &p.rec {
+            if let Err(e) = std::fs::remove_file(rec) {
+                problems.push(format!("cannot remove {}: {e}", show(rec)));
+            }
+        }
+        changes.push(p.change);
+    }
+    if sync {
+        sync_fs(here.root());
+    }
+    changes.sort_by(|a, b| {
+        a.file
+            .as_os_str()
+            .as_bytes()
+            .cmp(b.file.as_os_str().as_bytes())
+    });
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ood::{Checker, Verdict};
+    use crate::query::testutil::Tree;
+    use crate::state::inode::InodeTrust;
+
+    #[test]
+    fn refreshes_inodes_and_converts_rec() {
+        let t = Tree::new();
+        t.write("a.c", "a");
+        t.write("a.do", "x");
+        t.target(
+            "a",
+            "A",
+            &[
+                ("ifchange", "a.do"),
+                ("ifchange", "a.c"),
+                ("ifchange", "gone"),
+            ],
+        );
+        // simulate a copy: new inode numbers for every file
+        for f in ["a", "a.c", "a.do"] {
+            let c = std::fs::read(t.p(f)).unwrap();
+            std::fs::write(t.p("copy"), c).unwrap();
+            std::fs::rename(t.p("copy"), t.p(f)).unwrap();
+        }
+        let before = std::fs::read(t.p(".redo/a.dep")).unwrap();
+        // legacy rec for target b
+        t.write("b", "B");
+        t.write(".redo/b.rec", "Build: 80143f04-bfff-4673-950c-081d712f573d\n\nType: ifchange\nTarget: a.c\nSize: 1\n\nType: ifchange\nTarget: b\n");
+        let mut pr = Problems::default();
+        let here = Here::absolute(t.root());
+        let ch = depfix(&here, true, &mut pr);
+        assert!(pr.is_empty(), "{pr:?}");
+        let what: Vec<(String, String)> = ch
+            .iter()
+            .map(|c| {
+                (
+                    paths::rel(&t.root(), &c.file).display().to_string(),
+                    c.what.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            what,
+            [
+                (".redo/a.dep".to_string(), "3 records refreshed".to_string()),
+                (
+                    ".redo/b.rec".to_string(),
+                    "converted to .redo/b.dep".to_string()
+                )
+            ]
+        );
+        assert!(!t.p(".redo/b.rec").exists());
+        let after = Dep::decode(&std::fs::read(t.p(".redo/a.dep")).unwrap()).unwrap();
+        let old = Dep::decode(&before).unwrap();
+        assert_eq!(after.records.len(), old.records.len());
+        // the record of the missing file is untouched
+        let gone = |d: &Dep| {
+            d.records
+                .iter()
+                .find(|r| r.path() == Some(Path::new("gone")))
+                .cloned()
+        };
+        assert_eq!(gone(&after), gone(&old));
+        // with trust ctime, no hashing would be needed now: inode data equal
+        let mut c = Checker::new([0; 16], InodeTrust::Ctime);
+        assert_eq!(c.check(&t.p("b")), Verdict::UpToDate);
+        // second run: nothing to do
+        assert!(depfix(&here, false, &mut pr).is_empty());
+        // leftover temporaries: none
+        let left: Vec<_> = std::fs::read_dir(t.p(".redo"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            left.iter()
+                .all(|n| !n.to_string_lossy().starts_with(".redo.")),
+            "{left:?}"
+        );
+    }
+
+    #[test]
+    fn corrupt_dep_is_a_problem() {
+        let t = Tree::new();
+        t.write(".redo/x.dep", "GOREDO\x01short");
+        t.write("y.do", "");
+        t.target("y", "Y", &[("ifchange", "y.do")]);
+        let mut pr = Problems::default();
+        depfix(&Here::absolute(t.root()), false, &mut pr);
+        assert_eq!(pr.0.len(), 1);
+        assert!(
+            pr.0[0].starts_with(".redo/x.dep: shorter than"),
+            "{:?}",
+            pr.0
+        );
+    }
+}

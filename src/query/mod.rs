@@ -1,0 +1,270 @@
+//! The query applets' engine: questions asked of a build tree's recorded
+//! state, never a build. Nothing here writes to the terminal or parses argv;
+//! the CLI (`bin/redo/query*`) renders what these functions return.
+//!
+//! # Vocabulary
+//!
+//! * A **target** is a path `D/X` for which `D/.redo/X.dep` exists (readable
+//!   or not). The **tree below a directory** is every target found by
+//!   [`walk`]ing it: all `.redo` directories beneath it, without following
+//!   symlinked directories.
+//! * The **dependencies** of a target are the paths of its ifchange and
+//!   ifchange-nonexistent records, minus its own self-record; ifcreate records
+//!   are dependencies only for [`affects`] and [`dot`] (see there).
+//! * The **closure** of a set of start paths ([`closure`]) is every target
+//!   reachable from them through dependencies, the start paths included when
+//!   they are targets. With no operands the start set is the walked tree, so
+//!   `redo-targets` in a subdirectory also names the targets elsewhere that
+//!   the subdirectory's targets depend on (they would be built by building
+//!   it).
+//! * A **source** is a dependency of a target in the closure that is not a
+//!   target itself, exists, and has no `X.do` beside it — the rule the
+//!   out-of-date check ([`crate::ood::Checker`]) uses. `.do` files are
+//!   therefore sources (as in goredo): editing one changes what gets built.
+//!   Missing dependencies are not sources.
+//!
+//! # Output conventions
+//!
+//! Every list is sorted bytewise on the path as printed (relative to the
+//! invoking directory, [`show`]), as Go's `sort.Strings` does. Problems (a
+//! corrupt `.dep`, an unreadable `.redo` directory, a dangling symlink) are
+//! collected in [`Problems`] while the rest of the answer is still computed;
+//! the CLI prints them and exits 1.
+//!
+//! # Speed
+//!
+//! `.dep` files are read once per run through the [`crate::ood::Checker`]'s
+//! memo, shared by every computation of one applet; the walk uses `d_type`
+//! (no `stat` per entry) and never canonicalizes.
+
+pub mod affects;
+pub mod cleanup;
+pub mod closure;
+pub mod dep2rec;
+pub mod depfix;
+pub mod dot;
+pub mod log;
+pub mod ood;
+pub mod walk;
+pub mod whichdo;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Messages about things that could not be read, each naming the file.
+/// Collected while the other results are still computed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Problems(pub Vec<String>);
+
+impl Problems {
+    pub fn push(&mut self, msg: impl Into<String>) {
+        self.0.push(msg.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Append the unusable `.dep` files met (as [`crate::ood::Checker::dep_errors`]
+    /// lists them), paths shown relative to the cwd, each once.
+    pub fn add_dep_errors(&mut self, errors: Vec<(PathBuf, String)>, here: &Here) {
+        for (target, msg) in errors {
+            let dep = crate::state::dep_path(&target);
+            let prefix = format!("{}: ", dep.display());
+            let why = msg.strip_prefix(&prefix).unwrap_or(&msg);
+            let line = format!("{}: {why}", here.show(&dep).to_string_lossy());
+            if !self.0.contains(&line) {
+                self.0.push(line);
+            }
+        }
+    }
+}
+
+/// Where a query runs, and how paths are handled there.
+///
+/// When the logical cwd is the physical one (no symlink in `$PWD`), every
+/// path is kept *relative* to it: `d/x`, `../lib/y.h`. The kernel then walks
+/// only the components below the cwd for each of the many `stat`s an
+/// out-of-date check makes, and the shown form needs no computation. This is
+/// exact because lexical cleaning leaves `..` only at the start of a
+/// relative path, and from a canonical cwd a leading `..` names the logical
+/// parent. Otherwise (cwd reached through a symlink) paths are absolute,
+/// resolved lexically against the logical cwd as goredo does.
+#[derive(Clone, Debug)]
+pub struct Here {
+    cwd: PathBuf,
+    relative: bool,
+}
+
+impl Here {
+    /// `cwd` is the absolute logical working directory; relative mode is
+    /// chosen when it is canonical.
+    pub fn new(cwd: PathBuf) -> Here {
+        let relative = std::fs::canonicalize(&cwd).is_ok_and(|c| c == cwd);
+        Here { cwd, relative }
+    }
+
+    /// Always work with absolute paths.
+    pub fn absolute(cwd: PathBuf) -> Here {
+        Here {
+            cwd,
+            relative: false,
+        }
+    }
+
+    pub fn cwd(&self) -> &Path {
+        &self.cwd
+    }
+
+    /// The root to walk: empty (the cwd) in relative mode, else the cwd.
+    pub fn root(&self) -> &Path {
+        if self.relative {
+            Path::new("")
+        } else {
+            &self.cwd
+        }
+    }
+
+    /// A command-line operand as a clean path of this mode.
+    pub fn resolve(&self, op: &Path) -> PathBuf {
+        let abs = crate::paths::abs_join(&self.cwd, op);
+        if self.relative {
+            crate::paths::rel(&self.cwd, &abs)
+        } else {
+            abs
+        }
+    }
+
+    /// A path of this mode as an absolute one.
+    pub fn absolute_of(&self, p: &Path) -> PathBuf {
+        crate::paths::abs_join(&self.cwd, p)
+    }
+
+    /// A path (of either form) as shown to the user: relative to the cwd.
+    pub fn show(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            crate::paths::rel(&self.cwd, p)
+        } else if p.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            p.to_path_buf()
+        }
+    }
+
+    /// Paths (of either form) to their shown form, sorted bytewise.
+    pub fn shown_sorted(&self, v: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = v
+            .into_iter()
+            .map(|p| if p.is_absolute() { self.show(&p) } else { p })
+            .collect();
+        sort_bytes(&mut v);
+        v
+    }
+}
+
+/// Sort paths bytewise (not component-wise as `Path`'s `Ord` does) and drop
+/// duplicates.
+pub fn sort_bytes(v: &mut Vec<PathBuf>) {
+    v.sort_unstable_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+    v.dedup();
+}
+
+/// The file name of the self-record of target `t`.
+pub(crate) fn base(t: &Path) -> &OsStr {
+    crate::paths::base_of(t)
+}
+
+/// The source rule of [`crate::ood::Checker`] for a path with no `.dep`: it
+/// exists (following symlinks) and there is no `X.do` beside it.
+pub fn is_source(p: &Path) -> bool {
+    p.exists() && !crate::paths::with_suffix(p, ".do").exists()
+}
+
+/// True when `p` is a symlink whose target does not exist.
+pub fn is_dangling(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+        && std::fs::metadata(p).is_err()
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Fixture helpers: trees of real files with hand-written `.dep`s.
+    use crate::state::dep::{self, Dep, Record};
+    use crate::state::inode::Inode;
+    use std::path::{Path, PathBuf};
+
+    pub struct Tree {
+        pub dir: tempfile::TempDir,
+    }
+
+    impl Tree {
+        pub fn new() -> Tree {
+            Tree {
+                dir: tempfile::tempdir().unwrap(),
+            }
+        }
+
+        pub fn root(&self) -> PathBuf {
+            self.dir.path().to_path_buf()
+        }
+
+        pub fn here(&self) -> super::Here {
+            super::Here::absolute(self.root())
+        }
+
+        pub fn p(&self, rel: &str) -> PathBuf {
+            self.dir.path().join(rel)
+        }
+
+        pub fn write(&self, rel: &str, content: &str) {
+            let p = self.p(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+
+        /// The ifchange record of an existing file, relative to `from_dir`.
+        pub fn ifchange(&self, from_dir: &Path, rel_path: &str) -> Record {
+            let abs = crate::paths::abs_join(from_dir, Path::new(rel_path));
+            match std::fs::metadata(&abs) {
+                Ok(m) => Record::Ifchange {
+                    inode: Inode::from_meta(&m),
+                    hash: dep::hash_file(&abs).unwrap(),
+                    path: rel_path.into(),
+                },
+                // a file since deleted: recorded with made-up data
+                Err(_) => Record::Ifchange {
+                    inode: Inode::default(),
+                    hash: [0; 32],
+                    path: rel_path.into(),
+                },
+            }
+        }
+
+        /// Write target `t` (relative to the root) with `content`, then its
+        /// .dep from `deps` (paths relative to the target's dir; ifchange
+        /// records are filled from the current files), plus its self-record.
+        pub fn target(&self, t: &str, content: &str, deps: &[(&str, &str)]) {
+            self.write(t, content);
+            let abs = self.p(t);
+            let dir = abs.parent().unwrap().to_path_buf();
+            let mut records = Vec::new();
+            for (kind, path) in deps {
+                records.push(match *kind {
+                    "ifchange" => self.ifchange(&dir, path),
+                    "ifcreate" => Record::Ifcreate(path.into()),
+                    "nonexistent" => Record::IfchangeNonexistent(path.into()),
+                    "always" => Record::Always,
+                    k => panic!("{k}"),
+                });
+            }
+            records.push(self.ifchange(&dir, abs.file_name().unwrap().to_str().unwrap()));
+            let d = Dep {
+                build: [1; 16],
+                records,
+            };
+            std::fs::create_dir_all(dir.join(".redo")).unwrap();
+            std::fs::write(crate::state::dep_path(&abs), d.encode().unwrap()).unwrap();
+        }
+    }
+}

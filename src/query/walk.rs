@@ -1,0 +1,234 @@
+//! The tree walk: every directory below a root, without following symlinked
+//! directories, listing each `.redo` directory met but never descending
+//! below it. Entry kinds come from `d_type` (no `stat` per entry), and the
+//! path buffer is reused, so a walk costs one `getdents` per directory.
+//!
+//! An unreadable directory is a problem (named, relative to the root) and
+//! the walk goes on with the others.
+
+use std::ffi::OsStr;
+use std::fs::FileType;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::{Here, Problems};
+use crate::state::{REDO_DIR, TMP_PREFIX};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+    Symlink,
+    Other,
+}
+
+impl Kind {
+    fn of(t: FileType) -> Kind {
+        if t.is_symlink() {
+            Kind::Symlink
+        } else if t.is_dir() {
+            Kind::Dir
+        } else if t.is_file() {
+            Kind::File
+        } else {
+            Kind::Other
+        }
+    }
+}
+
+/// One directory entry met by [`walk`].
+pub struct Entry<'a> {
+    /// Full path (the root joined with the entry's relative path).
+    pub path: &'a Path,
+    pub name: &'a OsStr,
+    pub kind: Kind,
+    /// The entry is inside a `.redo` directory.
+    pub in_redo: bool,
+}
+
+/// What the visitor wants done with a directory entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Descend (for a real directory; `.redo` directories are listed, not
+    /// descended further).
+    Enter,
+    /// Do not look inside (the visitor is removing or ignoring it).
+    Skip,
+}
+
+/// Visit every entry below the cwd (depth first, in directory order), paths
+/// in `here`'s form. A cwd that is itself a `.redo` directory is listed as
+/// one.
+pub fn walk(here: &Here, problems: &mut Problems, visit: &mut dyn FnMut(&Entry<'_>) -> Step) {
+    let mut buf = here.root().to_path_buf();
+    let in_redo = here
+        .cwd()
+        .file_name()
+        .is_some_and(|n| n.as_bytes() == REDO_DIR.as_bytes());
+    walk_dir(here, &mut buf, in_redo, problems, visit);
+}
+
+fn walk_dir(
+    here: &Here,
+    buf: &mut PathBuf,
+    in_redo: bool,
+    problems: &mut Problems,
+    visit: &mut dyn FnMut(&Entry<'_>) -> Step,
+) {
+    let dir: &Path = if buf.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        buf
+    };
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            problems.push(format!(
+                "cannot read directory {}: {e}",
+                here.show(buf).display()
+            ));
+            return;
+        }
+    };
+    for ent in rd {
+        let ent = match ent {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(format!(
+                    "cannot read directory {}: {e}",
+                    here.show(buf).display()
+                ));
+                break;
+            }
+        };
+        let kind = match ent.file_type() {
+            Ok(t) => Kind::of(t),
+            Err(_) => Kind::Other,
+        };
+        let name = ent.file_name();
+        buf.push(&name);
+        let step = visit(&Entry {
+            path: buf,
+            name: &name,
+            kind,
+            in_redo,
+        });
+        if kind == Kind::Dir && step == Step::Enter && !in_redo {
+            let is_redo = name.as_bytes() == REDO_DIR.as_bytes();
+            walk_dir(here, buf, is_redo, problems, visit);
+        }
+        buf.pop();
+    }
+}
+
+/// What a walk for targets found.
+#[derive(Debug, Default)]
+pub struct Targets {
+    /// Target paths (`D/X` for each `D/.redo/X.dep`), unsorted.
+    pub targets: Vec<PathBuf>,
+    /// Legacy goredo 1.x `D/.redo/X.rec` files.
+    pub legacy: Vec<PathBuf>,
+    /// The `.redo` directories met.
+    pub redo_dirs: Vec<PathBuf>,
+}
+
+/// Every target below the cwd: `X` for each `.redo/X.dep` (a file or a
+/// symlink; names starting with `.redo.` are temporary files, skipped).
+pub fn targets(here: &Here, problems: &mut Problems) -> Targets {
+    let mut out = Targets::default();
+    walk(here, problems, &mut |e| {
+        if !e.in_redo {
+            if e.kind == Kind::Dir && e.name.as_bytes() == REDO_DIR.as_bytes() {
+                out.redo_dirs.push(e.path.to_path_buf());
+            }
+            return Step::Enter;
+        }
+        let n = e.name.as_bytes();
+        if n.starts_with(TMP_PREFIX.as_bytes()) || !matches!(e.kind, Kind::File | Kind::Symlink) {
+            return Step::Skip;
+        }
+        let stem = |suffix: &[u8]| -> Option<PathBuf> {
+            let stem = n.strip_suffix(suffix).filter(|s| !s.is_empty())?;
+            let redo = e.path.parent()?;
+            Some(redo.parent()?.join(OsStr::from_bytes(stem)))
+        };
+        if let Some(t) = stem(b".dep") {
+            out.targets.push(t);
+        } else if stem(b".rec").is_some() {
+            out.legacy.push(e.path.to_path_buf());
+        }
+        Step::Skip
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::testutil::Tree;
+
+    #[test]
+    fn finds_dep_files_only_below_root_and_skips_symlinked_dirs() {
+        let t = Tree::new();
+        t.write("a/.redo/x.dep", "");
+        t.write("a/.redo/x.lock", "");
+        t.write("a/.redo/.redo.y.dep.123", "");
+        t.write("a/.redo/old.rec", "");
+        t.write(".redo/top.dep", "");
+        t.write("b/c/.redo/with space.dep", "");
+        t.write("outside/.redo/o.dep", "");
+        std::os::unix::fs::symlink(t.p("outside"), t.p("b/link")).unwrap();
+        let mut pr = Problems::default();
+        let mut found = targets(&Here::absolute(t.root()), &mut pr);
+        crate::query::sort_bytes(&mut found.targets);
+        let rel: Vec<_> = found
+            .targets
+            .iter()
+            .map(|p| crate::paths::rel(&t.root(), p))
+            .collect();
+        assert_eq!(
+            rel,
+            [
+                PathBuf::from("a/x"),
+                PathBuf::from("b/c/with space"),
+                PathBuf::from("outside/o"),
+                PathBuf::from("top")
+            ]
+        );
+        assert_eq!(found.legacy, [t.p("a/.redo/old.rec")]);
+        assert!(pr.is_empty());
+
+        let mut pr = Problems::default();
+        let found = targets(&Here::absolute(t.p("b")), &mut pr);
+        assert_eq!(
+            found.targets,
+            [t.p("b/c/with space")],
+            "the symlinked dir is not followed"
+        );
+    }
+
+    #[test]
+    fn unreadable_dir_is_a_problem_not_a_stop() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = Tree::new();
+        t.write("a/.redo/x.dep", "");
+        t.write("z/.redo/y.dep", "");
+        std::fs::set_permissions(t.p("a/.redo"), std::fs::Permissions::from_mode(0o000)).unwrap();
+        if std::fs::read_dir(t.p("a/.redo")).is_ok() {
+            // running as root: permissions do not apply
+            std::fs::set_permissions(t.p("a/.redo"), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+            return;
+        }
+        let mut pr = Problems::default();
+        let found = targets(&Here::absolute(t.root()), &mut pr);
+        std::fs::set_permissions(t.p("a/.redo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(found.targets, [t.p("z/y")]);
+        assert_eq!(pr.0.len(), 1);
+        assert!(
+            pr.0[0].starts_with("cannot read directory a/.redo: "),
+            "{:?}",
+            pr.0
+        );
+    }
+}
