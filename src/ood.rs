@@ -21,9 +21,10 @@
 //! target counts as up to date) so a check always terminates.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::paths;
 use crate::state::dep::{self, Dep, Hash, Record};
@@ -95,11 +96,12 @@ impl Verdict {
 pub enum DepState {
     Absent,
     Corrupt(String),
-    Present(Rc<Dep>),
+    Present(Arc<Dep>),
 }
 
-/// FxHash (rustc's): the memo keys are paths hashed thousands of times per
-/// check of a big tree, where SipHash's DoS resistance buys nothing.
+/// FxHash-style rounds with a murmur3 finish: the memo keys are paths hashed
+/// thousands of times per check of a big tree, where SipHash's DoS
+/// resistance buys nothing.
 #[derive(Default, Clone, Copy)]
 pub struct FxHasher(u64);
 
@@ -125,31 +127,58 @@ impl Hasher for FxHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.0
+        // murmur3's finaliser: hashbrown takes the bucket from the low bits,
+        // which the multiply-rotate rounds alone leave poorly mixed.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 pub type FastSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
 
+/// Memo key: the path's bytes. Every path here is lexically clean, so
+/// bytewise equality is path equality, and hashing the bytes avoids
+/// `Path`'s component-wise `Hash`.
+type Key = OsString;
+
+fn key(p: &Path) -> Key {
+    p.as_os_str().to_os_string()
+}
+
+/// What a caller knows for certain is absent from the filesystem (say, from
+/// a directory walk made just before), so that the checker spares the `stat`
+/// or `open` of files that do not exist — most `.do` candidates, and the
+/// `.dep` of every source. Only consulted for absence: a path it does not
+/// know is examined as usual. Like every memo here, it is a snapshot.
+pub trait KnownAbsent: Send + Sync {
+    fn absent(&self, path: &Path) -> bool;
+}
+
 pub struct Checker {
     pub build: [u8; 16],
     pub trust: InodeTrust,
-    verdicts: FastMap<PathBuf, Verdict>,
-    deps: FastMap<PathBuf, DepState>,
-    hashes: FastMap<PathBuf, Option<Hash>>,
+    verdicts: FastMap<Key, Verdict>,
+    deps: FastMap<Key, DepState>,
+    hashes: FastMap<Key, Option<Hash>>,
     /// Memoised `lstat` existence of ifcreate paths: the `.do` candidates
     /// recorded as ifcreate are shared by every target of a directory.
-    lexists: FastMap<PathBuf, bool>,
+    lexists: FastMap<Key, bool>,
     /// Memoised `stat` (following symlinks): a shared dependency such as a
     /// `default.do` is compared against every dependant's record.
-    stats: FastMap<PathBuf, Option<Inode>>,
-    visiting: FastSet<PathBuf>,
+    stats: FastMap<Key, Option<Inode>>,
+    visiting: FastSet<Key>,
     /// When set, always-targets met below the operands are collected here and
     /// treated as up to date for this pass (goredo builds them first).
     pub collect_always: Option<Vec<PathBuf>>,
     /// Warnings (corrupt .dep files) for the caller to report.
     pub warnings: Vec<String>,
+    /// Optional knowledge of absent files (the query applets' tree walk).
+    pub known_absent: Option<std::sync::Arc<dyn KnownAbsent>>,
 }
 
 impl Checker {
@@ -165,6 +194,7 @@ impl Checker {
             visiting: FastSet::default(),
             collect_always: None,
             warnings: Vec::new(),
+            known_absent: None,
         }
     }
 
@@ -179,13 +209,13 @@ impl Checker {
 
     /// Read (memoised) the `.dep` of an absolute target path.
     pub fn dep(&mut self, target: &Path) -> DepState {
-        if let Some(d) = self.deps.get(target) {
+        if let Some(d) = self.deps.get(target.as_os_str()) {
             return d.clone();
         }
         let path = crate::state::dep_path(target);
-        let st = match read_small(&path) {
+        let st = match self.read_known(&path) {
             Ok(b) => match Dep::decode(&b) {
-                Ok(d) => DepState::Present(Rc::new(d)),
+                Ok(d) => DepState::Present(Arc::new(d)),
                 Err(e) => {
                     let m = format!("{}: {e}", path.display());
                     self.warnings.push(format!(
@@ -197,8 +227,20 @@ impl Checker {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => DepState::Absent,
             Err(e) => DepState::Corrupt(format!("{}: {e}", path.display())),
         };
-        self.deps.insert(target.to_path_buf(), st.clone());
+        self.deps.insert(key(target), st.clone());
         st
+    }
+
+    /// Seed the memo with a target's `.dep` state read elsewhere (the query
+    /// applets read every `.dep` once, in parallel, before checking).
+    pub fn preset_dep(&mut self, target: &Path, st: DepState) {
+        self.deps.insert(key(target), st);
+    }
+
+    /// Seed the memo with a verdict reached by another checker on the same
+    /// tree (the query applets check a tree level by level in parallel).
+    pub fn preset_verdict(&mut self, target: &Path, v: Verdict) {
+        self.verdicts.insert(key(target), v);
     }
 
     /// Every `.dep` read so far that could not be used, as (target, message
@@ -210,7 +252,7 @@ impl Checker {
             .deps
             .iter()
             .filter_map(|(t, d)| match d {
-                DepState::Corrupt(m) => Some((t.clone(), m.clone())),
+                DepState::Corrupt(m) => Some((PathBuf::from(t), m.clone())),
                 _ => None,
             })
             .collect();
@@ -218,34 +260,49 @@ impl Checker {
         v
     }
 
+    fn is_known_absent(&self, path: &Path) -> bool {
+        self.known_absent.as_ref().is_some_and(|k| k.absent(path))
+    }
+
+    fn read_known(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        if self.is_known_absent(path) {
+            return Err(std::io::ErrorKind::NotFound.into());
+        }
+        read_small(path)
+    }
+
     /// `stat` of `path` (following symlinks) as inode data; None when it
     /// does not exist (or cannot be examined). Memoised until [`Checker::reset`].
     pub fn stat(&mut self, path: &Path) -> Option<Inode> {
-        if let Some(m) = self.stats.get(path) {
+        if let Some(m) = self.stats.get(path.as_os_str()) {
             return *m;
         }
-        let m = std::fs::metadata(path).ok().map(|m| Inode::from_meta(&m));
-        self.stats.insert(path.to_path_buf(), m);
+        let m = if self.is_known_absent(path) {
+            None
+        } else {
+            std::fs::metadata(path).ok().map(|m| Inode::from_meta(&m))
+        };
+        self.stats.insert(key(path), m);
         m
     }
 
     /// Does `path` exist (not following a final symlink)? Memoised until
     /// [`Checker::reset`].
     pub fn lexists(&mut self, path: &Path) -> bool {
-        if let Some(&e) = self.lexists.get(path) {
+        if let Some(&e) = self.lexists.get(path.as_os_str()) {
             return e;
         }
-        let e = std::fs::symlink_metadata(path).is_ok();
-        self.lexists.insert(path.to_path_buf(), e);
+        let e = !self.is_known_absent(path) && std::fs::symlink_metadata(path).is_ok();
+        self.lexists.insert(key(path), e);
         e
     }
 
     pub fn hash(&mut self, path: &Path) -> Option<Hash> {
-        if let Some(h) = self.hashes.get(path) {
+        if let Some(h) = self.hashes.get(path.as_os_str()) {
             return *h;
         }
         let h = dep::hash_file(path).ok();
-        self.hashes.insert(path.to_path_buf(), h);
+        self.hashes.insert(key(path), h);
         h
     }
 
@@ -255,15 +312,15 @@ impl Checker {
     }
 
     fn check_at(&mut self, target: &Path, operand: bool) -> Verdict {
-        if let Some(v) = self.verdicts.get(target) {
+        if let Some(v) = self.verdicts.get(target.as_os_str()) {
             return v.clone();
         }
-        if !self.visiting.insert(target.to_path_buf()) {
+        if !self.visiting.insert(key(target)) {
             return Verdict::UpToDate;
         }
         let v = self.decide(target, operand);
-        self.visiting.remove(target);
-        self.verdicts.insert(target.to_path_buf(), v.clone());
+        self.visiting.remove(target.as_os_str());
+        self.verdicts.insert(key(target), v.clone());
         v
     }
 

@@ -68,10 +68,11 @@ pub(crate) fn zero_arg() -> Arg {
 
 /// Operands, as raw OS strings.
 pub(crate) fn operands_arg(name: &'static str, min: usize, max: Option<usize>) -> Arg {
+    // `args::normalise` puts a `--` before the first operand, so later words
+    // are operands even when they start with a dash.
     let a = Arg::new("operands")
         .value_name(name)
-        .value_parser(clap::value_parser!(OsString))
-        .trailing_var_arg(true);
+        .value_parser(clap::value_parser!(OsString));
     match max {
         Some(m) => a.num_args(min..=m).required(min > 0),
         None => a.num_args(min..).required(min > 0),

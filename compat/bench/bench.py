@@ -14,6 +14,18 @@ Workloads (N = 1000 and 10000; --quick: 1000 only, fewer runs):
   tree   fan-in tree: N leaves lK.lf <- lK.in, internal nodes `cat` 10 children, up to
          one root
 
+  jobserver  (not N-dependent) the jobserver mix of issue 3: 12 redo targets, a .do
+         running `make` (no -j) on 12 recipes and a .do running `cargo build --offline`
+         (no -j) on a 4-crate workspace, under `redo -j2` / `-j4` (redo serving the
+         jobserver), under `jsserve --strict -jN -- redo all` (redo as a client; jsserve
+         counts the tokens left) and, as a reference, the same mix as one Makefile under
+         `make -jN`. Leaf jobs (sleeps, and every rustc through RUSTC_WRAPPER) log
+         start/end; reported: wall time, ideal = total leaf-job time / N, their ratio,
+         the most leaf jobs seen at once, and the tokens at the end.
+
+Every all.do writes output: in redo a target that writes nothing is out of date forever,
+and the no-op would then measure a rebuild of `all`.
+
 Columns: full build -j1 and -j2 (from a fresh copy), no-op rebuild, rebuild after
 changing the content of one source (all -j1), and peak RSS (the largest single process,
 GNU time %M) of the -j2 full build and of the no-op. ferredo runs as `redo-ifchange -jJ
@@ -146,7 +158,9 @@ class Workload:
 
     def gen_redo(self, d):
         self.gen_sources(d)
-        write(os.path.join(d, "all.do"), "redo-ifchange " + " ".join(self.root) + "\n")
+        # `all` must write output: in redo a target that produces nothing is out of date
+        # forever, and the no-op would measure a rebuild of `all`.
+        write(os.path.join(d, "all.do"), "redo-ifchange " + " ".join(self.root) + "\necho done\n")
         if self.kind in ("flat", "dirs"):
             # One upward default.do serves every dir (the "dirs" workload measures that).
             write(os.path.join(d, "default.t.do"), 'redo-ifchange "$2.in"\necho x\n')
@@ -180,6 +194,194 @@ class Workload:
             out.append(f"build {tgt}: {act} {' '.join(ins)}")
         out += ["build all: phony " + " ".join(self.root), "default all"]
         write(os.path.join(d, "build.ninja"), "\n".join(out) + "\n")
+
+
+# ---- the jobserver mix (issue 3) ---------------------------------------------------------
+
+JS_LEAF = 0.25          # seconds each sleeping leaf job takes
+JS_REDO_JOBS = 12       # redo targets r1..rK, one leaf job each
+JS_MAKE_JOBS = 12       # recipes of the make sub-build, one leaf job each
+JS_CRATES = ("a", "b", "c")   # library crates; the binary crate `app` depends on all
+
+# Leaf job: compat/kit/job's log format, in sh (a python start costs ~15 ms per job).
+JS_BJOB = """#!/bin/sh
+# bjob ID SECS: append "start <ns> ID" to $BENCH_LOG, sleep SECS, append "end <ns> ID".
+echo "start $(date +%s%N) $1" >>"$BENCH_LOG"
+sleep "$2"
+echo "end $(date +%s%N) $1" >>"$BENCH_LOG"
+"""
+# cargo's RUSTC_WRAPPER: every rustc cargo runs is a logged leaf job.
+JS_RLOG = """#!/bin/sh
+id=rustc.$$
+echo "start $(date +%s%N) $id" >>"$BENCH_LOG"
+st=0
+"$@" || st=$?
+echo "end $(date +%s%N) $id" >>"$BENCH_LOG"
+exit $st
+"""
+
+
+def gen_js(d):
+    """The mix as .do files (top: all.do), plus the same mix as a Makefile (top.mk) as a
+    reference: JS_REDO_JOBS sleeping targets, a make sub-build of JS_MAKE_JOBS sleeping
+    recipes (make without -j, so it joins the jobserver), a cargo workspace build (cargo
+    without -j, likewise). Every .do writes output (a target that writes nothing is
+    out of date forever in redo)."""
+    for name, text in (("bjob", JS_BJOB), ("rlog", JS_RLOG)):
+        write(os.path.join(d, name), text)
+        os.chmod(os.path.join(d, name), 0o755)
+    rs = " ".join(f"r{i}.r" for i in range(1, JS_REDO_JOBS + 1))
+    # cargo and make first: they have internal order (cargo: libs, then app), start them early.
+    write(os.path.join(d, "all.do"), f"redo-ifchange cargo.out make.out {rs}\necho done\n")
+    write(os.path.join(d, "default.r.do"), f'./bjob "$2" {JS_LEAF} >&2\necho "$2"\n')
+    write(os.path.join(d, "make.out.do"),
+          'redo-ifchange sub.mk\n"${MAKE:-make}" -s -f sub.mk >&2\necho done\n')
+    ms = " ".join(f"m{i}" for i in range(1, JS_MAKE_JOBS + 1))
+    write(os.path.join(d, "sub.mk"),
+          f"all: {ms}\n{ms}:\n\t@./bjob $@ {JS_LEAF}\n.PHONY: all {ms}\n")
+    members = list(JS_CRATES) + ["app"]
+    write(os.path.join(d, "cargo.out.do"),
+          "redo-ifchange Cargo.toml " + " ".join(f"{c}/Cargo.toml" for c in members) + "\n"
+          'CARGO_TARGET_DIR="$PWD/target" RUSTC_WRAPPER="$PWD/rlog" '
+          "cargo build --offline --quiet >&2\necho done\n")
+    write(os.path.join(d, "Cargo.toml"),
+          "[workspace]\nresolver = \"2\"\nmembers = [" + ", ".join(f'"{m}"' for m in members) + "]\n")
+    for c in JS_CRATES:
+        write(os.path.join(d, c, "Cargo.toml"),
+              f'[package]\nname = "{c}"\nversion = "0.1.0"\nedition = "2021"\n')
+        write(os.path.join(d, c, "src", "lib.rs"),
+              f"pub fn {c}(x: u64) -> u64 {{\n    (1..=x).map(|i| i * i % 7919).sum()\n}}\n")
+    write(os.path.join(d, "app", "Cargo.toml"),
+          '[package]\nname = "app"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
+          + "".join(f'{c} = {{ path = "../{c}" }}\n' for c in JS_CRATES))
+    write(os.path.join(d, "app", "src", "main.rs"),
+          "fn main() {\n    println!(\"{}\", " + " + ".join(f"{c}::{c}(100)" for c in JS_CRATES)
+          + ");\n}\n")
+    # The same mix with make on top (reference): `+` passes make's jobserver on.
+    write(os.path.join(d, "top.mk"),
+          f"all: cargo.out make.out {rs}\n"
+          f"%.r:\n\t@./bjob $* {JS_LEAF} && echo $* >$@\n"
+          "make.out: sub.mk\n\t+@$(MAKE) -s -f sub.mk && echo done >$@\n"
+          'cargo.out:\n\t+@CARGO_TARGET_DIR="$$PWD/target" RUSTC_WRAPPER="$$PWD/rlog" '
+          "cargo build --offline --quiet && echo done >$@\n"
+          ".PHONY: all\n")
+
+
+def js_log(path):
+    """(max overlap, jobs, total job seconds, {kind: jobs}) of a bjob/rlog log, or an error."""
+    events, bad = [], 0
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) != 3 or p[0] not in ("start", "end") or not p[1].isdigit():
+                bad += 1
+                continue
+            events.append((int(p[1]), 0 if p[0] == "end" else 1, p[2]))
+    events.sort()
+    running, cur, best, jobs, total, kinds = {}, 0, 0, 0, 0, {}
+    for t, kind, ident in events:
+        if kind == 1:
+            if ident in running:
+                return f"{ident} started twice"
+            running[ident] = t
+            cur += 1
+            best = max(best, cur)
+        else:
+            if ident not in running:
+                return f"{ident} ended without start"
+            total += t - running.pop(ident)
+            cur -= 1
+            jobs += 1
+            k = "rustc" if ident.startswith("rustc.") else ident[0]
+            kinds[k] = kinds.get(k, 0) + 1
+    if running or bad:
+        return f"unbalanced {sorted(running)} bad lines {bad}"
+    return best, jobs, total / 1e9, kinds
+
+
+def js_bench(bench, env, redo_env, make, jsserve, runs, tools):
+    tmpl = os.path.join(bench, "js-tmpl")
+    shutil.rmtree(tmpl, ignore_errors=True)
+    gen_js(tmpl)
+    cargo = shutil.which("cargo", path=env.get("PATH"))
+    if not cargo:
+        print("== jobserver mix: skipped, no cargo on PATH")
+        return []
+    subprocess.run([cargo, "generate-lockfile", "--offline", "--quiet"], cwd=tmpl, env=env,
+                   check=True, stdin=subprocess.DEVNULL)
+    work = os.path.join(bench, "js-work")
+    log = os.path.join(bench, "js.log")
+    base_env = dict(env, BENCH_LOG=log, MAKE=make)
+
+    def one(cmd, extra):
+        shutil.rmtree(work, ignore_errors=True)
+        subprocess.run(["cp", "-a", tmpl, work], check=True)
+        open(log, "w").close()
+        e = dict(base_env, **extra)
+        t0 = time.perf_counter()
+        r = subprocess.run(["bash", "-c", cmd], cwd=work, env=e, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - t0
+        return r, wall, js_log(log)
+
+    configs = []
+    for n in (2, 4):
+        if "ferredo" in tools or "ferredo-nosync" in tools:
+            configs.append((f"redo -j{n} all", n, "redo", f"redo -j{n} all", redo_env))
+            configs.append((f"jsserve -j{n} -- redo all", n, "jsserve",
+                            f"{shlex.quote(jsserve)} --strict -j{n} -- redo all", redo_env))
+        if "make" in tools:
+            configs.append((f"make 4.4.1 -j{n} (top.mk)", n, "make",
+                            f"{shlex.quote(make)} -s -j{n} -f top.mk", {}))
+    one(configs[0][3], configs[0][4])   # warm-up: rustc and the page cache
+    print(f"== jobserver mix: {JS_REDO_JOBS} redo targets + make sub-build ({JS_MAKE_JOBS} "
+          f"recipes) + cargo workspace ({len(JS_CRATES)} libs + 1 bin, debug), leaf jobs sleep "
+          f"{JS_LEAF}s; rustc runs logged through RUSTC_WRAPPER  ({runs} run(s), median)")
+    print(f"{'top-level command':<30}{'wall':>9}{'ideal':>9}{'wall/ideal':>11}{'overlap':>9}"
+          f"{'jobs':>6}  tokens at the end")
+    out = []
+    for label, n, kind, cmd, extra in configs:
+        walls, ratios, ideals, overlaps, tokens, notes, jobs = [], [], [], [], [], set(), None
+        for _ in range(runs):
+            r, wall, parsed = one(cmd, extra)
+            err = r.stderr
+            if r.returncode != 0 and kind != "jsserve":
+                print(f"    FAIL ({r.returncode}): {cmd}\n      " + "\n      ".join(err.strip().splitlines()[-5:]),
+                      file=sys.stderr)
+            if isinstance(parsed, str):
+                notes.add("bad log: " + parsed)
+                continue
+            mx, nj, total, kinds = parsed
+            ideal = total / n
+            walls.append(wall)
+            ideals.append(ideal)
+            ratios.append(wall / ideal)
+            overlaps.append(mx)
+            jobs = f"{nj}"
+            if kind == "jsserve":
+                m = [l for l in err.splitlines() if l.startswith("jsserve: tokens left=")]
+                tokens.append(m[-1][len("jsserve: "):] if m else f"no count (exit {r.returncode})")
+            else:
+                warn = [l for l in err.splitlines() if "INTERNAL" in l or "tokens" in l]
+                tokens.append("warning: " + warn[0] if warn else
+                              ("no missing-token warning" if kind == "redo" else "-"))
+            for l in err.splitlines():
+                if "jobserver" in l and not l.startswith("jsserve: tokens"):
+                    notes.add(l.strip())
+        if not walls:
+            print(f"{label:<30}{'FAIL':>9}  {'; '.join(sorted(notes))}")
+            continue
+        ov = f"{min(overlaps)}" if min(overlaps) == max(overlaps) else f"{min(overlaps)}-{max(overlaps)}"
+        tok = "; ".join(sorted(set(tokens)))
+        print(f"{label:<30}{fmt_t(statistics.median(walls)):>9}{fmt_t(statistics.median(ideals)):>9}"
+              f"{statistics.median(ratios):>10.2f}x{ov + '/' + str(n):>9}{jobs:>6}  {tok}", flush=True)
+        for note in sorted(notes):
+            print(f"    note: {note}")
+        out.append({"label": label, "n": n, "walls": walls, "ideals": ideals,
+                    "overlaps": overlaps, "tokens": tokens, "notes": sorted(notes)})
+    print(f"  ideal = total logged leaf-job time / N; overlap = most leaf jobs running at once "
+          f"over the runs / N (cargo's rustc may also take tokens for its own threads, unlogged)\n")
+    return out
 
 
 # ---- running and timing ------------------------------------------------------------------
@@ -248,6 +450,29 @@ class Runner:
         print(f"    FAIL: {cmd}\n      {tail}", file=sys.stderr)
 
 
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def machine_line():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    u = os.uname()
+    return (f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}  {u.nodename}: {os.cpu_count()} CPUs ({model}), "
+            f"{u.sysname} {u.release}")
+
+
 def fmt_t(s):
     if s is None:
         return "FAIL"
@@ -270,11 +495,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="N=1000 only, fewer runs")
     ap.add_argument("--n", default=None, help="comma list of N (default 1000,10000)")
-    ap.add_argument("--workloads", default="flat,dirs,chain,tree")
+    ap.add_argument("--workloads", default="flat,dirs,chain,tree,jobserver",
+                    help="jobserver = the redo/make/cargo mix under -j2 and -j4 (N-independent)")
     ap.add_argument("--tools", default="ferredo-nosync,ferredo,make,ninja")
     ap.add_argument("--runs", type=int, default=None, help="runs for no-op/change (default 5, quick 3)")
     ap.add_argument("--runs-full", type=int, default=None,
                     help="runs for full builds (default 3 at N<=1000, 1 above; quick 1)")
+    ap.add_argument("--runs-js", type=int, default=None, help="runs of the jobserver mix (default 3, quick 1)")
     ap.add_argument("--no-hyperfine", action="store_true")
     ap.add_argument("--dir", default=None, help="scratch dir (default: a new temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch dir")
@@ -283,6 +510,8 @@ def main():
     ns = [int(x) for x in (args.n or ("1000" if args.quick else "1000,10000")).split(",")]
     runs = args.runs or (3 if args.quick else 5)
     workloads = args.workloads.split(",")
+    js_wanted = "jobserver" in workloads
+    workloads = [w for w in workloads if w != "jobserver"]
     tools = args.tools.split(",")
 
     redo = os.environ.get("FERREDO_REDO")
@@ -337,7 +566,9 @@ def main():
     hdr = f"{'tool':<24}{'full -j1':>10}{'full -j2':>10}{'no-op':>10}{'change-1':>10}{'RSS full':>10}{'RSS no-op':>10}"
     print(f"ferredo benchmarks in {bench}  (timer: {'hyperfine' if runner.hyperfine else 'own loop'}, "
           f"median; RSS: {'GNU time %M' if runner.gnutime else 'n/a'})")
-    print(f"redo={redo}\nmake={make}\nninja={ninja}\n")
+    print(f"redo={redo} (built from {os.environ.get('FERREDO_REV', '?')})\nmake={make}\nninja={ninja}")
+    print(machine_line())
+    print(f"load average at start: {loadavg()}\n", flush=True)
     results = []
     queries = {}
     for n in ns:
@@ -402,13 +633,20 @@ def main():
             results.append({"workload": wk, "n": n, "targets": len(w.rules), "rows": rows})
             if not args.keep:
                 shutil.rmtree(base, ignore_errors=True)
+    js = []
+    if js_wanted:
+        jsserve = os.path.join(os.environ.get("FERREDO_KIT") or
+                               os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kit"),
+                               "jsserve")
+        js = js_bench(bench, env, {}, make, jsserve, args.runs_js or (1 if args.quick else 3), tools)
     if queries:
         print(f"== queries on the tree workload, N={max(ns)} (after a full build)")
         for q, t in queries.items():
             print(f"{q:<24}{fmt_t(t):>10}   ratio to ninja no-op: {ratio(t, queries.get('ninja no-op'))}")
+    print(f"\nload average at end: {loadavg()}   ({time.strftime('%Y-%m-%d %H:%M:%S %Z')})")
     out = os.path.join(bench, "results.json")
     with open(out, "w") as f:
-        json.dump({"results": results, "queries": queries}, f, indent=1)
+        json.dump({"results": results, "queries": queries, "jobserver": js}, f, indent=1)
     print(f"\nresults: {out}")
 
 

@@ -31,4 +31,9 @@ cargo build --release </dev/null >&2
 target=${CARGO_TARGET_DIR:-$root/target}
 case $target in /*) ;; *) target=$root/$target ;; esac
 export FERREDO_REDO=$target/release/redo
+# Which sources the binary was built from (the tree may have uncommitted changes).
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$root" status --porcelain -- src bin Cargo.toml Cargo.lock 2>/dev/null | wc -l)
+export FERREDO_REV="$rev${dirty:+ (+$dirty uncommitted files in src/ bin/)}"
+[ "$dirty" = 0 ] && FERREDO_REV=$rev
 exec python3 "$root/compat/bench/bench.py" "$@"

@@ -1,2 +1,3 @@
-rm -f prog libmk.a version.h *.o *.tmp
+rm -f prog hello-rs libmk.a version.h *.o *.tmp
+rm -rf crate/target
 ${MAKE:-make} -s -C makepart clean >&2

@@ -4,13 +4,15 @@
 //! sources. Backs `redo-targets`, `redo-sources`, `redo-ood` and `redo-dot`.
 
 use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use super::Problems;
-use crate::ood::{Checker, DepState, Reason, Verdict};
+use crate::ood::{Checker, DepState, FastMap, FastSet, KnownAbsent, Reason, Verdict};
 use crate::paths;
 use crate::state::dep::{Dep, Record};
 use crate::state::inode::InodeTrust;
+use std::sync::Arc;
 
 /// How a target depends on a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,9 +24,18 @@ pub enum Edge {
     Ifcreate,
 }
 
-/// The dependencies recorded in `dep` for target `t` (absolute), self-record
-/// skipped, in record order: (absolute path, kind).
+/// The dependencies recorded in `dep` for target `t`, self-record skipped,
+/// in record order: (path, kind), paths in `t`'s form (see [`super::Here`]).
 pub fn edges<'a>(t: &'a Path, dep: &'a Dep) -> impl Iterator<Item = (PathBuf, Edge)> + 'a {
+    edges_of(t, dep, true)
+}
+
+/// [`edges`], leaving out the ifcreate ones unless `ifcreate`.
+pub fn edges_of<'a>(
+    t: &'a Path,
+    dep: &'a Dep,
+    ifcreate: bool,
+) -> impl Iterator<Item = (PathBuf, Edge)> + 'a {
     let dir = paths::dir_of(t);
     let base = super::base(t);
     dep.records.iter().filter_map(move |r| {
@@ -32,7 +43,7 @@ pub fn edges<'a>(t: &'a Path, dep: &'a Dep) -> impl Iterator<Item = (PathBuf, Ed
             Record::Ifchange { path, .. } | Record::IfchangeNonexistent(path) => {
                 (path, Edge::Ifchange)
             }
-            Record::Ifcreate(path) => (path, Edge::Ifcreate),
+            Record::Ifcreate(path) if ifcreate => (path, Edge::Ifcreate),
             _ => return None,
         };
         if p.as_os_str() == base {
@@ -68,8 +79,8 @@ pub fn closure(checker: &mut Checker, starts: &[PathBuf]) -> Closure {
         let DepState::Present(dep) = checker.dep(&t) else {
             continue;
         };
-        for (p, e) in edges(&t, &dep) {
-            if e != Edge::Ifchange || seen.contains(&p) {
+        for (p, _) in edges_of(&t, &dep, false) {
+            if seen.contains(&p) {
                 continue;
             }
             seen.insert(p.clone());
@@ -122,139 +133,272 @@ pub struct Found {
     pub dep_errors: Vec<(PathBuf, String)>,
 }
 
-/// The closure of `starts` as [`closure`] computes it, with the
-/// out-of-date check ([`Checker::check`]) of every start and target and
-/// the source classification of the leaves, spread over `threads` threads.
+/// Below this many paths per thread, threads cost more than they save.
+const MIN_CHUNK: usize = if cfg!(test) { 1 } else { 256 };
+
+/// Run `f` on contiguous chunks of `items` on up to `threads` threads (on
+/// this one when there is little work); results in chunk order.
+fn par_chunks<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: &(dyn Fn(&[T]) -> R + Sync),
+) -> Vec<R> {
+    let n = threads
+        .clamp(1, 64)
+        .min(items.len().div_ceil(MIN_CHUNK))
+        .max(1);
+    if n == 1 {
+        return vec![f(items)];
+    }
+    let size = items.len().div_ceil(n);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = items.chunks(size).map(|c| s.spawn(move || f(c))).collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("query thread panicked"))
+            .collect()
+    })
+}
+
+/// A checker for one thread's share of the work. It is never dropped: its
+/// memo maps hold a few allocations per path, freeing them one by one costs
+/// more than a query's real work, and the process ends right after.
+fn checker(
+    build: [u8; 16],
+    trust: InodeTrust,
+    known: &Option<Arc<dyn KnownAbsent>>,
+) -> &'static mut Checker {
+    let mut ch = Checker::new(build, trust);
+    ch.known_absent = known.clone();
+    Box::leak(Box::new(ch))
+}
+
+/// The closure of `starts` as [`closure`] computes it, plus (per `want`)
+/// the out-of-date check ([`Checker::check`]) of every start and target and
+/// the sources among the leaves, spread over `threads` threads. `known`
+/// (the tree walk's listing) spares the checkers the `stat`s of files that
+/// do not exist.
 ///
-/// Breadth first in rounds: each round splits its frontier into contiguous
-/// chunks (starts sorted, so a chunk is a few directories and the checker's
-/// memo of `.do` candidates is hit), each chunk gets its own [`Checker`]
-/// (with `build` and `trust`), which checks its paths and reads their
-/// `.dep`s once for both the check and the expansion; targets not seen yet
-/// form the next round's frontier. A shared dependency is at worst checked
-/// once per thread; every verdict is the one a single checker would reach.
+/// 1. Expansion, breadth first in rounds: each round's frontier is split
+///    into contiguous chunks (starts sorted, so a chunk is a few directories
+///    and the memo of `.do` candidates is hit); each `.dep` is read once.
+/// 2. With `want.ood`, the check, level by level from the targets that
+///    depend on no other target up to the roots: each level is split into
+///    chunks whose checkers are seeded with the `.dep`s already read and the
+///    verdicts of the lower levels, so no target is checked twice and a root
+///    depending on thousands of targets does not drag them all into one
+///    thread. Each verdict is the one a single checker reaches (only the
+///    cut of a recorded dependency cycle may fall elsewhere).
 pub fn par_closure(
     build: [u8; 16],
     trust: InodeTrust,
     starts: &[PathBuf],
     want: Want,
     threads: usize,
+    known: Option<Arc<dyn KnownAbsent>>,
 ) -> Found {
-    let mut seen: HashSet<PathBuf> = HashSet::with_capacity(starts.len() * 2);
-    let mut frontier: Vec<PathBuf> = starts
-        .iter()
-        .filter(|s| seen.insert((*s).clone()))
-        .cloned()
-        .collect();
     let mut found = Found::default();
-    let mut leaves_seen: HashSet<PathBuf> = HashSet::new();
+    // 1. Expansion.
+    let mut seen: FastSet<OsString> = FastSet::default();
+    seen.reserve(starts.len() * 2);
+    let mut nodes: Vec<(PathBuf, DepState)> = Vec::with_capacity(starts.len());
+    let mut frontier: Vec<(PathBuf, Option<DepState>)> = starts
+        .iter()
+        .filter(|s| seen.insert(s.as_os_str().to_os_string()))
+        .map(|s| (s.clone(), None))
+        .collect();
+    let mut leaves_seen: FastSet<OsString> = FastSet::default();
     while !frontier.is_empty() {
-        let n = threads
-            .clamp(1, 64)
-            .min(frontier.len().div_ceil(MIN_CHUNK))
-            .max(1);
-        let size = frontier.len().div_ceil(n);
         let seen_ref = &seen;
-        let parts: Vec<Part> = if n == 1 {
-            vec![round(build, trust, &frontier, seen_ref, want)]
-        } else {
-            std::thread::scope(|s| {
-                let hs: Vec<_> = frontier
-                    .chunks(size)
-                    .map(|c| s.spawn(move || round(build, trust, c, seen_ref, want)))
-                    .collect();
-                hs.into_iter()
-                    .map(|h| h.join().expect("query thread panicked"))
-                    .collect()
-            })
-        };
+        let known_ref = &known;
+        let parts = par_chunks(&frontier, threads, &|c| {
+            expand(build, trust, c, seen_ref, want, known_ref)
+        });
         let mut next = Vec::new();
         for p in parts {
-            found.targets.extend(p.targets);
-            found.ood.extend(p.ood);
-            for (t, m) in p.dep_errors {
-                if !found.dep_errors.iter().any(|(u, _)| *u == t) {
-                    found.dep_errors.push((t, m));
-                }
-            }
+            nodes.extend(p.nodes);
             for l in p.sources {
-                if leaves_seen.insert(l.clone()) {
+                if leaves_seen.insert(l.as_os_str().to_os_string()) {
                     found.sources.push(l);
                 }
             }
             for l in p.dangling {
-                if leaves_seen.insert(l.clone()) {
+                if leaves_seen.insert(l.as_os_str().to_os_string()) {
                     found.dangling.push(l);
                 }
             }
-            for t in p.next {
-                if seen.insert(t.clone()) {
-                    next.push(t);
+            for (t, st) in p.next {
+                if seen.insert(t.as_os_str().to_os_string()) {
+                    next.push((t, Some(st)));
                 }
             }
         }
         frontier = next;
     }
+    for (t, st) in &nodes {
+        match st {
+            DepState::Absent => {}
+            DepState::Corrupt(m) => {
+                found.targets.push(t.clone());
+                found.dep_errors.push((t.clone(), m.clone()));
+            }
+            DepState::Present(_) => found.targets.push(t.clone()),
+        }
+    }
+    if want.ood {
+        found.ood = check_levels(build, trust, &nodes, threads, &known);
+    }
     found
 }
 
-/// Below this many paths per thread, threads cost more than they save.
-const MIN_CHUNK: usize = if cfg!(test) { 1 } else { 512 };
-
-/// One chunk's share of a round.
+/// One chunk's share of an expansion round.
 #[derive(Default)]
-struct Part {
-    targets: Vec<PathBuf>,
-    ood: Vec<(PathBuf, Reason)>,
+struct Expanded {
+    nodes: Vec<(PathBuf, DepState)>,
     sources: Vec<PathBuf>,
     dangling: Vec<PathBuf>,
-    next: Vec<PathBuf>,
-    dep_errors: Vec<(PathBuf, String)>,
+    next: Vec<(PathBuf, DepState)>,
 }
 
-fn round(
+fn expand(
     build: [u8; 16],
     trust: InodeTrust,
-    chunk: &[PathBuf],
-    seen: &HashSet<PathBuf>,
+    chunk: &[(PathBuf, Option<DepState>)],
+    seen: &FastSet<OsString>,
     want: Want,
-) -> Part {
-    let mut ch = Checker::new(build, trust);
-    let mut part = Part::default();
-    let mut local: HashSet<PathBuf> = HashSet::new();
-    for t in chunk {
-        if want.ood {
-            if let Verdict::Ood(r) = ch.check(t) {
-                part.ood.push((t.clone(), r));
+    known: &Option<Arc<dyn KnownAbsent>>,
+) -> Expanded {
+    let ch = checker(build, trust, known);
+    let mut out = Expanded::default();
+    let mut local: FastSet<OsString> = FastSet::default();
+    for (t, st) in chunk {
+        let st = match st {
+            Some(st) => st.clone(),
+            None => ch.dep(t),
+        };
+        out.nodes.push((t.clone(), st.clone()));
+        let DepState::Present(dep) = st else { continue };
+        for (p, _) in edges_of(t, &dep, false) {
+            if seen.contains(p.as_os_str()) || local.contains(p.as_os_str()) {
+                continue;
+            }
+            local.insert(p.clone().into_os_string());
+            match ch.dep(&p) {
+                DepState::Absent => {
+                    // the checker's source rule, through its stat memo
+                    if want.sources {
+                        if ch.stat(&p).is_some()
+                            && ch.stat(&paths::with_suffix(&p, ".do")).is_none()
+                        {
+                            out.sources.push(p);
+                        } else if super::is_dangling(&p) {
+                            out.dangling.push(p);
+                        }
+                    }
+                }
+                st => out.next.push((p, st)),
             }
         }
-        let dep = match ch.dep(t) {
-            DepState::Absent => continue,
-            DepState::Corrupt(_) => {
-                part.targets.push(t.clone());
-                continue;
+    }
+    out
+}
+
+/// The out-of-date check of every node, level by level (see [`par_closure`]).
+fn check_levels(
+    build: [u8; 16],
+    trust: InodeTrust,
+    nodes: &[(PathBuf, DepState)],
+    threads: usize,
+    known: &Option<Arc<dyn KnownAbsent>>,
+) -> Vec<(PathBuf, Reason)> {
+    let mut index: FastMap<&OsStr, usize> = FastMap::default();
+    index.reserve(nodes.len());
+    for (i, (t, _)) in nodes.iter().enumerate() {
+        index.insert(t.as_os_str(), i);
+    }
+    // The targets each node depends on, then each node's height.
+    let kids: Vec<Vec<usize>> = nodes
+        .iter()
+        .map(|(t, st)| match st {
+            DepState::Present(dep) => edges_of(t, dep, false)
+                .filter_map(|(p, _)| index.get(p.as_os_str()).copied())
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let height = heights(&kids);
+    let top = height.iter().copied().max().unwrap_or(0);
+    let mut levels: Vec<Vec<usize>> = vec![Vec::new(); top + 1];
+    for (i, &h) in height.iter().enumerate() {
+        levels[h].push(i);
+    }
+    let mut verdicts: Vec<Option<Verdict>> = vec![None; nodes.len()];
+    for level in &levels {
+        let done = &verdicts;
+        let kids = &kids;
+        let parts = par_chunks(level, threads, &|c: &[usize]| {
+            let ch = checker(build, trust, known);
+            for &i in c {
+                ch.preset_dep(&nodes[i].0, nodes[i].1.clone());
+                for &k in &kids[i] {
+                    if let Some(v) = &done[k] {
+                        ch.preset_verdict(&nodes[k].0, v.clone());
+                    }
+                }
             }
-            DepState::Present(d) => d,
-        };
-        part.targets.push(t.clone());
-        for (p, e) in edges(t, &dep) {
-            if e != Edge::Ifchange || seen.contains(&p) || local.contains(&p) {
-                continue;
-            }
-            local.insert(p.clone());
-            if !matches!(ch.dep(&p), DepState::Absent) {
-                part.next.push(p);
-            } else if want.sources {
-                if super::is_source(&p) {
-                    part.sources.push(p);
-                } else if super::is_dangling(&p) {
-                    part.dangling.push(p);
+            c.iter()
+                .map(|&i| (i, ch.check(&nodes[i].0)))
+                .collect::<Vec<_>>()
+        });
+        for (i, v) in parts.into_iter().flatten() {
+            verdicts[i] = Some(v);
+        }
+    }
+    verdicts
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, v)| match v {
+            Some(Verdict::Ood(r)) => Some((nodes[i].0.clone(), r)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Height of each node: 0 without children, else 1 + the highest child.
+/// Iterative; an edge closing a cycle is ignored.
+fn heights(kids: &[Vec<usize>]) -> Vec<usize> {
+    const NEW: u8 = 0;
+    const OPEN: u8 = 1;
+    const DONE: u8 = 2;
+    let mut state = vec![NEW; kids.len()];
+    let mut h = vec![0usize; kids.len()];
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    for root in 0..kids.len() {
+        if state[root] != NEW {
+            continue;
+        }
+        state[root] = OPEN;
+        stack.push((root, 0));
+        while let Some(&mut (n, ref mut next)) = stack.last_mut() {
+            if let Some(&k) = kids[n].get(*next) {
+                *next += 1;
+                match state[k] {
+                    NEW => {
+                        state[k] = OPEN;
+                        stack.push((k, 0));
+                    }
+                    DONE => h[n] = h[n].max(h[k] + 1),
+                    _ => {} // a cycle: ignore the edge
+                }
+            } else {
+                state[n] = DONE;
+                stack.pop();
+                if let Some(&(p, _)) = stack.last() {
+                    h[p] = h[p].max(h[n] + 1);
                 }
             }
         }
     }
-    part.dep_errors = ch.dep_errors();
-    part
+    h
 }
 
 #[cfg(test)]

@@ -141,10 +141,11 @@ impl Here {
         crate::paths::abs_join(&self.cwd, p)
     }
 
-    /// A path (of either form) as shown to the user: relative to the cwd.
+    /// A path (of either form) as shown to the user: relative to the cwd,
+    /// in its shortest form (`../sub/x` from `sub` is `x`).
     pub fn show(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            crate::paths::rel(&self.cwd, p)
+        if p.is_absolute() || p.as_os_str().as_bytes().starts_with(b"../") {
+            crate::paths::rel(&self.cwd, &crate::paths::abs_join(&self.cwd, p))
         } else if p.as_os_str().is_empty() {
             PathBuf::from(".")
         } else {
@@ -154,10 +155,7 @@ impl Here {
 
     /// Paths (of either form) to their shown form, sorted bytewise.
     pub fn shown_sorted(&self, v: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = v
-            .into_iter()
-            .map(|p| if p.is_absolute() { self.show(&p) } else { p })
-            .collect();
+        let mut v: Vec<PathBuf> = v.into_iter().map(|p| self.show(&p)).collect();
         sort_bytes(&mut v);
         v
     }

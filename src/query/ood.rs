@@ -19,8 +19,9 @@
 use std::path::PathBuf;
 
 use super::closure::{par_closure, Found, Want};
-use crate::ood::Reason;
+use crate::ood::{KnownAbsent, Reason};
 use crate::state::inode::InodeTrust;
+use std::sync::Arc;
 
 /// The out-of-date targets among `starts` (absolute or relative, see
 /// [`super::Here`]) and the targets of their closure, each once with the
@@ -30,6 +31,7 @@ pub fn ood(
     trust: InodeTrust,
     starts: &[PathBuf],
     threads: usize,
+    known: Option<Arc<dyn KnownAbsent>>,
 ) -> (Vec<(PathBuf, Reason)>, Found) {
     let mut f = par_closure(
         build,
@@ -40,6 +42,7 @@ pub fn ood(
             sources: false,
         },
         threads,
+        known,
     );
     (std::mem::take(&mut f.ood), f)
 }
@@ -58,6 +61,7 @@ mod tests {
             InodeTrust::Ctime,
             &[root.join(start)],
             threads,
+            None,
         )
         .0
         .into_iter()

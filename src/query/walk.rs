@@ -12,7 +12,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::{Here, Problems};
+use crate::ood::{FastSet, KnownAbsent};
 use crate::state::{REDO_DIR, TMP_PREFIX};
+use std::ffi::OsString;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -60,12 +62,23 @@ pub enum Step {
 /// in `here`'s form. A cwd that is itself a `.redo` directory is listed as
 /// one.
 pub fn walk(here: &Here, problems: &mut Problems, visit: &mut dyn FnMut(&Entry<'_>) -> Step) {
+    walk_listing(here, problems, None, visit)
+}
+
+/// [`walk`], also recording in `listing` every directory read and every
+/// entry seen.
+pub fn walk_listing(
+    here: &Here,
+    problems: &mut Problems,
+    mut listing: Option<&mut Listing>,
+    visit: &mut dyn FnMut(&Entry<'_>) -> Step,
+) {
     let mut buf = here.root().to_path_buf();
     let in_redo = here
         .cwd()
         .file_name()
         .is_some_and(|n| n.as_bytes() == REDO_DIR.as_bytes());
-    walk_dir(here, &mut buf, in_redo, problems, visit);
+    walk_dir(here, &mut buf, in_redo, problems, &mut listing, visit);
 }
 
 fn walk_dir(
@@ -73,6 +86,7 @@ fn walk_dir(
     buf: &mut PathBuf,
     in_redo: bool,
     problems: &mut Problems,
+    listing: &mut Option<&mut Listing>,
     visit: &mut dyn FnMut(&Entry<'_>) -> Step,
 ) {
     let dir: &Path = if buf.as_os_str().is_empty() {
@@ -90,6 +104,9 @@ fn walk_dir(
             return;
         }
     };
+    if let Some(l) = listing.as_mut() {
+        l.listed.insert(buf.as_os_str().to_os_string());
+    }
     for ent in rd {
         let ent = match ent {
             Ok(e) => e,
@@ -107,6 +124,9 @@ fn walk_dir(
         };
         let name = ent.file_name();
         buf.push(&name);
+        if let Some(l) = listing.as_mut() {
+            l.entries.insert(buf.as_os_str().to_os_string());
+        }
         let step = visit(&Entry {
             path: buf,
             name: &name,
@@ -115,9 +135,52 @@ fn walk_dir(
         });
         if kind == Kind::Dir && step == Step::Enter && !in_redo {
             let is_redo = name.as_bytes() == REDO_DIR.as_bytes();
-            walk_dir(here, buf, is_redo, problems, visit);
+            walk_dir(here, buf, is_redo, problems, listing, visit);
         }
         buf.pop();
+    }
+}
+
+/// The names a walk saw: every directory it read and every entry in them,
+/// as paths in the walk's form. Tells the out-of-date checker which files
+/// certainly do not exist ([`KnownAbsent`]).
+#[derive(Debug, Default)]
+pub struct Listing {
+    listed: FastSet<OsString>,
+    entries: FastSet<OsString>,
+}
+
+impl Listing {
+    /// Nothing was listed (no walk): knows nothing.
+    pub fn is_empty(&self) -> bool {
+        self.listed.is_empty()
+    }
+}
+
+impl KnownAbsent for Listing {
+    /// Absent when the deepest listed ancestor directory of `path` lacks
+    /// the next component. A path with `..` (outside the walk) is unknown.
+    fn absent(&self, path: &Path) -> bool {
+        let b = path.as_os_str().as_bytes();
+        if b == b".." || b.starts_with(b"../") || b.is_empty() {
+            return false;
+        }
+        let child = |from: usize| -> &[u8] {
+            match b[from..].iter().position(|&c| c == b'/') {
+                Some(k) => &b[..from + k],
+                None => b,
+            }
+        };
+        let present = |p: &[u8]| self.entries.contains(OsStr::from_bytes(p));
+        for i in (0..b.len()).rev().filter(|&i| b[i] == b'/') {
+            if self.listed.contains(OsStr::from_bytes(&b[..i])) {
+                return !present(child(i + 1));
+            }
+        }
+        if b[0] != b'/' && self.listed.contains(OsStr::new("")) {
+            return !present(child(0));
+        }
+        false
     }
 }
 
@@ -135,8 +198,17 @@ pub struct Targets {
 /// Every target below the cwd: `X` for each `.redo/X.dep` (a file or a
 /// symlink; names starting with `.redo.` are temporary files, skipped).
 pub fn targets(here: &Here, problems: &mut Problems) -> Targets {
+    targets_listing(here, problems, None)
+}
+
+/// [`targets`], also filling `listing`.
+pub fn targets_listing(
+    here: &Here,
+    problems: &mut Problems,
+    listing: Option<&mut Listing>,
+) -> Targets {
     let mut out = Targets::default();
-    walk(here, problems, &mut |e| {
+    walk_listing(here, problems, listing, &mut |e| {
         if !e.in_redo {
             if e.kind == Kind::Dir && e.name.as_bytes() == REDO_DIR.as_bytes() {
                 out.redo_dirs.push(e.path.to_path_buf());
@@ -205,6 +277,24 @@ mod tests {
             [t.p("b/c/with space")],
             "the symlinked dir is not followed"
         );
+    }
+
+    #[test]
+    fn listing_knows_absence() {
+        let t = Tree::new();
+        t.write("a/x", "");
+        t.write("a/.redo/x.dep", "");
+        std::fs::create_dir(t.p("b")).unwrap();
+        std::os::unix::fs::symlink(t.p("a"), t.p("link")).unwrap();
+        let mut l = Listing::default();
+        let mut pr = Problems::default();
+        targets_listing(&Here::absolute(t.root()), &mut pr, Some(&mut l));
+        let abs = |r: &str| l.absent(&t.p(r));
+        assert!(!abs("a/x") && !abs("a/.redo/x.dep") && !abs("a") && !abs("b"));
+        assert!(abs("a/y") && abs("a/.redo/y.dep") && abs("b/.redo/z.dep") && abs("c/d/e"));
+        assert!(!abs("link/y"), "not below a listed dir: unknown");
+        assert!(!l.absent(&t.root().parent().unwrap().join("elsewhere")));
+        assert!(!l.absent(Path::new("../x")));
     }
 
     #[test]

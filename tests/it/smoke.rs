@@ -56,12 +56,15 @@ fn install_symlinks_creates_every_applet() {
 }
 
 /// The bundled demo (compat/demo, the README's first command) builds from scratch with
-/// `redo -j4`, runs, is then up to date, and rebuilds after its VERSION changes.
+/// `redo -j4` (C objects, make on makepart/, cargo on crate/), runs, is then up to date,
+/// and rebuilds after its VERSION changes. (tests/it/demo.rs runs compat/demo/run.sh.)
 #[test]
 fn demo_builds_runs_and_is_then_up_to_date() {
     use std::os::unix::fs::MetadataExt;
     require_tool("cc");
-    let outputs = ["prog", "all", "version.h", "run.sh"];
+    require_tool("make");
+    require_tool("cargo");
+    let outputs = ["prog", "hello-rs", "all", "version.h", "run.sh", "target"];
     let sb = Sandbox::new().copy_tree(repo_root().join("compat/demo"), ".", |p| {
         let name = p.file_name().unwrap().to_str().unwrap();
         !(name == ".redo"
@@ -75,8 +78,12 @@ fn demo_builds_runs_and_is_then_up_to_date() {
         .success()
         .stdout_contains("hello, world, from demo 1.0.0")
         .stdout_contains("rot13(\"redo\")=erqb");
+    sb.run(&["./hello-rs"])
+        .success()
+        .stdout_contains("from Rust (cargo under redo)");
     let stamp = |m: std::fs::Metadata| (m.ino(), m.mtime(), m.mtime_nsec());
     let before = stamp(sb.metadata("prog"));
+    let before_rs = stamp(sb.metadata("hello-rs"));
     sb.run(&["redo", "-j4", "all"]).success();
     assert_eq!(
         stamp(sb.metadata("prog")),
@@ -90,6 +97,11 @@ fn demo_builds_runs_and_is_then_up_to_date() {
     sb.run(&["./prog"])
         .success()
         .stdout_contains("from demo 1.1.0");
+    assert_eq!(
+        stamp(sb.metadata("hello-rs")),
+        before_rs,
+        "hello-rs rebuilt although only VERSION changed"
+    );
 }
 
 // ---- Sandbox self-tests (do not need a working redo) ------------------------------------

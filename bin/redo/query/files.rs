@@ -24,7 +24,6 @@ pub fn cleanup(applet: &'static str, argv: Vec<OsString>) -> i32 {
             .value_name("MODE")
             .num_args(1..)
             .required(true)
-            .trailing_var_arg(true)
             .value_parser(["tmp", "log", "full"]),
     )
     .after_help(

@@ -5,9 +5,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction};
-use ferredo::ood::Checker;
+use ferredo::ood::{Checker, KnownAbsent};
 use ferredo::query::closure::Want;
 use ferredo::query::{self, affects, closure, ood, walk, Here, Problems};
+use std::sync::Arc;
 
 use super::{command, env, operands, operands_arg, parse, zero_arg, Out};
 
@@ -79,8 +80,10 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    let walked = |problems: &mut Problems| {
-        let mut t = walk::targets(&here, problems).targets;
+    // The walk's listing tells the checkers which files do not exist.
+    let mut listing = walk::Listing::default();
+    let walked = |problems: &mut Problems, listing: &mut walk::Listing| {
+        let mut t = walk::targets_listing(&here, problems, Some(listing)).targets;
         query::sort_bytes(&mut t);
         t
     };
@@ -88,7 +91,7 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
     match applet {
         "redo-targets" | "redo-sources" => {
             let starts = if ops.is_empty() {
-                walked(&mut problems)
+                walked(&mut problems, &mut listing)
             } else {
                 ops
             };
@@ -96,7 +99,7 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
                 ood: false,
                 sources: applet == "redo-sources",
             };
-            let f = closure::par_closure(build, trust, &starts, want, threads);
+            let f = closure::par_closure(build, trust, &starts, want, threads, known(listing));
             for d in &f.dangling {
                 problems.push(format!("{}: dangling symlink", here.show(d).display()));
             }
@@ -112,11 +115,11 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
         }
         "redo-ood" => {
             let starts = if ops.is_empty() {
-                walked(&mut problems)
+                walked(&mut problems, &mut listing)
             } else {
                 ops
             };
-            let (found, f) = ood::ood(build, trust, &starts, threads);
+            let (found, f) = ood::ood(build, trust, &starts, threads, known(listing));
             problems.add_dep_errors(f.dep_errors, &here);
             let show = |p: &Path| here.show(p).to_string_lossy().into_owned();
             let mut lines: Vec<(PathBuf, Option<String>)> = found
@@ -139,7 +142,8 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
         }
         _ => {
             let mut checker = Checker::new(build, trust);
-            let universe = closure::closure(&mut checker, &walked(&mut problems)).targets;
+            let universe =
+                closure::closure(&mut checker, &walked(&mut problems, &mut listing)).targets;
             let list = affects::affects(&mut checker, &universe, &ops);
             problems.add_dep_errors(checker.dep_errors(), &here);
             for p in here.shown_sorted(list) {
@@ -148,6 +152,16 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
         }
     }
     out.finish(applet, &problems)
+}
+
+/// The walk's listing as the checkers' knowledge of absent files (none
+/// when there was no walk).
+fn known(listing: walk::Listing) -> Option<Arc<dyn KnownAbsent>> {
+    if listing.is_empty() {
+        None
+    } else {
+        Some(Arc::new(listing))
+    }
 }
 
 fn bytes(p: &Path) -> &[u8] {

@@ -1,0 +1,110 @@
+//! Directory listings as an existence oracle for big trees.
+//!
+//! An out-of-date check of a 10000-target tree asks "does this exist?" tens
+//! of thousands of times for names that mostly share a few directories (the
+//! `.redo/` holding every `.dep`, the `.do` candidates beside the targets,
+//! source files). After a few questions about one directory we read its
+//! listing once (a handful of `getdents` calls) and answer from memory, which
+//! replaces one failed `open`/`stat` per question.
+//!
+//! Answers are `lstat`-like (a dangling symlink exists) and reflect the
+//! directory at the time it was listed: holders drop the cache whenever they
+//! build something. `None` means "not known": the caller asks the kernel.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Questions about one directory answered by `stat` before it is listed.
+const LIST_AFTER: u32 = 8;
+
+#[derive(Default)]
+pub struct DirLists {
+    dirs: HashMap<PathBuf, Entry>,
+}
+
+enum Entry {
+    Counting(u32),
+    Listed(std::collections::HashSet<OsString>),
+    /// The directory does not exist: nothing below it exists.
+    Missing,
+    /// Unreadable (permissions): always ask the kernel.
+    Unknown,
+}
+
+impl DirLists {
+    pub fn clear(&mut self) {
+        self.dirs.clear();
+    }
+
+    /// Does `path` exist (not following a final symlink)? `None` when the
+    /// answer must come from the kernel.
+    pub fn exists(&mut self, path: &Path) -> Option<bool> {
+        let (dir, name) = (path.parent()?, path.file_name()?);
+        let entry = match self.dirs.get_mut(dir) {
+            Some(e) => e,
+            None => self.dirs.entry(dir.to_path_buf()).or_insert(Entry::Counting(0)),
+        };
+        match entry {
+            Entry::Listed(names) => Some(names.contains(name)),
+            Entry::Missing => Some(false),
+            Entry::Unknown => None,
+            Entry::Counting(n) => {
+                *n += 1;
+                if *n < LIST_AFTER {
+                    return None;
+                }
+                *entry = list(dir);
+                match entry {
+                    Entry::Listed(names) => Some(names.contains(name)),
+                    Entry::Missing => Some(false),
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
+fn list(dir: &Path) -> Entry {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => {
+            let mut names = std::collections::HashSet::new();
+            for e in rd {
+                match e {
+                    Ok(e) => {
+                        names.insert(e.file_name());
+                    }
+                    Err(_) => return Entry::Unknown,
+                }
+            }
+            Entry::Listed(names)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Entry::Missing,
+        Err(_) => Entry::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_like_lstat_after_listing() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..20 {
+            std::fs::write(d.path().join(format!("f{i}")), "").unwrap();
+        }
+        std::os::unix::fs::symlink("nowhere", d.path().join("dangling")).unwrap();
+        let mut l = DirLists::default();
+        let mut answers = Vec::new();
+        for i in 0..40 {
+            answers.push(l.exists(&d.path().join(format!("f{i}"))));
+        }
+        // Early questions go to the kernel, later ones are answered.
+        assert_eq!(answers[0], None);
+        assert_eq!(answers[10], Some(true));
+        assert_eq!(answers[30], Some(false));
+        assert_eq!(l.exists(&d.path().join("dangling")), Some(true));
+        assert_eq!(l.exists(&d.path().join("nodir/x")), None);
+    }
+}
