@@ -157,6 +157,11 @@ fn key(p: &Path) -> Key {
 /// know is examined as usual. Like every memo here, it is a snapshot.
 pub trait KnownAbsent: Send + Sync {
     fn absent(&self, path: &Path) -> bool;
+    /// Known to exist (a name in a directory listing; a dangling symlink
+    /// counts). Only used where mere existence matters.
+    fn present(&self, _path: &Path) -> bool {
+        false
+    }
 }
 
 pub struct Checker {
@@ -241,6 +246,11 @@ impl Checker {
     /// tree (the query applets check a tree level by level in parallel).
     pub fn preset_verdict(&mut self, target: &Path, v: Verdict) {
         self.verdicts.insert(key(target), v);
+    }
+
+    /// Seed the stat memo with inode data another checker just read.
+    pub fn preset_stat(&mut self, path: &Path, st: Option<Inode>) {
+        self.stats.insert(key(path), st);
     }
 
     /// Every `.dep` read so far that could not be used, as (target, message
@@ -349,7 +359,11 @@ impl Checker {
             }
             return Verdict::Ood(Reason::Always);
         }
-        if self.stat(target).is_none() {
+        let listed = self
+            .known_absent
+            .as_ref()
+            .is_some_and(|k| k.present(target));
+        if !listed && self.stat(target).is_none() {
             return Verdict::Ood(Reason::Missing);
         }
         let tdir = paths::dir_of(target).to_path_buf();
@@ -412,8 +426,11 @@ impl Checker {
     }
 }
 
-/// A whole small file (a `.dep`) in open + read + read + close: no `fstat`
-/// for a size hint, as `std::fs::read` makes.
+/// A whole small file (a `.dep`) in open + read + close: no `fstat` for a
+/// size hint, as `std::fs::read` makes, and no second read to see end of
+/// file: a read from a regular file returns less than asked only at its end
+/// (`.dep` files are replaced by rename, never written in place, so there is
+/// no writer racing us).
 fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
@@ -423,9 +440,15 @@ fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
         if len == buf.len() {
             buf.resize(buf.len() * 2, 0);
         }
+        let want = buf.len() - len;
         match f.read(&mut buf[len..]) {
             Ok(0) => break,
-            Ok(n) => len += n,
+            Ok(n) => {
+                len += n;
+                if n < want {
+                    break;
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }

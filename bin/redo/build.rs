@@ -227,7 +227,6 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
         targets
     };
 
-    signals::install();
     let (js, warnings) = match Jobserver::from_env(
         &crate::env_get,
         &Request {
@@ -242,6 +241,9 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
             return 1;
         }
     };
+    // After the jobserver is validated: our own fds must not be mistaken
+    // for inherited jobserver fds.
+    signals::install();
     for w in warnings {
         term.warning(&w.0);
     }

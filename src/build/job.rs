@@ -208,10 +208,16 @@ pub fn run(
         } else {
             "-e"
         });
-        c.arg(paths::base_of(&found.do_path))
-            .arg(&found.arg1)
-            .arg(&found.arg2)
-            .arg(&arg3);
+        // A .do named `-x.do` must not be read as an option by sh.
+        let script = paths::base_of(&found.do_path);
+        if script.as_encoded_bytes().starts_with(b"-") {
+            let mut dotted = std::ffi::OsString::from("./");
+            dotted.push(script);
+            c.arg(dotted);
+        } else {
+            c.arg(script);
+        }
+        c.arg(&found.arg1).arg(&found.arg2).arg(&arg3);
         c
     };
     let child_prefix = rand_hex() + &rand_hex()[..4];

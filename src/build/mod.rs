@@ -71,6 +71,11 @@ pub fn build(
     targets: &[PathBuf],
     opts: &Options,
 ) -> Result<()> {
+    if let Some(fd) = ctx.dep_fd {
+        // We write our records through it; our own .do children get their
+        // own dep fd and must not inherit every ancestor's.
+        signals::set_cloexec(fd);
+    }
     let mut seen = std::collections::HashSet::new();
     let targets: Vec<PathBuf> = targets
         .iter()
@@ -101,6 +106,10 @@ pub fn build(
     }
 
     let mut checker = Checker::new(ctx.build_uuid, ctx.trust);
+    let fresh_lists = || -> std::sync::Arc<dyn crate::ood::KnownAbsent> {
+        std::sync::Arc::new(crate::state::dirlist::SharedDirLists::default())
+    };
+    checker.known_absent = Some(fresh_lists());
     let to_build: Vec<PathBuf> = if opts.force {
         targets.clone()
     } else {
@@ -118,6 +127,7 @@ pub fn build(
                 .collect();
             schedule::run(&sh, js, &always, false, false, opts.trace)?;
             checker.reset();
+            checker.known_absent = Some(fresh_lists());
         }
         let mut out = Vec::new();
         for t in &targets {
@@ -134,6 +144,8 @@ pub fn build(
     };
 
     let result = schedule::run(&sh, js, &to_build, opts.force, opts.sequential, opts.trace);
+    // What we built changed the tree: answer later questions from the kernel.
+    checker.known_absent = None;
     if result.is_ok() {
         if let (Some(fd), Some(dir)) = (ctx.dep_fd, ctx.dep_dir.as_deref()) {
             let trust = ctx.trust;

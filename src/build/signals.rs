@@ -25,9 +25,21 @@ fn wake_pair() -> &'static (OwnedFd, OwnedFd) {
         let (r, w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
                 .expect("creating the internal wake-up pipe");
+        // Keep our pipe away from 0-9: an inherited jobserver named by fd
+        // numbers (make 4.3 without `+` leaves 3,4 closed) must never find it.
+        let (r, w) = (high(r), high(w));
         WAKE_W.store(w.as_raw_fd(), Ordering::SeqCst);
         (r, w)
     })
+}
+
+fn high(fd: OwnedFd) -> OwnedFd {
+    use std::os::fd::FromRawFd;
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
+    if n < 0 {
+        return fd;
+    }
+    unsafe { OwnedFd::from_raw_fd(n) }
 }
 
 /// The read end to poll.
@@ -159,6 +171,16 @@ fn group_alive(pgid: i32) -> bool {
         }
     }
     false
+}
+
+/// Set FD_CLOEXEC: an inherited fd we use but must not pass on.
+pub fn set_cloexec(fd: RawFd) {
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFD);
+        if fl >= 0 {
+            libc::fcntl(fd, libc::F_SETFD, fl | libc::FD_CLOEXEC);
+        }
+    }
 }
 
 /// Clear FD_CLOEXEC (for fds a child must inherit; used in pre_exec).

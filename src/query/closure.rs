@@ -7,11 +7,10 @@ use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use super::Problems;
 use crate::ood::{Checker, DepState, FastMap, FastSet, KnownAbsent, Reason, Verdict};
 use crate::paths;
 use crate::state::dep::{Dep, Record};
-use crate::state::inode::InodeTrust;
+use crate::state::inode::{Inode, InodeTrust};
 use std::sync::Arc;
 
 /// How a target depends on a path.
@@ -90,20 +89,6 @@ pub fn closure(checker: &mut Checker, starts: &[PathBuf]) -> Closure {
                 out.targets.push(p.clone());
                 queue.push(p);
             }
-        }
-    }
-    out
-}
-
-/// The sources among a closure's leaves (see the module docs of
-/// [`crate::query`]); a leaf that is a dangling symlink is a problem.
-pub fn sources(c: &Closure, here: &super::Here, problems: &mut Problems) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for l in &c.leaves {
-        if super::is_source(l) {
-            out.push(l.clone());
-        } else if super::is_dangling(l) {
-            problems.push(format!("{}: dangling symlink", here.show(l).display()));
         }
     }
     out
@@ -315,25 +300,35 @@ fn check_levels(
     for (i, (t, _)) in nodes.iter().enumerate() {
         index.insert(t.as_os_str(), i);
     }
-    // The targets each node depends on, then each node's height.
-    let kids: Vec<Vec<usize>> = nodes
-        .iter()
-        .map(|(t, st)| match st {
-            DepState::Present(dep) => edges_of(t, dep, false)
-                .filter_map(|(p, _)| index.get(p.as_os_str()).copied())
-                .collect(),
-            _ => Vec::new(),
-        })
-        .collect();
+    // The targets each node depends on (computed in parallel: a root may
+    // have thousands of records), then each node's height.
+    let idx: Vec<usize> = (0..nodes.len()).collect();
+    let index_ref = &index;
+    let kids: Vec<Vec<usize>> = par_chunks(&idx, threads, &|c: &[usize]| {
+        c.iter()
+            .map(|&i| match &nodes[i].1 {
+                DepState::Present(dep) => edges_of(&nodes[i].0, dep, false)
+                    .filter_map(|(p, _)| index_ref.get(p.as_os_str()).copied())
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect::<Vec<Vec<usize>>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     let height = heights(&kids);
     let top = height.iter().copied().max().unwrap_or(0);
     let mut levels: Vec<Vec<usize>> = vec![Vec::new(); top + 1];
     for (i, &h) in height.iter().enumerate() {
         levels[h].push(i);
     }
+    // Per node: its verdict, and the stat of its file the check made (a
+    // dependant's check compares it against its record: no second stat).
     let mut verdicts: Vec<Option<Verdict>> = vec![None; nodes.len()];
+    let mut stats: Vec<Option<Option<Inode>>> = vec![None; nodes.len()];
     for level in &levels {
-        let done = &verdicts;
+        let (done, seen) = (&verdicts, &stats);
         let kids = &kids;
         let parts = par_chunks(level, threads, &|c: &[usize]| {
             let ch = checker(build, trust, known);
@@ -343,14 +338,21 @@ fn check_levels(
                     if let Some(v) = &done[k] {
                         ch.preset_verdict(&nodes[k].0, v.clone());
                     }
+                    if let Some(st) = seen[k] {
+                        ch.preset_stat(&nodes[k].0, st);
+                    }
                 }
             }
             c.iter()
-                .map(|&i| (i, ch.check(&nodes[i].0)))
+                .map(|&i| {
+                    let v = ch.check(&nodes[i].0);
+                    (i, v, ch.stat(&nodes[i].0))
+                })
                 .collect::<Vec<_>>()
         });
-        for (i, v) in parts.into_iter().flatten() {
+        for (i, v, st) in parts.into_iter().flatten() {
             verdicts[i] = Some(v);
+            stats[i] = Some(st);
         }
     }
     verdicts
@@ -454,37 +456,114 @@ mod tests {
         let root = t.root();
         let c = closure(&mut ch, &[root.join("all")]);
         assert_eq!(rels(&root, &c.targets), ["a.o", "all", "gen", "sub/b.o"]);
-        let mut pr = Problems::default();
-        let s = sources(&c, &t.here(), &mut pr);
-        assert_eq!(
-            rels(&root, &s),
-            ["a.c", "all.do", "default.o.do", "gen.do", "sub/b.c"]
-        );
         let c = closure(&mut ch, &[root.join("sub/b.o"), root.join("a.c")]);
         assert_eq!(rels(&root, &c.targets), ["sub/b.o"]);
         assert_eq!(
             rels(&root, &c.leaves),
             ["default.o.do", "sub/b.c", "sub/b.h"]
         );
-        assert!(pr.is_empty());
+        // the parallel closure finds the same, and the sources among the leaves
+        for threads in [1, 3] {
+            let want = Want {
+                ood: false,
+                sources: true,
+            };
+            let f = par_closure(
+                [0; 16],
+                InodeTrust::Ctime,
+                &[root.join("all")],
+                want,
+                threads,
+                None,
+            );
+            assert_eq!(rels(&root, &f.targets), ["a.o", "all", "gen", "sub/b.o"]);
+            assert_eq!(
+                rels(&root, &f.sources),
+                ["a.c", "all.do", "default.o.do", "gen.do", "sub/b.c"]
+            );
+            assert!(f.dangling.is_empty() && f.dep_errors.is_empty());
+        }
+    }
+
+    #[test]
+    fn ood_levels_agree_with_one_checker() {
+        let t = Tree::new();
+        for (f, c) in [("a.c", "a"), ("b.c", "b"), ("c.c", "c"), ("x.do", "x")] {
+            t.write(f, c);
+        }
+        t.target("a.o", "1", &[("ifchange", "x.do"), ("ifchange", "a.c")]);
+        t.target("b.o", "2", &[("ifchange", "x.do"), ("ifchange", "b.c")]);
+        t.target(
+            "c.o",
+            "3",
+            &[
+                ("ifchange", "x.do"),
+                ("ifchange", "c.c"),
+                ("ifcreate", "c.o.do"),
+            ],
+        );
+        t.target("lib", "4", &[("ifchange", "a.o"), ("ifchange", "b.o")]);
+        t.target(
+            "all",
+            "5",
+            &[
+                ("ifchange", "lib"),
+                ("ifchange", "c.o"),
+                ("ifchange", "a.o"),
+            ],
+        );
+        t.write("b.c", "changed");
+        t.write("c.o.do", "x");
+        let starts: Vec<PathBuf> = ["a.o", "all", "b.o", "c.o", "lib"]
+            .iter()
+            .map(|n| t.p(n))
+            .collect();
+        let mut one = Checker::new([0; 16], InodeTrust::Ctime);
+        let mut want: Vec<(PathBuf, Reason)> = starts
+            .iter()
+            .filter_map(|s| match one.check(s) {
+                Verdict::Ood(r) => Some((s.clone(), r)),
+                _ => None,
+            })
+            .collect();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        for threads in [1, 2, 5] {
+            let want_ood = Want {
+                ood: true,
+                sources: false,
+            };
+            let mut got =
+                par_closure([0; 16], InodeTrust::Ctime, &starts, want_ood, threads, None).ood;
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(got, want, "threads {threads}");
+        }
+        assert_eq!(want.len(), 4, "{want:?}");
+    }
+
+    #[test]
+    fn heights_of_a_dag_with_a_cycle() {
+        // 0 -> 1 -> 2, 0 -> 2, 3 -> 4 -> 3 (cycle)
+        let kids = vec![vec![1, 2], vec![2], vec![], vec![4], vec![3]];
+        let h = heights(&kids);
+        assert_eq!(&h[..3], &[2, 1, 0]);
+        assert!(h[3] <= 1 && h[4] <= 1);
     }
 
     #[test]
     fn dangling_leaf_is_reported() {
         let t = Tree::new();
         t.write("x.do", "x");
-        std::os::unix::fs::symlink("nowhere", t.p("dep")).unwrap();
-        t.write("dep.tmp", "");
-        // record `dep` while it was a real file, then make it dangle
-        std::fs::remove_file(t.p("dep")).unwrap();
+        // record `dep` while it is a real file, then make it dangle
         t.write("dep", "d");
         t.target("x", "x", &[("ifchange", "dep")]);
         std::fs::remove_file(t.p("dep")).unwrap();
         std::os::unix::fs::symlink("nowhere", t.p("dep")).unwrap();
-        let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
-        let c = closure(&mut ch, &[t.p("x")]);
-        let mut pr = Problems::default();
-        assert!(sources(&c, &t.here(), &mut pr).is_empty());
-        assert_eq!(pr.0, ["dep: dangling symlink"]);
+        let want = Want {
+            ood: false,
+            sources: true,
+        };
+        let f = par_closure([0; 16], InodeTrust::Ctime, &[t.p("x")], want, 1, None);
+        assert!(f.sources.is_empty());
+        assert_eq!(f.dangling, [t.p("dep")]);
     }
 }

@@ -78,9 +78,12 @@ pub fn walk_listing(
         .cwd()
         .file_name()
         .is_some_and(|n| n.as_bytes() == REDO_DIR.as_bytes());
-    walk_dir(here, &mut buf, in_redo, problems, &mut listing, visit);
+    walk_dir(here, &mut buf, in_redo, problems, &mut listing, visit, None);
 }
 
+/// Read the directory `buf` and visit its entries; descend into the
+/// directories the visitor enters, or with `defer`, hand them back instead
+/// (with whether each is a `.redo` directory).
 fn walk_dir(
     here: &Here,
     buf: &mut PathBuf,
@@ -88,6 +91,7 @@ fn walk_dir(
     problems: &mut Problems,
     listing: &mut Option<&mut Listing>,
     visit: &mut dyn FnMut(&Entry<'_>) -> Step,
+    mut defer: Option<&mut Vec<(PathBuf, bool)>>,
 ) {
     let dir: &Path = if buf.as_os_str().is_empty() {
         Path::new(".")
@@ -135,7 +139,10 @@ fn walk_dir(
         });
         if kind == Kind::Dir && step == Step::Enter && !in_redo {
             let is_redo = name.as_bytes() == REDO_DIR.as_bytes();
-            walk_dir(here, buf, is_redo, problems, listing, visit);
+            match defer.as_mut() {
+                Some(d) => d.push((buf.clone(), is_redo)),
+                None => walk_dir(here, buf, is_redo, problems, listing, visit, None),
+            }
         }
         buf.pop();
     }
@@ -208,10 +215,83 @@ pub fn targets_listing(
     listing: Option<&mut Listing>,
 ) -> Targets {
     let mut out = Targets::default();
-    walk_listing(here, problems, listing, &mut |e| {
+    walk_listing(here, problems, listing, &mut |e| out.visit(e));
+    out
+}
+
+/// [`targets_listing`] on up to `threads` threads: the cwd is read here,
+/// the directories below it are walked in parallel, and the results merged
+/// (problems in walk order).
+pub fn targets_par(
+    here: &Here,
+    problems: &mut Problems,
+    listing: &mut Listing,
+    threads: usize,
+) -> Targets {
+    let mut out = Targets::default();
+    let mut buf = here.root().to_path_buf();
+    let in_redo = here
+        .cwd()
+        .file_name()
+        .is_some_and(|n| n.as_bytes() == REDO_DIR.as_bytes());
+    let mut dirs: Vec<(PathBuf, bool)> = Vec::new();
+    let mut l = Some(&mut *listing);
+    walk_dir(
+        here,
+        &mut buf,
+        in_redo,
+        problems,
+        &mut l,
+        &mut |e| out.visit(e),
+        Some(&mut dirs),
+    );
+    let n = threads.clamp(1, 64).min(dirs.len()).max(1);
+    let size = dirs.len().div_ceil(n).max(1);
+    let parts: Vec<(Targets, Listing, Problems)> = std::thread::scope(|s| {
+        let hs: Vec<_> = dirs
+            .chunks(size)
+            .map(|chunk| {
+                s.spawn(move || {
+                    let (mut t, mut l, mut p) =
+                        (Targets::default(), Listing::default(), Problems::default());
+                    for (d, is_redo) in chunk {
+                        let mut buf = d.clone();
+                        let mut lr = Some(&mut l);
+                        walk_dir(
+                            here,
+                            &mut buf,
+                            *is_redo,
+                            &mut p,
+                            &mut lr,
+                            &mut |e| t.visit(e),
+                            None,
+                        );
+                    }
+                    (t, l, p)
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("walk thread panicked"))
+            .collect()
+    });
+    for (t, l, p) in parts {
+        out.targets.extend(t.targets);
+        out.legacy.extend(t.legacy);
+        out.redo_dirs.extend(t.redo_dirs);
+        listing.listed.extend(l.listed);
+        listing.entries.extend(l.entries);
+        problems.0.extend(p.0);
+    }
+    out
+}
+
+impl Targets {
+    /// The walk visitor collecting targets, legacy `.rec`s and `.redo` dirs.
+    fn visit(&mut self, e: &Entry<'_>) -> Step {
         if !e.in_redo {
             if e.kind == Kind::Dir && e.name.as_bytes() == REDO_DIR.as_bytes() {
-                out.redo_dirs.push(e.path.to_path_buf());
+                self.redo_dirs.push(e.path.to_path_buf());
             }
             return Step::Enter;
         }
@@ -225,13 +305,12 @@ pub fn targets_listing(
             Some(redo.parent()?.join(OsStr::from_bytes(stem)))
         };
         if let Some(t) = stem(b".dep") {
-            out.targets.push(t);
+            self.targets.push(t);
         } else if stem(b".rec").is_some() {
-            out.legacy.push(e.path.to_path_buf());
+            self.legacy.push(e.path.to_path_buf());
         }
         Step::Skip
-    });
-    out
+    }
 }
 
 #[cfg(test)]
@@ -277,6 +356,30 @@ mod tests {
             [t.p("b/c/with space")],
             "the symlinked dir is not followed"
         );
+    }
+
+    #[test]
+    fn parallel_walk_finds_the_same() {
+        let t = Tree::new();
+        for f in [
+            "a/.redo/x.dep",
+            "a/b/.redo/y.dep",
+            "c/.redo/z.dep",
+            ".redo/top.dep",
+            "d/e/f/.redo/g.rec",
+        ] {
+            t.write(f, "");
+        }
+        let here = Here::absolute(t.root());
+        let (mut p1, mut p2) = (Problems::default(), Problems::default());
+        let (mut l1, mut l2) = (Listing::default(), Listing::default());
+        let mut a = targets_listing(&here, &mut p1, Some(&mut l1));
+        let mut b = targets_par(&here, &mut p2, &mut l2, 3);
+        for v in [&mut a.targets, &mut b.targets, &mut a.legacy, &mut b.legacy] {
+            crate::query::sort_bytes(v);
+        }
+        assert_eq!((a.targets, a.legacy), (b.targets, b.legacy));
+        assert_eq!((l1.listed, l1.entries), (l2.listed, l2.entries));
     }
 
     #[test]

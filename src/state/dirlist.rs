@@ -43,7 +43,10 @@ impl DirLists {
         let (dir, name) = (path.parent()?, path.file_name()?);
         let entry = match self.dirs.get_mut(dir) {
             Some(e) => e,
-            None => self.dirs.entry(dir.to_path_buf()).or_insert(Entry::Counting(0)),
+            None => self
+                .dirs
+                .entry(dir.to_path_buf())
+                .or_insert(Entry::Counting(0)),
         };
         match entry {
             Entry::Listed(names) => Some(names.contains(name)),
@@ -106,5 +109,21 @@ mod tests {
         assert_eq!(answers[30], Some(false));
         assert_eq!(l.exists(&d.path().join("dangling")), Some(true));
         assert_eq!(l.exists(&d.path().join("nodir/x")), None);
+    }
+}
+
+/// A shareable [`DirLists`] for the out-of-date checker's absence oracle.
+#[derive(Default)]
+pub struct SharedDirLists(std::sync::Mutex<DirLists>);
+
+impl crate::ood::KnownAbsent for SharedDirLists {
+    fn absent(&self, path: &Path) -> bool {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        g.exists(path) == Some(false)
+    }
+
+    fn present(&self, path: &Path) -> bool {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        g.exists(path) == Some(true)
     }
 }

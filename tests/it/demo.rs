@@ -30,7 +30,11 @@ fn demo_run_sh_builds_both_directions_within_four_slots() {
         .filter_map(|l| l.strip_prefix("compilers at once (cc, rustc): max "))
         .map(|l| l.split(',').next().unwrap().parse().unwrap())
         .collect();
-    assert_eq!(maxima.len(), 2, "one concurrency line per direction:\n{stdout}");
+    assert_eq!(
+        maxima.len(),
+        2,
+        "one concurrency line per direction:\n{stdout}"
+    );
     for m in maxima {
         assert!((1..=4).contains(&m), "max {m} outside 1..=4:\n{stdout}");
     }

@@ -15,7 +15,6 @@
 
 use crate::sandbox::*;
 use std::fs;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// stderr words that mean jobserver trouble (spec §6.0 "No warnings"), plus redo's
@@ -347,9 +346,4 @@ pub fn makefile(sb: &Sandbox, name: &str, rules: &[(&str, &[&str])]) {
 /// The sandbox path every job names: used to hunt orphans.
 pub fn needle(sb: &Sandbox) -> String {
     sb.root().to_string_lossy().into_owned()
-}
-
-/// `fs::read` of an absolute path (for scratch files outside the project).
-pub fn read_abs(p: &Path) -> Vec<u8> {
-    fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
 }

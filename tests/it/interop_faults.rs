@@ -147,11 +147,9 @@ fn signalled(sig: i32, args: &[&str], style: &str, jsserve: bool) {
     let out = run.wait();
     let what = format!("{args:?} ({style}) signal {sig}");
     out.failure();
+    assert_eq!(out.exit_code(), 128 + sig, "{what}\n{out:?}");
     if jsserve {
         out.stderr_contains("jsserve: tokens left=3 expected=3 OK");
-        assert_eq!(out.exit_code(), 128 + sig, "{what}\n{out:?}");
-    } else {
-        assert_eq!(out.exit_code(), 128 + sig, "{what}\n{out:?}");
     }
     assert_no_trouble(&out, &[]);
     assert_no_orphans(&needle(&sb), Duration::from_secs(3));
@@ -225,7 +223,10 @@ fn bogus(setup: &str, flags: &str, warning: &str) {
         let child = sb.read("all.makeflags");
         let info = sb.read("all.info");
         if n == 1 {
-            assert!(!child.contains("--jobserver-auth"), "{what}: child got {child:?}");
+            assert!(
+                !child.contains("--jobserver-auth"),
+                "{what}: child got {child:?}"
+            );
             assert!(info.contains("style=none usable=no"), "{what}: {info}");
         } else {
             assert!(
@@ -322,10 +323,17 @@ fn interop_s14_stdin_stdout_as_jobserver() {
     out.success();
     assert_once(&out, UNAVAILABLE);
     assert_no_trouble(&out, &[UNAVAILABLE]);
-    assert_max(&sb, "log", 1, 4, "MAKEFLAGS=' -j2 --jobserver-auth=0,1' redo all");
+    assert_max(
+        &sb,
+        "log",
+        1,
+        4,
+        "MAKEFLAGS=' -j2 --jobserver-auth=0,1' redo all",
+    );
     assert_eq!(sb.read("flags.before"), sb.read("flags.after"));
     assert_eq!(sb.read("in.txt"), "stdin-content\n");
     assert!(!sb.read("all.makeflags").contains("--jobserver-auth"));
+    assert_tmp_clean(&sb);
 }
 
 /// S14: words after ` -- ` are variable definitions: the real auth before them is used
@@ -356,6 +364,7 @@ fn interop_s14_auth_after_double_dash_is_a_variable() {
         "child got {child:?}"
     );
     assert_eq!(child.matches("--jobserver-auth=").count(), 2, "{child:?}");
+    assert_tmp_clean(&sb);
 }
 
 /// S14: an inherited read end that is already `O_NONBLOCK` (what make >= 4.3 hands out)
@@ -365,13 +374,22 @@ fn interop_s14_nonblocking_inherited_pipe() {
     let sb = sb();
     leaves(&sb, "all", "a", 6, 0.4, "log");
     let out = sb
-        .cmd(&["jsserve", "--style=pipe-nb", "--strict", "-j3", "--", "redo", "all"])
+        .cmd(&[
+            "jsserve",
+            "--style=pipe-nb",
+            "--strict",
+            "-j3",
+            "--",
+            "redo",
+            "all",
+        ])
         .run();
     out.success();
     out.stderr_contains("jsserve: tokens left=2 expected=2 OK");
     assert_no_trouble(&out, &["jsserve: tokens left="]);
     assert_max(&sb, "log", 3, 6, "jsserve pipe-nb -j3 -> redo");
     assert_eq!(recorded_count(&sb, "all"), "count=2");
+    assert_tmp_clean(&sb);
 }
 
 // ---- S15: churn ------------------------------------------------------------------------------
@@ -383,7 +401,9 @@ fn interop_s14_nonblocking_inherited_pipe() {
 /// start/end with one write per line.
 fn churn_project() -> Sandbox {
     // make 4.4.1 inside: it understands both pipe and fifo (a make 4.3 below a fifo dies).
-    let sb = sb().timeout(Duration::from_secs(90)).link_bin("make", tool_make44());
+    let sb = sb()
+        .timeout(Duration::from_secs(90))
+        .link_bin("make", tool_make44());
     let groups: Vec<String> = (1..=10).map(|g| format!("g{g}")).collect();
     sb.write(
         "all.do",
@@ -429,7 +449,10 @@ fn churn_checks(sb: &Sandbox, log: &str, what: &str) {
     let (tmax, tjobs) = overlap_of(sb, log, "t");
     let (mmax, mjobs) = overlap_of(sb, log, "m-");
     assert_eq!((tjobs, mjobs, jobs), (200, 100, 300), "{what}");
-    assert!(tmax <= 4 && mmax <= 4, "{what}: targets max {tmax}, recipes max {mmax}");
+    assert!(
+        tmax <= 4 && mmax <= 4,
+        "{what}: targets max {tmax}, recipes max {mmax}"
+    );
     assert!(tmax >= 2, "{what}: targets ran serially (max {tmax})");
     assert_no_temp_files(sb);
     assert_tmp_clean(sb);
@@ -472,7 +495,10 @@ fn interop_s15_churn() {
 #[test]
 fn interop_s15_churn_redo_top() {
     let sb = churn_project();
-    let out = sb.cmd(&["redo", "-j4", "all"]).env("LOG", sb.abs("log")).run();
+    let out = sb
+        .cmd(&["redo", "-j4", "all"])
+        .env("LOG", sb.abs("log"))
+        .run();
     out.success();
     assert_no_trouble(&out, &[]);
     assert_eq!(recorded_count(&sb, "all"), "count=3");
@@ -503,7 +529,11 @@ fn interop_s16_daemon_does_not_hang_the_top_level() {
             .run();
         out.success();
         assert_no_trouble(&out, &[]);
-        assert!(out.elapsed() < bound, "redo -j2 ({style}) took {:?}", out.elapsed());
+        assert!(
+            out.elapsed() < bound,
+            "redo -j2 ({style}) took {:?}",
+            out.elapsed()
+        );
         assert_eq!(sb.read("daemon"), "ok\n");
         assert_tmp_clean(&sb);
     }
@@ -511,13 +541,20 @@ fn interop_s16_daemon_does_not_hang_the_top_level() {
     let out = run_make(&sb, Make::M44Fifo, 2, &["-s", "top"]);
     out.success();
     assert_no_trouble(&out, &[]);
-    assert!(out.elapsed() < bound, "make 4.4.1 fifo took {:?}", out.elapsed());
+    assert!(
+        out.elapsed() < bound,
+        "make 4.4.1 fifo took {:?}",
+        out.elapsed()
+    );
     let sb = project();
     let t0 = Instant::now();
     let out = run_make(&sb, Make::M43, 2, &["-s", "top"]);
     out.success();
     assert_no_trouble(&out, &[]);
-    eprintln!("make 4.3 -j2 -> +redo daemon: {:?} (make drains until the daemon exits)", t0.elapsed());
+    eprintln!(
+        "make 4.3 -j2 -> +redo daemon: {:?} (make drains until the daemon exits)",
+        t0.elapsed()
+    );
 }
 
 // ---- S18: foreign O_NONBLOCK and signal storms ----------------------------------------------
@@ -553,15 +590,33 @@ fn interop_s18_nonblock_flip_and_signal_storm() {
     );
     sb.write("default.job.do", format!("job \"$2\" 0.5 '{log}'\n"));
     let out = sb
-        .cmd(&["jsserve", "--style=pipe", "--strict", "-j3", "--", "redo", "all"])
+        .cmd(&[
+            "jsserve",
+            "--style=pipe",
+            "--strict",
+            "-j3",
+            "--",
+            "redo",
+            "all",
+        ])
         .run();
     out.success();
     out.stderr_contains("jsserve: tokens left=2 expected=2 OK");
-    assert_no_trouble(&out, &[NINJA_PIPE[0], NINJA_PIPE[1], "jsserve: tokens left=2"]);
+    assert_no_trouble(
+        &out,
+        &[NINJA_PIPE[0], NINJA_PIPE[1], "jsserve: tokens left=2"],
+    );
     let (max, jobs) = sb.max_overlap("log");
-    assert_eq!(jobs, 11, "6 ninja edges, 4 jobs, the storm\n{}", sb.read("log"));
+    assert_eq!(
+        jobs,
+        11,
+        "6 ninja edges, 4 jobs, the storm\n{}",
+        sb.read("log")
+    );
     assert!(max <= 3, "max {max} > 3\n{}", sb.read("log"));
     assert!(max >= 2, "max {max}: ran serially\n{}", sb.read("log"));
+    assert_tmp_clean(&sb);
+    eprintln!("S18: max {max} of 3");
 }
 
 // ---- S19: fd numbers of a non-recursive make line reused by unrelated files ----------------
@@ -587,7 +642,10 @@ fn reused_fds(m: Make, recipe: &[&str]) {
     assert_no_trouble(&out, &[UNAVAILABLE]);
     assert_max(&sb, "log", 1, 4, &what);
     assert_eq!(sb.read("scratch.txt"), "scratch-content\n", "{what}");
-    assert!(!sb.read("all.makeflags").contains("--jobserver-auth"), "{what}");
+    assert!(
+        !sb.read("all.makeflags").contains("--jobserver-auth"),
+        "{what}"
+    );
 }
 
 const REUSE: &str = "echo \"$$MAKEFLAGS\" >mf; sh -c 'exec 3<scratch.txt 4>/dev/null; redo all'";

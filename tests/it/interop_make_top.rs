@@ -39,12 +39,14 @@ fn run_sampling(sb: &Sandbox, argv: &[String]) -> (Output, usize) {
     let run = sb.cmd(&args).spawn();
     let pid = run.pid().to_string();
     let done = AtomicBool::new(false);
-    let mut most = 0usize;
-    let out = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let sampler = s.spawn(|| {
             let mut most = 0usize;
             while !done.load(Ordering::SeqCst) {
-                let o = sb.cmd(&["jscount", &pid]).timeout(Duration::from_secs(20)).run();
+                let o = sb
+                    .cmd(&["jscount", &pid])
+                    .timeout(Duration::from_secs(20))
+                    .run();
                 for l in o.stdout().lines() {
                     if let Some(b) = l.rsplit_once("bytes=").and_then(|(_, b)| b.parse().ok()) {
                         most = most.max(b);
@@ -56,10 +58,8 @@ fn run_sampling(sb: &Sandbox, argv: &[String]) -> (Output, usize) {
         });
         let out = run.wait();
         done.store(true, Ordering::SeqCst);
-        most = sampler.join().unwrap();
-        out
-    });
-    (out, most)
+        (out, sampler.join().unwrap())
+    })
 }
 
 /// S3 (pipe styles, `+redo`) and S5 (make 4.4.1 fifo, `+redo`): redo joins make's
@@ -76,15 +76,27 @@ fn plus_redo(m: Make, n: usize) {
     out.success();
     assert_no_trouble(&out, &[]);
     assert_max(&sb, "log", n, 6, &what);
-    assert_eq!(recorded_count(&sb, "all"), format!("count={}", n - 1), "{what}");
-    assert!(most < n, "{what}: jscount saw {most} tokens, more than {}", n - 1);
+    assert_eq!(
+        recorded_count(&sb, "all"),
+        format!("count={}", n - 1),
+        "{what}"
+    );
+    assert!(
+        most < n,
+        "{what}: jscount saw {most} tokens, more than {}",
+        n - 1
+    );
+    eprintln!("{what}: at most {most} tokens seen in make's jobserver while running");
     let (before, after) = (sb.read("info.before"), sb.read("info.after"));
     let flags = sb.read("all.makeflags");
     match m {
         Make::M44Fifo => {
             assert!(before.contains("style=fifo usable=yes"), "{what}: {before}");
             assert!(flags.contains("--jobserver-auth=fifo:"), "{what}: {flags}");
-            assert!(sb.read("all.info").contains("style=fifo usable=yes"), "{what}");
+            assert!(
+                sb.read("all.info").contains("style=fifo usable=yes"),
+                "{what}"
+            );
         }
         _ => {
             assert!(
@@ -95,11 +107,18 @@ fn plus_redo(m: Make, n: usize) {
                 after.contains("style=pipe usable=yes nonblock=1"),
                 "{what}: redo changed the shared flags: {after}"
             );
-            assert!(sb.read("all.info").contains("style=pipe usable=yes"), "{what}");
+            assert!(
+                sb.read("all.info").contains("style=pipe usable=yes"),
+                "{what}"
+            );
         }
     }
     assert!(flags.contains(&format!(" -j{n} ")), "{what}: {flags}");
-    assert_eq!(flags.matches("--jobserver-auth=").count(), 1, "{what}: {flags}");
+    assert_eq!(
+        flags.matches("--jobserver-auth=").count(),
+        1,
+        "{what}: {flags}"
+    );
     assert_tmp_clean(&sb);
 }
 
@@ -136,7 +155,10 @@ fn no_plus_pipe(m: Make) {
     assert_no_trouble(&out, &["redo: warning: jobserver unavailable: using -j1."]);
     assert_max(&sb, "log", 1, 4, &what);
     let flags = sb.read("all.makeflags");
-    assert!(!flags.contains("--jobserver-auth"), "{what}: child got {flags:?}");
+    assert!(
+        !flags.contains("--jobserver-auth"),
+        "{what}: child got {flags:?}"
+    );
     assert!(
         sb.read("all.info").contains("style=none usable=no"),
         "{what}: {}",
@@ -146,7 +168,6 @@ fn no_plus_pipe(m: Make) {
 }
 
 #[test]
-#[ignore = "bug: redo joins its own wake-up pipe at fds 3,4 (see the lead's report)"]
 fn interop_s4_make43_without_plus_warns_and_runs_serially() {
     no_plus_pipe(Make::M43);
 }
@@ -240,7 +261,11 @@ fn deep(top: Option<Make>) -> Sandbox {
     for i in 1..=6 {
         let b = format!("b{i}");
         let mf = sb.read(format!("{b}.mf"));
-        assert_eq!(mf.matches("--jobserver-auth=").count(), 1, "{what}: {b}: {mf}");
+        assert_eq!(
+            mf.matches("--jobserver-auth=").count(),
+            1,
+            "{what}: {b}: {mf}"
+        );
         let info = sb.read(format!("{b}.info"));
         assert!(info.contains("usable=yes"), "{what}: {b}: {info}");
     }
@@ -272,13 +297,15 @@ fn interop_s10_deep_redo_top() {
 /// `bK.job.do`) has no more open fds than `deep.do` one redo level up. Every redo level
 /// passes its own jobserver copies and its own `REDO_DEP_FD`, nothing it inherited.
 #[test]
-#[ignore = "bug: a nested redo leaks its inherited REDO_DEP_FD into its .do children (see the lead's report)"]
 fn interop_s10_no_fd_leak_per_level() {
     let sb = deep(Some(Make::M43));
-    let deep_fds: usize = sb.read("deep.fds").trim().parse().unwrap();
+    // Count from the `ls -l` listing: `ls | wc -l` races with the shell's own
+    // pipe fds and is not a stable measure.
+    let count = |f: &str| sb.read(f).lines().filter(|l| l.starts_with('l')).count();
+    let deep_fds = count("deep.fdl");
     for i in 1..=6 {
         let b = format!("b{i}");
-        let fds: usize = sb.read(format!("{b}.fds")).trim().parse().unwrap();
+        let fds = count(&format!("{b}.fdl"));
         assert!(
             fds <= deep_fds,
             "{b} has {fds} fds, deep.do had {deep_fds}\n--- {b}.job.do ---\n{}--- deep.do ---\n{}",
@@ -318,7 +345,13 @@ fn two_builds(m: Make) {
     let out = run_make(&sb, m, 3, &["-s", "top"]);
     out.success();
     assert_no_trouble(&out, &[]);
-    assert_max(&sb, "log", 3, 8, &format!("{} -j3, two redo builds", m.label()));
+    assert_max(
+        &sb,
+        "log",
+        3,
+        8,
+        &format!("{} -j3, two redo builds", m.label()),
+    );
     assert_tmp_clean(&sb);
 }
 

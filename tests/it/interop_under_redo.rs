@@ -32,7 +32,13 @@ fn make_below(make: std::path::PathBuf, label: &str) {
     let out = sb.run(&["redo", "-j3", "all"]);
     out.success();
     assert_no_trouble(&out, &[]);
-    assert_max(&sb, "log", 3, 13, &format!("redo -j3 -> {label} + redo jobs"));
+    assert_max(
+        &sb,
+        "log",
+        3,
+        13,
+        &format!("redo -j3 -> {label} + redo jobs"),
+    );
     assert_eq!(
         overlap_of(&sb, "log", "y"),
         (3, 4),
@@ -71,9 +77,18 @@ fn interop_s6_make_forced_j4_under_redo() {
         );
         let out = sb.run(&["redo", "-j3", "mk"]);
         out.success();
-        assert_once(&out, "warning: -j4 forced in submake: resetting jobserver mode.");
+        assert_once(
+            &out,
+            "warning: -j4 forced in submake: resetting jobserver mode.",
+        );
         assert_no_trouble(&out, &["-j4 forced in submake: resetting jobserver mode."]);
-        assert_max(&sb, "log", 4, 6, &format!("redo -j3 -> {} -j4", make.display()));
+        assert_max(
+            &sb,
+            "log",
+            4,
+            6,
+            &format!("redo -j3 -> {} -j4", make.display()),
+        );
         assert_tmp_clean(&sb);
     }
 }
@@ -115,7 +130,11 @@ fn interop_s7_cargo_under_redo() {
         }
         assert_no_trouble(&out, &[CARGO_J_IGNORED]);
         assert_cargo_max(&sb, &log, n, what);
-        assert_eq!(sb.read("cargo.count").trim(), format!("count={}", n - 1), "{what}");
+        assert_eq!(
+            sb.read("cargo.count").trim(),
+            format!("count={}", n - 1),
+            "{what}"
+        );
         assert_tmp_clean(&sb);
     }
 }
@@ -194,7 +213,11 @@ fn interop_s9_ninja_under_redo() {
         }
         assert_max(&sb, "log", 3, 10, &what);
         assert_eq!(overlap_of(&sb, "log", "n"), (3, 6), "{what}: ninja edges");
-        assert_eq!(overlap_of(&sb, "log", "y"), (3, 4), "{what}: the stage after ninja");
+        assert_eq!(
+            overlap_of(&sb, "log", "y"),
+            (3, 4),
+            "{what}: the stage after ninja"
+        );
         assert_eq!(sb.read("all.count").trim(), "count=2", "{what}");
         assert_tmp_clean(&sb);
     }

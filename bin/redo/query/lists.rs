@@ -22,6 +22,11 @@ differs`, `x.h appeared (ifcreate)`, `b.o is out of date: b.c is missing`,
 `always rebuilt (redo-always)`, `target does not exist`, `never built`.
 With -0 the whole line is ended by NUL.";
 
+const SOURCES_AFTER: &str = "\
+A source is a dependency (redo-ifchange) that exists, has no .redo/X.dep and no
+X.do beside it: the files a build reads but never makes, .do files included.
+A dependency that is a dangling symlink is reported on stderr (exit 1).";
+
 const LIST_AFTER: &str = "\
 Without operands: every target below the current directory (each
 `.redo/X.dep`) and what they depend on; with operands: their dependency
@@ -60,6 +65,8 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
         .after_help(format!("{LIST_AFTER}\n\n{OOD_AFTER}"))
     } else if applet == "redo-affects" {
         cmd.after_help("Follows ifchange and ifcreate records backwards over every target below the current directory.\nAn operand is listed only when another operand leads to it.")
+    } else if applet == "redo-sources" {
+        cmd.after_help(format!("{LIST_AFTER}\n\n{SOURCES_AFTER}"))
     } else {
         cmd.after_help(LIST_AFTER)
     };
@@ -83,7 +90,7 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
     // The walk's listing tells the checkers which files do not exist.
     let mut listing = walk::Listing::default();
     let walked = |problems: &mut Problems, listing: &mut walk::Listing| {
-        let mut t = walk::targets_listing(&here, problems, Some(listing)).targets;
+        let mut t = walk::targets_par(&here, problems, listing, threads).targets;
         query::sort_bytes(&mut t);
         t
     };
