@@ -379,6 +379,7 @@ impl Checker {
                 }
             }
         }
+        self.prefetch_fan_in(&tdir, &base, &dep);
         for r in dep.records.iter() {
             match r {
                 Record::Ifchange { inode, hash, path } => {
@@ -408,6 +409,115 @@ impl Checker {
         Verdict::UpToDate
     }
 
+    /// A target with a large fan-in (an `all` over thousands of targets) is
+    /// checked faster when the system calls its check will make are spread
+    /// over the cores first: for each ifchange dependency, its `stat`, its
+    /// `.dep`, and the `stat` of that `.dep`'s own dependencies. The results
+    /// only seed the memos; the decision itself stays sequential and in
+    /// recorded order, so verdicts and reasons are exactly those of a plain
+    /// check. A `.dep` that cannot be decoded is left for the plain path,
+    /// which reports it.
+    fn prefetch_fan_in(&mut self, tdir: &Path, base: &std::ffi::OsStr, dep: &Dep) {
+        const MIN_FAN_IN: usize = 256;
+        if dep.records.len() < MIN_FAN_IN {
+            return;
+        }
+        let todo: Vec<PathBuf> = dep
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Ifchange { path, .. } if path.as_os_str() != base => Some(path),
+                _ => None,
+            })
+            .map(|p| paths::abs_join(tdir, p))
+            .filter(|p| !self.stats.contains_key(p.as_os_str()))
+            .collect();
+        if todo.len() < MIN_FAN_IN {
+            return;
+        }
+        // available_parallelism reads cgroup files on every call.
+        static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let workers = *WORKERS.get_or_init(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(8)
+        });
+        if workers < 2 {
+            return;
+        }
+        type Found = (
+            PathBuf,
+            Option<Inode>,
+            Option<DepState>,
+            Vec<(PathBuf, Option<Inode>)>,
+        );
+        let oracle = self.known_absent.clone();
+        let chunk = todo.len().div_ceil(workers);
+        let results: Vec<Vec<Found>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = todo
+                .chunks(chunk)
+                .map(|part| {
+                    let oracle = oracle.clone();
+                    scope.spawn(move || {
+                        let mut out = Vec::with_capacity(part.len());
+                        // A shared dependency (the `default.do`) is stat'ed once per worker.
+                        let mut seen: FastSet<OsString> = FastSet::default();
+                        for p in part {
+                            let st = std::fs::metadata(p).ok().map(|m| Inode::from_meta(&m));
+                            let dp = crate::state::dep_path(p);
+                            let absent = oracle.as_ref().is_some_and(|o| o.absent(&dp));
+                            let mut below = Vec::new();
+                            let ds = if absent {
+                                Some(DepState::Absent)
+                            } else {
+                                match read_small(&dp) {
+                                    Ok(b) => match Dep::decode(&b) {
+                                        Ok(d) => {
+                                            let dir = paths::dir_of(p);
+                                            let own = paths::base_of(p);
+                                            for r in &d.records {
+                                                if let Record::Ifchange { path, .. } = r {
+                                                    if path.as_os_str() != own {
+                                                        let q = paths::abs_join(dir, path);
+                                                        if !seen.insert(q.as_os_str().to_owned()) {
+                                                            continue;
+                                                        }
+                                                        let s = std::fs::metadata(&q)
+                                                            .ok()
+                                                            .map(|m| Inode::from_meta(&m));
+                                                        below.push((q, s));
+                                                    }
+                                                }
+                                            }
+                                            Some(DepState::Present(Arc::new(d)))
+                                        }
+                                        Err(_) => None,
+                                    },
+                                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                                        Some(DepState::Absent)
+                                    }
+                                    Err(_) => None,
+                                }
+                            };
+                            out.push((p.clone(), st, ds, below));
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        for (p, st, ds, below) in results.into_iter().flatten() {
+            if let Some(ds) = ds {
+                self.deps.entry(key(&p)).or_insert(ds);
+            }
+            self.stats.entry(key(&p)).or_insert(st);
+            for (q, s) in below {
+                self.stats.entry(key(&q)).or_insert(s);
+            }
+        }
+    }
+
     /// Has the file at `abs` changed against its recorded inode data and hash?
     pub fn changed(&mut self, abs: &Path, inode: &Inode, hash: &Hash) -> Option<Reason> {
         let Some(now) = self.stat(abs) else {
@@ -434,7 +544,28 @@ impl Checker {
 fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 4096];
+    // Read into spare capacity: zeroing a fresh buffer for every .dep of a
+    // big tree costs more than the copy.
+    thread_local!(static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 8192]));
+    let first = SCRATCH.with(|s| -> std::io::Result<Option<Vec<u8>>> {
+        let mut s = s.borrow_mut();
+        let cap = s.len();
+        loop {
+            match f.read(&mut s[..]) {
+                Ok(n) if n < cap => return Ok(Some(s[..n].to_vec())),
+                Ok(_) => return Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    })?;
+    if let Some(b) = first {
+        return Ok(b);
+    }
+    // Larger than the scratch buffer: start over with a growing buffer.
+    use std::io::Seek;
+    f.seek(std::io::SeekFrom::Start(0))?;
+    let mut buf = vec![0u8; 16384];
     let mut len = 0;
     loop {
         if len == buf.len() {

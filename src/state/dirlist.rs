@@ -11,21 +11,23 @@
 //! directory at the time it was listed: holders drop the cache whenever they
 //! build something. `None` means "not known": the caller asks the kernel.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::ood::{FastMap, FastSet};
 
 /// Questions about one directory answered by `stat` before it is listed.
 const LIST_AFTER: u32 = 8;
 
 #[derive(Default)]
 pub struct DirLists {
-    dirs: HashMap<PathBuf, Entry>,
+    /// Keyed by the directory's bytes: `Path`'s own hash walks components.
+    dirs: FastMap<OsString, Entry>,
 }
 
 enum Entry {
     Counting(u32),
-    Listed(std::collections::HashSet<OsString>),
+    Listed(FastSet<OsString>),
     /// The directory does not exist: nothing below it exists.
     Missing,
     /// Unreadable (permissions): always ask the kernel.
@@ -40,12 +42,24 @@ impl DirLists {
     /// Does `path` exist (not following a final symlink)? `None` when the
     /// answer must come from the kernel.
     pub fn exists(&mut self, path: &Path) -> Option<bool> {
-        let (dir, name) = (path.parent()?, path.file_name()?);
+        // Split on the last `/` by bytes: `Path::parent` re-parses
+        // components, which shows in profiles of big trees.
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        let cut = bytes.iter().rposition(|&b| b == b'/')?;
+        let (dir, name) = (
+            &bytes[..cut.max(1)],
+            std::ffi::OsStr::from_bytes(&bytes[cut + 1..]),
+        );
+        if name.is_empty() {
+            return None;
+        }
+        let dir = std::ffi::OsStr::from_bytes(dir);
         let entry = match self.dirs.get_mut(dir) {
             Some(e) => e,
             None => self
                 .dirs
-                .entry(dir.to_path_buf())
+                .entry(dir.to_owned())
                 .or_insert(Entry::Counting(0)),
         };
         match entry {
@@ -57,7 +71,7 @@ impl DirLists {
                 if *n < LIST_AFTER {
                     return None;
                 }
-                *entry = list(dir);
+                *entry = list(Path::new(dir));
                 match entry {
                     Entry::Listed(names) => Some(names.contains(name)),
                     Entry::Missing => Some(false),
@@ -71,15 +85,15 @@ impl DirLists {
 fn list(dir: &Path) -> Entry {
     match std::fs::read_dir(dir) {
         Ok(rd) => {
-            let mut names = std::collections::HashSet::new();
+            let mut all = Vec::new();
             for e in rd {
                 match e {
-                    Ok(e) => {
-                        names.insert(e.file_name());
-                    }
+                    Ok(e) => all.push(e.file_name()),
                     Err(_) => return Entry::Unknown,
                 }
             }
+            let mut names = FastSet::with_capacity_and_hasher(all.len(), Default::default());
+            names.extend(all);
             Entry::Listed(names)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Entry::Missing,

@@ -319,3 +319,29 @@ fn missing_operand_that_builds_nothing_is_rebuilt_every_run() {
     sb.run(&["redo-ifchange", "all"]).success();
     assert_eq!(count(&sb, "count"), 2);
 }
+
+/// A fan-in large enough for the checker's parallel prefetch (>= 256
+/// dependencies): verdicts must be those of the plain sequential check.
+#[test]
+fn large_fan_in_checks_exactly() {
+    let n = 300;
+    let names: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+    let mut sb = new_sb()
+        .file("all.do", format!("redo-ifchange {}\necho done\n", names.join(" ")))
+        .file("default.do", "redo-ifchange \"$2.src\"\necho \"$2\" >>built.log\ncat \"$2.src\"\n");
+    for i in 0..n {
+        sb = sb.file(format!("t{i}.src"), format!("{i}\n"));
+    }
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(sb.read("built.log").lines().count(), n);
+    sb.write("built.log", "");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(sb.read("built.log"), "", "nothing may rebuild");
+    sb.write("t123.src", "changed\n");
+    sb.touch("t7.src");
+    let out = sb.run(&["redo-ifchange", "-d", "all"]);
+    out.success();
+    assert!(out.stderr().contains("ood: all -> t123 is out of date: t123.src changed: size differs"), "{}", out.stderr());
+    assert_eq!(sb.read("built.log"), "t123\n");
+    assert_eq!(sb.read("t123"), "changed\n");
+}
