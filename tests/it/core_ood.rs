@@ -327,8 +327,14 @@ fn large_fan_in_checks_exactly() {
     let n = 300;
     let names: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
     let mut sb = new_sb()
-        .file("all.do", format!("redo-ifchange {}\necho done\n", names.join(" ")))
-        .file("default.do", "redo-ifchange \"$2.src\"\necho \"$2\" >>built.log\ncat \"$2.src\"\n");
+        .file(
+            "all.do",
+            format!("redo-ifchange {}\necho done\n", names.join(" ")),
+        )
+        .file(
+            "default.do",
+            "redo-ifchange \"$2.src\"\necho \"$2\" >>built.log\ncat \"$2.src\"\n",
+        );
     for i in 0..n {
         sb = sb.file(format!("t{i}.src"), format!("{i}\n"));
     }
@@ -341,7 +347,12 @@ fn large_fan_in_checks_exactly() {
     sb.touch("t7.src");
     let out = sb.run(&["redo-ifchange", "-d", "all"]);
     out.success();
-    assert!(out.stderr().contains("ood: all -> t123 is out of date: t123.src changed: size differs"), "{}", out.stderr());
+    assert!(
+        out.stderr()
+            .contains("ood: all -> t123 is out of date: t123.src changed: size differs"),
+        "{}",
+        out.stderr()
+    );
     assert_eq!(sb.read("built.log"), "t123\n");
     assert_eq!(sb.read("t123"), "changed\n");
 }
