@@ -25,31 +25,79 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::state::dep::{self, Record};
 use crate::state::inode::{Inode, InodeTrust};
 
-/// Temp files of one job, removed on drop unless committed.
+/// Temp files of one job, removed on drop unless renamed into place or
+/// known absent (no unlink calls that can only fail).
 pub struct Temps {
     pub stdout: PathBuf,
     pub three: PathBuf,
     pub dep: PathBuf,
+    /// Which of stdout, three, dep may still exist.
+    live: [bool; 3],
+}
+
+impl Temps {
+    pub fn new(stdout: PathBuf, three: PathBuf, dep: PathBuf) -> Temps {
+        Temps {
+            stdout,
+            three,
+            dep,
+            live: [true; 3],
+        }
+    }
+
+    fn path(&self, which: usize) -> &Path {
+        [&self.stdout, &self.three, &self.dep][which]
+    }
+}
+
+const STDOUT: usize = 0;
+const THREE: usize = 1;
+const DEP: usize = 2;
+
+/// BLAKE3 of a whole file through `f`, from offset 0 whatever its position
+/// (the .do shared the stdout file description and left it at the end).
+fn hash_fd(f: &File) -> std::io::Result<dep::Hash> {
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 65536];
+    let mut off = 0u64;
+    loop {
+        match f.read_at(&mut buf, off) {
+            Ok(0) => return Ok(*h.finalize().as_bytes()),
+            Ok(n) => {
+                h.update(&buf[..n]);
+                off += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 impl Drop for Temps {
     fn drop(&mut self) {
-        for p in [&self.stdout, &self.three, &self.dep] {
-            let _ = fs::remove_file(p);
+        for (i, p) in [&self.stdout, &self.three, &self.dep]
+            .into_iter()
+            .enumerate()
+        {
+            if self.live[i] {
+                let _ = fs::remove_file(p);
+            }
         }
     }
 }
 
 pub struct CommitInput<'a> {
     pub target: &'a Path,
-    pub temps: &'a Temps,
+    pub temps: &'a mut Temps,
     pub dep_file: &'a mut File,
+    /// The .do's stdout (readable), the file at `temps.stdout`.
+    pub stdout: &'a File,
     /// Inode data of the target before the .do ran (None if absent).
     pub before: Option<Inode>,
     /// Hash of the previous build's result, from the old `.dep`.
@@ -93,19 +141,21 @@ pub fn commit(inp: CommitInput<'_>) -> Result<Produced, String> {
             return Err("$1 was explicitly touched".into());
         }
     }
-    let three = fs::metadata(&inp.temps.three).ok();
-    let stdout_len = fs::metadata(&inp.temps.stdout)
-        .map(|m| m.len())
-        .unwrap_or(0);
+    // Results are read through fds: ours for stdout, one open for $3 (in
+    // place of a stat), so hashing, syncing and the final stat need no
+    // further path lookups.
+    let three = File::open(&inp.temps.three).ok();
+    if three.is_none() {
+        inp.temps.live[THREE] = false;
+    }
+    let stdout_len = inp.stdout.metadata().map(|m| m.len()).unwrap_or(0);
     if three.is_some() && stdout_len > 0 {
         return Err("created both $3 and stdout: write the result to one of them".into());
     }
-    let result: Option<&Path> = if three.is_some() {
-        Some(&inp.temps.three)
-    } else if stdout_len > 0 {
-        Some(&inp.temps.stdout)
-    } else {
-        None
+    let result: Option<(&File, usize)> = match &three {
+        Some(f) => Some((f, THREE)),
+        None if stdout_len > 0 => Some((inp.stdout, STDOUT)),
+        None => None,
     };
     let dir = crate::paths::dir_of(target);
     let base = PathBuf::from(crate::paths::base_of(target));
@@ -121,18 +171,21 @@ pub fn commit(inp: CommitInput<'_>) -> Result<Produced, String> {
             }
             (Produced::Nothing, Record::Ifcreate(base))
         }
-        Some(tmp) => {
-            let hash = dep::hash_file(tmp).map_err(|e| io("hashing the result", e))?;
+        Some((file, which)) => {
+            let tmp = inp.temps.path(which).to_path_buf();
+            let hash = hash_fd(file).map_err(|e| io("hashing the result", e))?;
             if inp.old_hash == Some(hash) && after.is_some() {
                 if three.is_some() {
-                    let mode = fs::metadata(tmp)
+                    let mode = file
+                        .metadata()
                         .map(|m| m.permissions().mode())
                         .unwrap_or(0o644);
                     fs::set_permissions(target, fs::Permissions::from_mode(mode))
                         .map_err(|e| io("setting the target's mode", e))?;
                 }
                 now_times(target).map_err(|e| io("setting the target's times", e))?;
-                let _ = fs::remove_file(tmp);
+                let _ = fs::remove_file(&tmp);
+                inp.temps.live[which] = false;
                 if inp.sync {
                     fsync_dir(dir).map_err(|e| io("syncing the directory", e))?;
                 }
@@ -147,15 +200,15 @@ pub fn commit(inp: CommitInput<'_>) -> Result<Produced, String> {
                 )
             } else {
                 if inp.sync {
-                    File::open(tmp)
-                        .and_then(|f| f.sync_all())
-                        .map_err(|e| io("syncing the result", e))?;
+                    file.sync_all().map_err(|e| io("syncing the result", e))?;
                 }
-                fs::rename(tmp, target).map_err(|e| io("renaming the result into place", e))?;
+                fs::rename(&tmp, target).map_err(|e| io("renaming the result into place", e))?;
+                inp.temps.live[which] = false;
                 if inp.sync {
                     fsync_dir(dir).map_err(|e| io("syncing the directory", e))?;
                 }
-                let m = fs::metadata(target).map_err(|e| io("reading the target", e))?;
+                // The renamed inode itself (rename updated its ctime).
+                let m = file.metadata().map_err(|e| io("reading the target", e))?;
                 (
                     Produced::File,
                     Record::Ifchange {
@@ -180,6 +233,7 @@ pub fn commit(inp: CommitInput<'_>) -> Result<Produced, String> {
     }
     let final_dep = crate::state::dep_path(target);
     fs::rename(&inp.temps.dep, &final_dep).map_err(|e| io("renaming the .dep into place", e))?;
+    inp.temps.live[DEP] = false;
     if inp.sync {
         if let Some(p) = final_dep.parent() {
             fsync_dir(p).map_err(|e| io("syncing .redo", e))?;

@@ -1,16 +1,23 @@
 //! Building one target: lock, checks, running its .do, relaying its stderr,
-//! and the commit. Runs on its own thread while holding a job slot; it gives
+//! and the commit. Runs on a job thread while holding a job slot; it gives
 //! the slot back early when it finds another process building the target.
+//!
+//! The .do is started with posix_spawn, not fork: per target, the cost
+//! that matters in a large build is the process start, and a fork copies
+//! our page tables (and makes every thread's TLB shootdowns dearer).
 
-use std::ffi::OsString;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::commit::{self, CommitInput, Produced, Temps};
@@ -47,9 +54,225 @@ pub struct JobSpec {
     pub trace: bool,
 }
 
-fn rand_hex() -> String {
-    let u = crate::env::new_uuid();
-    u[..6].iter().map(|b| format!("{b:02x}")).collect()
+/// What every .do started by one schedule run shares: its environment
+/// (ours with this invocation's changes), built once rather than per job.
+pub struct ChildBase {
+    /// `K=V` for every variable but the per-job ones.
+    env: Vec<CString>,
+    /// The variables set (`Some`) or removed explicitly, for `-k` records.
+    explicit: BTreeMap<OsString, Option<OsString>>,
+}
+
+/// Variables that differ per job (set in [`run`]).
+const PER_JOB: [&str; 5] = [
+    crate::env::DIRPREFIX,
+    crate::env::DEP_FD,
+    crate::env::DEP_CWD,
+    crate::env::STDERR_PREFIX,
+    crate::env::CHAIN,
+];
+
+impl ChildBase {
+    pub fn new(sh: &Shared) -> ChildBase {
+        let mut explicit: BTreeMap<OsString, Option<OsString>> = BTreeMap::new();
+        for (k, v) in sh.ctx.child_vars() {
+            explicit.insert(k.into(), Some(v));
+        }
+        for (k, v) in &sh.child_env {
+            explicit.insert(k.into(), v.as_ref().map(OsString::from));
+        }
+        let mut env = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            if explicit.contains_key(&k) || PER_JOB.iter().any(|p| k == *p) {
+                continue;
+            }
+            env.extend(env_entry(k.as_bytes(), v.as_bytes()));
+        }
+        for (k, v) in &explicit {
+            if let Some(v) = v {
+                env.extend(env_entry(k.as_bytes(), v.as_bytes()));
+            }
+        }
+        ChildBase { env, explicit }
+    }
+}
+
+/// `K=V` as a C string; None if either holds a NUL (cannot be passed on).
+fn env_entry(k: &[u8], v: &[u8]) -> Option<CString> {
+    let mut kv = Vec::with_capacity(k.len() + v.len() + 1);
+    kv.extend_from_slice(k);
+    kv.push(b'=');
+    kv.extend_from_slice(v);
+    CString::new(kv).ok()
+}
+
+fn cstr(s: &OsStr) -> Result<CString, String> {
+    CString::new(s.as_bytes()).map_err(|_| format!("{s:?} holds a NUL byte"))
+}
+
+/// 16 hex digits, distinct for every call in this process and unpredictable
+/// across processes: a per-process random seed (one getrandom) mixed with a
+/// counter by splitmix64, a bijection, so no syscall per temp name. Names
+/// made from it are created with O_EXCL anyway.
+fn unique_hex() -> String {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let u = crate::env::new_uuid();
+        u64::from_ne_bytes([u[0], u[1], u[2], u[3], u[4], u[5], u[7], u[9]])
+            ^ u64::from(std::process::id())
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    format!("{z:016x}")
+}
+
+/// `fd` itself if at least `min`, else a close-on-exec duplicate that is.
+fn at_least(fd: RawFd, min: RawFd) -> std::io::Result<Option<OwnedFd>> {
+    if fd >= min {
+        return Ok(None);
+    }
+    let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(n) }))
+}
+
+/// The .do's stdin: one /dev/null for the whole process.
+fn dev_null() -> std::io::Result<RawFd> {
+    static NULL: OnceLock<OwnedFd> = OnceLock::new();
+    if let Some(fd) = NULL.get() {
+        return Ok(fd.as_raw_fd());
+    }
+    let f = File::open("/dev/null")?;
+    let f = match at_least(f.as_raw_fd(), 3)? {
+        Some(high) => high,
+        None => f.into(),
+    };
+    Ok(NULL.get_or_init(|| f).as_raw_fd())
+}
+
+/// The hash of a .do file, remembered per process: one `default.o.do`
+/// serves many targets, and reading and hashing it again for each is wasted
+/// while its inode data (size, number, both times) is unchanged.
+fn do_hash(path: &Path, now: Inode) -> std::io::Result<dep::Hash> {
+    type Cache = Mutex<HashMap<PathBuf, (Inode, dep::Hash)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((ino, h)) = lock().get(path) {
+        if *ino == now {
+            return Ok(*h);
+        }
+    }
+    let h = dep::hash_file(path)?;
+    lock().insert(path.to_path_buf(), (now, h));
+    Ok(h)
+}
+
+/// What a .do process is started with.
+struct SpawnSpec<'a> {
+    program: &'a CStr,
+    argv: &'a [CString],
+    envp: &'a [*const libc::c_char],
+    cwd: &'a CStr,
+    stdin: RawFd,
+    stdout: RawFd,
+    stderr: RawFd,
+    /// Kept open at the same number in the child.
+    inherit: &'a [RawFd],
+}
+
+/// Start a .do with posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK), no
+/// copy of our address space as fork makes). The child leads a new process
+/// group and has the default disposition for the signals we handle or
+/// ignore. Every fd of ours is close-on-exec; the ones the child must keep
+/// are named by `adddup2(fd, fd)` file actions, which clear the flag in the
+/// child only (glibc >= 2.29), so a job spawning at the same time on another
+/// thread can never inherit this job's dep fd.
+fn spawn(s: &SpawnSpec) -> std::io::Result<libc::pid_t> {
+    fn check(r: libc::c_int) -> std::io::Result<()> {
+        match r {
+            0 => Ok(()),
+            e => Err(std::io::Error::from_raw_os_error(e)),
+        }
+    }
+    struct Actions(libc::posix_spawn_file_actions_t);
+    impl Drop for Actions {
+        fn drop(&mut self) {
+            unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
+        }
+    }
+    struct Attr(libc::posix_spawnattr_t);
+    impl Drop for Attr {
+        fn drop(&mut self) {
+            unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
+        }
+    }
+    let mut argv: Vec<*const libc::c_char> = s.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    unsafe {
+        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        check(libc::posix_spawn_file_actions_init(&mut fa))?;
+        let mut fa = Actions(fa);
+        // Sources are >= 3 (see run), so these dup2s cannot clobber each other.
+        for (from, to) in [(s.stdin, 0), (s.stdout, 1), (s.stderr, 2)] {
+            check(libc::posix_spawn_file_actions_adddup2(&mut fa.0, from, to))?;
+        }
+        for &fd in s.inherit {
+            check(libc::posix_spawn_file_actions_adddup2(&mut fa.0, fd, fd))?;
+        }
+        check(libc::posix_spawn_file_actions_addchdir_np(
+            &mut fa.0,
+            s.cwd.as_ptr(),
+        ))?;
+        let mut at: libc::posix_spawnattr_t = std::mem::zeroed();
+        check(libc::posix_spawnattr_init(&mut at))?;
+        let mut at = Attr(at);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in signals::CHILD_DEFAULT {
+            libc::sigaddset(&mut set, sig);
+        }
+        check(libc::posix_spawnattr_setsigdefault(&mut at.0, &set))?;
+        libc::sigemptyset(&mut set);
+        check(libc::posix_spawnattr_setsigmask(&mut at.0, &set))?;
+        check(libc::posix_spawnattr_setpgroup(&mut at.0, 0))?;
+        check(libc::posix_spawnattr_setflags(
+            &mut at.0,
+            (libc::POSIX_SPAWN_SETPGROUP
+                | libc::POSIX_SPAWN_SETSIGDEF
+                | libc::POSIX_SPAWN_SETSIGMASK) as libc::c_short,
+        ))?;
+        let mut pid: libc::pid_t = 0;
+        check(libc::posix_spawn(
+            &mut pid,
+            s.program.as_ptr(),
+            &fa.0,
+            &at.0,
+            argv.as_ptr() as *const *mut libc::c_char,
+            s.envp.as_ptr() as *const *mut libc::c_char,
+        ))?;
+        Ok(pid)
+    }
+}
+
+/// Reap the .do.
+fn wait_pid(pid: libc::pid_t) -> std::io::Result<ExitStatus> {
+    let mut st: libc::c_int = 0;
+    loop {
+        if unsafe { libc::waitpid(pid, &mut st, 0) } >= 0 {
+            return Ok(ExitStatus::from_raw(st));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
 }
 
 fn high_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
@@ -65,6 +288,7 @@ fn high_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
 /// .do has exited).
 pub fn run(
     sh: &Shared,
+    base: &ChildBase,
     spec: &JobSpec,
     release_slot: &mut dyn FnMut(),
     info: &mut JobInfo,
@@ -72,9 +296,17 @@ pub fn run(
     let target = &spec.target;
     let show = sh.show(target);
     let redo_dir = paths::dir_of(target).join(crate::state::REDO_DIR);
-    fs::create_dir_all(&redo_dir).map_err(|e| format!("creating {}: {e}", sh.show(&redo_dir)))?;
     let lock_path = crate::state::lock_path(target);
-    let guard = match lock::try_lock(&lock_path).map_err(|e| format!("locking: {e}"))? {
+    // .redo/ usually exists: create it only when the lock file cannot be.
+    let attempt = match lock::try_lock(&lock_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(&redo_dir)
+                .map_err(|e| format!("creating {}: {e}", sh.show(&redo_dir)))?;
+            lock::try_lock(&lock_path)
+        }
+        r => r,
+    };
+    let guard = match attempt.map_err(|e| format!("locking: {e}"))? {
         Attempt::Acquired(g) => g,
         Attempt::Busy { pid } => {
             release_slot();
@@ -106,13 +338,13 @@ pub fn run(
     if !spec.force && old.as_ref().is_some_and(|d| d.build == sh.ctx.build_uuid) {
         return Ok(Outcome::AlreadyBuilt);
     }
-    let base = PathBuf::from(paths::base_of(target));
+    let base_name = PathBuf::from(paths::base_of(target));
     let before = fs::symlink_metadata(target)
         .ok()
         .map(|m| Inode::from_meta(&m));
     let old_self = old
         .as_ref()
-        .and_then(|d| d.self_ifchange(&base))
+        .and_then(|d| d.self_ifchange(&base_name))
         .map(|(i, h)| (*i, *h));
     if let (Some((recorded, _)), Some(now)) = (old_self, before) {
         if !recorded.equals(&now, sh.ctx.trust) {
@@ -142,7 +374,7 @@ pub fn run(
     }
     let do_meta = fs::metadata(&found.do_path)
         .map_err(|e| format!("reading {}: {e}", sh.show(&found.do_path)))?;
-    let do_hash = dep::hash_file(&found.do_path)
+    let do_hash = do_hash(&found.do_path, Inode::from_meta(&do_meta))
         .map_err(|e| format!("reading {}: {e}", sh.show(&found.do_path)))?;
     dep::encode_record(
         &mut head,
@@ -153,22 +385,18 @@ pub fn run(
         },
     )?;
 
-    let suffix = rand_hex();
+    let suffix = unique_hex();
     let mut tmp_name = OsString::from(crate::state::TMP_PREFIX);
-    tmp_name.push(base.as_os_str());
+    tmp_name.push(base_name.as_os_str());
     tmp_name.push(".");
     tmp_name.push(&suffix);
     let stdout_tmp = tdir.join(&tmp_name);
     let three = paths::with_suffix(&stdout_tmp, ".3");
     let mut dep_tmp_name = OsString::from(crate::state::TMP_PREFIX);
-    dep_tmp_name.push(base.as_os_str());
+    dep_tmp_name.push(base_name.as_os_str());
     dep_tmp_name.push(".dep.");
     dep_tmp_name.push(&suffix);
-    let temps = Temps {
-        stdout: stdout_tmp.clone(),
-        three: three.clone(),
-        dep: redo_dir.join(dep_tmp_name),
-    };
+    let mut temps = Temps::new(stdout_tmp.clone(), three, redo_dir.join(dep_tmp_name));
 
     let mut dep_file = OpenOptions::new()
         .read(true)
@@ -181,7 +409,9 @@ pub fn run(
     dep_file
         .write_all(&head)
         .map_err(|e| format!("writing the .dep: {e}"))?;
+    // Readable too: the commit hashes and stats the result through it.
     let stdout_file = OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .mode(0o666)
@@ -193,65 +423,70 @@ pub fn run(
     let arg3 = found.dirprefix.join(&tmp_name).into_os_string();
     let arg3 = paths::with_suffix(Path::new(&arg3), ".3");
 
-    let executable = {
-        let c = std::ffi::CString::new(found.do_path.as_os_str().as_bytes()).unwrap_or_default();
+    // access() only when some x bit is set: most .do files have none.
+    let executable = do_meta.permissions().mode() & 0o111 != 0 && {
+        let c = CString::new(found.do_path.as_os_str().as_bytes()).unwrap_or_default();
         unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
     };
-    let mut cmd = if executable {
-        let mut c = Command::new(&found.do_path);
-        c.arg(&found.arg1).arg(&found.arg2).arg(&arg3);
-        c
+    let mut args: Vec<OsString> = Vec::with_capacity(6);
+    let program: OsString = if executable {
+        found.do_path.clone().into()
     } else {
-        let mut c = Command::new("/bin/sh");
-        c.arg(if spec.trace || sh.ctx.flags.trace_all {
-            "-ex"
+        "/bin/sh".into()
+    };
+    args.push(program.clone());
+    if !executable {
+        args.push(if spec.trace || sh.ctx.flags.trace_all {
+            "-ex".into()
         } else {
-            "-e"
+            "-e".into()
         });
         // A .do named `-x.do` must not be read as an option by sh.
         let script = paths::base_of(&found.do_path);
         if script.as_encoded_bytes().starts_with(b"-") {
-            let mut dotted = std::ffi::OsString::from("./");
+            let mut dotted = OsString::from("./");
             dotted.push(script);
-            c.arg(dotted);
+            args.push(dotted);
         } else {
-            c.arg(script);
+            args.push(script.to_os_string());
         }
-        c.arg(&found.arg1).arg(&found.arg2).arg(&arg3);
-        c
-    };
-    let child_prefix = rand_hex() + &rand_hex()[..4];
-    cmd.current_dir(&found.do_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(stdout_file))
-        .stderr(Stdio::piped());
-    for (k, v) in sh.ctx.child_vars() {
-        cmd.env(k, v);
     }
-    cmd.env(crate::env::DIRPREFIX, &found.dirprefix)
-        .env(crate::env::DEP_FD, dep_fd.as_raw_fd().to_string())
-        .env(crate::env::DEP_CWD, &found.do_dir)
-        .env(crate::env::STDERR_PREFIX, &child_prefix);
+    args.push(found.arg1.clone().into());
+    args.push(found.arg2.clone().into());
+    args.push(arg3.into_os_string());
+    let child_prefix = unique_hex();
+
     let mut chain = sh.ctx.chain.clone();
     chain.push(target.clone());
-    cmd.env(crate::env::CHAIN, crate::env::encode_chain(&chain));
-    for (k, v) in &sh.child_env {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
+    let per_job: [(&str, OsString); 5] = [
+        (crate::env::DIRPREFIX, found.dirprefix.clone().into()),
+        (crate::env::DEP_FD, dep_fd.as_raw_fd().to_string().into()),
+        (crate::env::DEP_CWD, found.do_dir.clone().into()),
+        (crate::env::STDERR_PREFIX, child_prefix.clone().into()),
+        (crate::env::CHAIN, crate::env::encode_chain(&chain)),
+    ];
+    let mut env: Vec<CString> = Vec::with_capacity(per_job.len());
+    for (k, v) in &per_job {
+        env.extend(env_entry(k.as_bytes(), v.as_bytes()));
     }
+    let mut envp: Vec<*const libc::c_char> = Vec::with_capacity(base.env.len() + env.len() + 1);
+    envp.extend(base.env.iter().map(|e| e.as_ptr()));
+    envp.extend(env.iter().map(|e| e.as_ptr()));
+    envp.push(std::ptr::null());
+
+    let mut argv = Vec::with_capacity(args.len() + 1);
+    for a in &args {
+        argv.push(cstr(a)?);
+    }
+    let cwd = cstr(found.do_dir.as_os_str())?;
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| format!("creating a pipe: {e}"))?;
+    let null = dev_null().map_err(|e| format!("opening /dev/null: {e}"))?;
+    // The child's 0, 1, 2 come from these; none may itself be 0, 1 or 2.
+    let out_hi = at_least(stdout_file.as_raw_fd(), 3).map_err(|e| format!("dup: {e}"))?;
+    let err_hi = at_least(err_w.as_raw_fd(), 3).map_err(|e| format!("dup: {e}"))?;
     let mut inherit: Vec<RawFd> = sh.child_fds.clone();
     inherit.push(dep_fd.as_raw_fd());
-    unsafe {
-        cmd.pre_exec(move || {
-            signals::reset_in_child();
-            for &fd in &inherit {
-                signals::clear_cloexec(fd);
-            }
-            Ok(())
-        });
-    }
 
     let started = Instant::now();
     let started_wall = SystemTime::now();
@@ -260,29 +495,64 @@ pub fn run(
     } else {
         None
     };
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("running {}: {e}", sh.show(&found.do_path)))?;
-    drop(dep_fd);
+    let mut spawn_spec = SpawnSpec {
+        program: &argv[0],
+        argv: &argv,
+        envp: &envp,
+        cwd: &cwd,
+        stdin: null,
+        stdout: out_hi
+            .as_ref()
+            .map_or(stdout_file.as_raw_fd(), |f| f.as_raw_fd()),
+        stderr: err_hi.as_ref().map_or(err_w.as_raw_fd(), |f| f.as_raw_fd()),
+        inherit: &inherit,
+    };
+    let mut spawned = spawn(&spawn_spec);
+    let sh_argv;
+    if executable && matches!(&spawned, Err(e) if e.raw_os_error() == Some(libc::ENOEXEC)) {
+        // As execvp does: an executable without a known header is a script.
+        sh_argv = [c"/bin/sh".to_owned()]
+            .into_iter()
+            .chain(argv.iter().cloned())
+            .collect::<Vec<_>>();
+        spawn_spec.program = &sh_argv[0];
+        spawn_spec.argv = &sh_argv[..];
+        spawned = spawn(&spawn_spec);
+    }
+    let pid = spawned.map_err(|e| format!("running {}: {e}", sh.show(&found.do_path)))?;
+    drop((dep_fd, out_hi, err_w, err_hi));
     info.ran = true;
-    let pid = child.id();
-    signals::register_child(pid as i32);
-    sh.reporter.emit(Event::Started { target, pid });
-    let stderr = child.stderr.take();
-    relay(sh, target, pid, stderr, &child_prefix, log);
-    let status = child.wait();
-    signals::unregister_child(pid as i32);
+    signals::register_child(pid);
+    sh.reporter.emit(Event::Started {
+        target,
+        pid: pid as u32,
+    });
+    relay(
+        sh,
+        target,
+        pid as u32,
+        File::from(err_r),
+        &child_prefix,
+        log,
+    );
+    let status = wait_pid(pid);
+    signals::unregister_child(pid);
     if signals::requested().is_some() {
-        signals::await_group(pid as i32, Duration::from_secs(5));
+        signals::await_group(pid, Duration::from_secs(5));
     }
     release_slot();
     let status = status.map_err(|e| format!("waiting for the .do: {e}"))?;
 
+    // Only records a child appended can make the .dep worth checking again.
+    let appended = dep_file
+        .metadata()
+        .map_or(true, |m| m.len() > head.len() as u64);
     let result = if status.success() {
         commit::commit(CommitInput {
             target,
-            temps: &temps,
+            temps: &mut temps,
             dep_file: &mut dep_file,
+            stdout: &stdout_file,
             before,
             old_hash: old_self.map(|(_, h)| h),
             trust: sh.ctx.trust,
@@ -294,12 +564,17 @@ pub fn run(
         Err(format!("exit status {}", status.code().unwrap_or(-1)))
     };
     if sh.ctx.flags.logs {
+        let mut explicit = base.explicit.clone();
+        for (k, v) in per_job {
+            explicit.insert(k.into(), Some(v));
+        }
         write_log_rec(
             sh,
             target,
             &found,
-            &cmd,
-            pid,
+            &args,
+            &explicit,
+            pid as u32,
             started_wall,
             started.elapsed(),
             &status,
@@ -308,9 +583,13 @@ pub fn run(
     }
     drop(guard);
     let produced = result?;
-    if let Ok(b) = fs::read(crate::state::dep_path(target)) {
-        if let Ok(d) = Dep::decode(&b) {
-            warn_simultaneous(sh, target, &d);
+    if appended {
+        // The committed .dep is this file (renamed): read it through our fd.
+        let mut b = Vec::new();
+        if dep_file.seek(SeekFrom::Start(0)).is_ok() && dep_file.read_to_end(&mut b).is_ok() {
+            if let Ok(d) = Dep::decode(&b) {
+                warn_simultaneous(sh, target, &d);
+            }
         }
     }
     Ok(Outcome::Built(produced))
@@ -345,11 +624,10 @@ fn relay(
     sh: &Shared,
     target: &Path,
     pid: u32,
-    stderr: Option<std::process::ChildStderr>,
+    mut stderr: File,
     prefix: &str,
     mut log: Option<File>,
 ) {
-    let Some(mut stderr) = stderr else { return };
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as RawFd;
     let fd = stderr.as_raw_fd();
     let mut pending: Vec<u8> = Vec::new();
@@ -428,7 +706,8 @@ fn write_log_rec(
     sh: &Shared,
     target: &Path,
     found: &dofile::Found,
-    cmd: &Command,
+    args: &[OsString],
+    env: &BTreeMap<OsString, Option<OsString>>,
     pid: u32,
     started: SystemTime,
     elapsed: Duration,
@@ -454,11 +733,11 @@ fn write_log_rec(
     field("Started", tai64n(started).as_bytes());
     field("Finished", tai64n(started + elapsed).as_bytes());
     field("Duration", elapsed.as_nanos().to_string().as_bytes());
-    field("Cmd", cmd.get_program().as_bytes());
-    for a in cmd.get_args() {
+    field("Cmd", args[0].as_bytes());
+    for a in &args[1..] {
         field("Arg", a.as_bytes());
     }
-    for (k, v) in cmd.get_envs() {
+    for (k, v) in env {
         if let Some(v) = v {
             let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');

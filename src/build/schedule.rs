@@ -1,8 +1,9 @@
 //! Running jobs within the job slots.
 //!
 //! One loop owns every slot: the implicit one (free when none of our jobs
-//! uses it) and the tokens read from the jobserver. It starts a job thread
-//! per target when it holds a slot for it, and otherwise sleeps in one poll
+//! uses it) and the tokens read from the jobserver. It hands a target to a
+//! job thread when it holds a slot for it (threads are reused: at most one
+//! per concurrently running job is ever created), and otherwise sleeps in one poll
 //! over the jobserver and the wake pipe (a job gave its slot back, a job
 //! finished, or a signal arrived). A job returns its slot as soon as its .do
 //! has exited, or earlier when it only waits for another process's lock.
@@ -13,7 +14,7 @@
 //! awaited.
 
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::job::{self, JobInfo, JobSpec, Outcome};
@@ -47,6 +48,45 @@ fn poll_wake() {
     signals::drain();
 }
 
+struct Work {
+    idx: usize,
+    spec: JobSpec,
+}
+
+/// A job thread: runs jobs one after another until told to stop, so that a
+/// long build does not pay a thread creation (stack mmap, page faults) per
+/// target.
+fn worker(
+    sh: &Shared,
+    base: &job::ChildBase,
+    work: &Mutex<mpsc::Receiver<Option<Work>>>,
+    tx: &mpsc::Sender<Msg>,
+) {
+    loop {
+        let next = {
+            let rx = work.lock().unwrap_or_else(|e| e.into_inner());
+            rx.recv()
+        };
+        let Ok(Some(Work { idx, spec })) = next else {
+            return;
+        };
+        let mut freed = false;
+        let mut free = || {
+            if !freed {
+                freed = true;
+                let _ = tx.send(Msg::SlotFree(idx));
+                signals::wake();
+            }
+        };
+        let started = Instant::now();
+        let mut info = JobInfo::default();
+        let res = job::run(sh, base, &spec, &mut free, &mut info);
+        free();
+        let _ = tx.send(Msg::Done(idx, res, started.elapsed(), info));
+        signals::wake();
+    }
+}
+
 pub fn run(
     sh: &Shared,
     js: &Jobserver,
@@ -59,6 +99,9 @@ pub fn run(
         return Ok(());
     }
     let mut failures = 0usize;
+    let base = job::ChildBase::new(sh);
+    let (work_tx, work_rx) = mpsc::channel::<Option<Work>>();
+    let work_rx = Mutex::new(work_rx);
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<Msg>();
         let mut slots: Vec<Option<Slot>> = Vec::new();
@@ -66,6 +109,7 @@ pub fn run(
         let mut running = 0usize;
         let mut next = 0usize;
         let mut forwarded = false;
+        let mut workers = 0usize;
 
         let release = |slot: Slot, implicit_free: &mut bool| match slot {
             Slot::Implicit => *implicit_free = true,
@@ -121,6 +165,10 @@ pub fn run(
             let can_start = next < targets.len() && !stopping && !(sequential && running > 0);
             if !can_start {
                 if running == 0 {
+                    // Let the idle workers go: the scope joins them.
+                    for _ in 0..workers {
+                        let _ = work_tx.send(None);
+                    }
                     break;
                 }
                 poll_wake();
@@ -150,28 +198,24 @@ pub fn run(
             next += 1;
             slots.push(Some(slot));
             running += 1;
-            let tx = tx.clone();
-            let spec = JobSpec {
-                target: targets[idx].clone(),
-                force,
-                trace,
-            };
-            scope.spawn(move || {
-                let mut freed = false;
-                let mut free = || {
-                    if !freed {
-                        freed = true;
-                        let _ = tx.send(Msg::SlotFree(idx));
-                        signals::wake();
-                    }
-                };
-                let started = Instant::now();
-                let mut info = JobInfo::default();
-                let res = job::run(sh, &spec, &mut free, &mut info);
-                free();
-                let _ = tx.send(Msg::Done(idx, res, started.elapsed(), info));
-                signals::wake();
-            });
+            // Every worker is either running a job or waiting for one, and a
+            // worker finishes its job before its Done is counted: so workers
+            // beyond `running` are (or will soon be) idle and take the job.
+            if workers < running {
+                workers += 1;
+                let tx = tx.clone();
+                let work_rx = &work_rx;
+                let base = &base;
+                scope.spawn(move || worker(sh, base, work_rx, &tx));
+            }
+            let _ = work_tx.send(Some(Work {
+                idx,
+                spec: JobSpec {
+                    target: targets[idx].clone(),
+                    force,
+                    trace,
+                },
+            }));
         }
     });
     if let Some(sig) = signals::requested() {

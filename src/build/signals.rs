@@ -93,14 +93,10 @@ pub fn install() {
     }
 }
 
-/// In a freshly forked child (pre_exec): lead a new process group, restore
-/// default signal dispositions.
-pub fn reset_in_child() {
-    unsafe { libc::setpgid(0, 0) };
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
-    }
-}
+/// Signals a .do starts with at their default disposition (posix_spawn's
+/// sigdefault set): the ones we catch (exec would reset those anyway) and
+/// SIGPIPE, which the Rust runtime ignores and exec would pass on ignored.
+pub const CHILD_DEFAULT: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE];
 
 pub fn register_child(pid: i32) {
     let mut g = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
@@ -179,16 +175,6 @@ pub fn set_cloexec(fd: RawFd) {
         let fl = libc::fcntl(fd, libc::F_GETFD);
         if fl >= 0 {
             libc::fcntl(fd, libc::F_SETFD, fl | libc::FD_CLOEXEC);
-        }
-    }
-}
-
-/// Clear FD_CLOEXEC (for fds a child must inherit; used in pre_exec).
-pub fn clear_cloexec(fd: RawFd) {
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFD);
-        if fl >= 0 {
-            libc::fcntl(fd, libc::F_SETFD, fl & !libc::FD_CLOEXEC);
         }
     }
 }

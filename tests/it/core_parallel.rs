@@ -175,3 +175,36 @@ fn longer_cycle_through_a_default_do_is_an_error() {
         .failure()
         .stderr_contains("cycle");
 }
+
+#[test]
+fn a_do_inherits_its_own_dep_fd_and_no_siblings() {
+    // Jobs start .do files from several threads at once: each child must
+    // get its own REDO_DEP_FD and never a sibling's (a leaked dep fd would
+    // let a nested redo write into the wrong .dep, or keep it open).
+    let names: Vec<String> = (1..=8).map(|i| format!("f{i}.x")).collect();
+    let sb = new_sb()
+        .file("all.do", format!("redo-ifchange {}\n", names.join(" ")))
+        .file(
+            "default.x.do",
+            r#"own=0
+for f in /proc/$$/fd/*; do
+  l=$(readlink "$f") || continue
+  case "$l" in
+  */.redo/.redo."$1".dep.*) own=$((own+1)) ;;
+  */.redo/.redo.*.dep.*) echo "foreign dep fd: $l" >&2; exit 1 ;;
+  esac
+done
+[ "$own" = 1 ] || { echo "own dep fds: $own" >&2; exit 1; }
+case "$(readlink /proc/$$/fd/"$REDO_DEP_FD")" in
+*/.redo/.redo."$1".dep.*) ;;
+*) echo "REDO_DEP_FD is not ours" >&2; exit 1 ;;
+esac
+sleep 0.05
+echo "$own"
+"#,
+        );
+    sb.run(&["redo", "-j4", "all"]).success();
+    for n in &names {
+        assert_eq!(sb.read(n), "1\n", "{n}");
+    }
+}
