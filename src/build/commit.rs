@@ -64,10 +64,9 @@ const DEP: usize = 2;
 /// (the .do shared the stdout file description and left it at the end).
 fn hash_fd(f: &File) -> std::io::Result<dep::Hash> {
     let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; 65536];
     let mut off = 0u64;
-    loop {
-        match f.read_at(&mut buf, off) {
+    with_buf(|buf| loop {
+        match f.read_at(buf, off) {
             Ok(0) => return Ok(*h.finalize().as_bytes()),
             Ok(n) => {
                 h.update(&buf[..n]);
@@ -76,7 +75,25 @@ fn hash_fd(f: &File) -> std::io::Result<dep::Hash> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    })
+}
+
+/// A 64 KiB read buffer per job thread, zeroed once rather than per job
+/// (job threads are reused).
+pub(super) fn with_buf<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    BUF.with(|b| match b.try_borrow_mut() {
+        Ok(mut b) => {
+            if b.is_empty() {
+                b.resize(65536, 0);
+            }
+            f(&mut b)
+        }
+        // Only if nested, which no caller does: a fresh buffer then.
+        Err(_) => f(&mut vec![0u8; 65536]),
+    })
 }
 
 impl Drop for Temps {

@@ -543,10 +543,6 @@ pub fn run(
     release_slot();
     let status = status.map_err(|e| format!("waiting for the .do: {e}"))?;
 
-    // Only records a child appended can make the .dep worth checking again.
-    let appended = dep_file
-        .metadata()
-        .map_or(true, |m| m.len() > head.len() as u64);
     let result = if status.success() {
         commit::commit(CommitInput {
             target,
@@ -583,13 +579,11 @@ pub fn run(
     }
     drop(guard);
     let produced = result?;
-    if appended {
-        // The committed .dep is this file (renamed): read it through our fd.
-        let mut b = Vec::new();
-        if dep_file.seek(SeekFrom::Start(0)).is_ok() && dep_file.read_to_end(&mut b).is_ok() {
-            if let Ok(d) = Dep::decode(&b) {
-                warn_simultaneous(sh, target, &d);
-            }
+    // The committed .dep is this file (renamed): read it through our fd.
+    let mut b = Vec::new();
+    if dep_file.seek(SeekFrom::Start(0)).is_ok() && dep_file.read_to_end(&mut b).is_ok() {
+        if let Ok(d) = Dep::decode(&b) {
+            warn_simultaneous(sh, target, &d);
         }
     }
     Ok(Outcome::Built(produced))
@@ -631,7 +625,6 @@ fn relay(
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as RawFd;
     let fd = stderr.as_raw_fd();
     let mut pending: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 65536];
     let mut exited = false;
     let emit_line = |line: &[u8], log: &mut Option<File>| {
         if let Some(rest) = line.strip_prefix(prefix.as_bytes()) {
@@ -647,7 +640,7 @@ fn relay(
             sh.reporter.emit(Event::JobStderr { target, pid, line });
         }
     };
-    loop {
+    commit::with_buf(|buf| loop {
         let mut fds = [
             libc::pollfd {
                 fd,
@@ -673,7 +666,7 @@ fn relay(
             exited = true;
         }
         if fds[0].revents != 0 {
-            match stderr.read(&mut buf) {
+            match stderr.read(buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     pending.extend_from_slice(&buf[..n]);
@@ -692,7 +685,7 @@ fn relay(
         if exited && fds[0].revents == 0 {
             break;
         }
-    }
+    });
     if !pending.is_empty() {
         emit_line(&pending, &mut log);
     }
