@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use crate::paths;
 use crate::state::dep::{self, Dep, Hash, Record};
+use crate::state::depcache::{self, Cached, Snapshot};
 use crate::state::inode::{Inode, InodeTrust};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,6 +185,95 @@ pub struct Checker {
     pub warnings: Vec<String>,
     /// Optional knowledge of absent files (the query applets' tree walk).
     pub known_absent: Option<std::sync::Arc<dyn KnownAbsent>>,
+    /// The `.redo/` snapshots and `.dep` caches ([`crate::state::depcache`])
+    /// of the directories met, shareable between the checkers of one query.
+    pub dep_caches: Arc<DepCaches>,
+    /// `.dep` files this checker read from disk (cache misses), by target
+    /// directory, for writing the caches when it is done.
+    fresh: FastMap<Key, Vec<(OsString, Vec<u8>)>>,
+}
+
+/// One directory's `.redo/` as first seen: snapshot, then cache.
+pub struct DirView {
+    redo_dir: PathBuf,
+    /// None: there is no `.redo/` here, so no target of this directory has
+    /// a `.dep`.
+    snap: Option<Snapshot>,
+    cached: Option<Arc<Cached>>,
+}
+
+impl DirView {
+    fn open(dir: &Path) -> DirView {
+        let redo_dir = dir.join(crate::state::REDO_DIR);
+        // The snapshot comes first: every .dep read afterwards is at least
+        // as new as it, which is what makes a later cache write sound.
+        let snap = Snapshot::take(&redo_dir);
+        let cached = snap.as_ref().and_then(|s| depcache::load(&redo_dir, s));
+        DirView {
+            redo_dir,
+            snap,
+            cached,
+        }
+    }
+
+    fn source(&self, name: &std::ffi::OsStr) -> DepSource<'_> {
+        if self.snap.is_none() {
+            return DepSource::NoRedoDir;
+        }
+        match self.cached.as_ref().and_then(|c| c.get(name)) {
+            Some(b) => DepSource::Cached(b),
+            None => DepSource::Disk,
+        }
+    }
+
+    fn persist(&self, fresh: &[(OsString, Vec<u8>)]) {
+        let Some(snap) = &self.snap else { return };
+        if fresh.len() < depcache::MIN_ENTRIES {
+            return;
+        }
+        let fresh = fresh.iter().map(|(n, b)| (n.as_os_str(), b.as_slice()));
+        match &self.cached {
+            Some(c) => depcache::store(&self.redo_dir, snap, c.iter().chain(fresh)),
+            None => depcache::store(&self.redo_dir, snap, fresh),
+        };
+    }
+}
+
+/// The [`DirView`]s of one snapshot of the tree, each directory opened
+/// (and its cache loaded) once however many checkers ask.
+#[derive(Default)]
+pub struct DepCaches(std::sync::Mutex<FastMap<Key, Arc<DirView>>>);
+
+impl DepCaches {
+    pub fn view(&self, dir: &Path) -> Arc<DirView> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = m.get(dir.as_os_str()) {
+            return v.clone();
+        }
+        let v = Arc::new(DirView::open(dir));
+        m.insert(key(dir), v.clone());
+        v
+    }
+}
+
+/// Where a `.dep` comes from: the directory has none, the cache has it, or
+/// the file must be read.
+enum DepSource<'a> {
+    NoRedoDir,
+    Cached(&'a [u8]),
+    Disk,
+}
+
+impl Drop for Checker {
+    /// Write the `.dep` caches of directories whose files were read from
+    /// disk: the next check of an unchanged tree reads one file per
+    /// directory. Each write re-validates its snapshot, so after a build
+    /// changed a directory nothing is written for it.
+    fn drop(&mut self) {
+        for (dir, fresh) in &self.fresh {
+            self.dep_caches.view(Path::new(dir)).persist(fresh);
+        }
+    }
 }
 
 impl Checker {
@@ -200,6 +290,19 @@ impl Checker {
             collect_always: None,
             warnings: Vec::new(),
             known_absent: None,
+            dep_caches: Arc::default(),
+            fresh: FastMap::default(),
+        }
+    }
+
+    fn add_fresh(&mut self, target: &Path, bytes: Vec<u8>) {
+        let dir = paths::dir_of(target);
+        let name = paths::base_of(target).to_os_string();
+        match self.fresh.get_mut(dir.as_os_str()) {
+            Some(v) => v.push((name, bytes)),
+            None => {
+                self.fresh.insert(key(dir), vec![(name, bytes)]);
+            }
         }
     }
 
@@ -210,6 +313,9 @@ impl Checker {
         self.hashes.clear();
         self.lexists.clear();
         self.stats.clear();
+        // Built files changed these directories: their snapshots are stale.
+        self.dep_caches = Arc::default();
+        self.fresh.clear();
     }
 
     /// Read (memoised) the `.dep` of an absolute target path.
@@ -217,23 +323,42 @@ impl Checker {
         if let Some(d) = self.deps.get(target.as_os_str()) {
             return d.clone();
         }
-        let path = crate::state::dep_path(target);
-        let st = match self.read_known(&path) {
-            Ok(b) => match Dep::decode(&b) {
-                Ok(d) => DepState::Present(Arc::new(d)),
-                Err(e) => {
-                    let m = format!("{}: {e}", path.display());
-                    self.warnings.push(format!(
-                        "{m}; the target will be rebuilt (delete the file to treat the target as a source)"
-                    ));
-                    DepState::Corrupt(m)
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DepState::Absent,
-            Err(e) => DepState::Corrupt(format!("{}: {e}", path.display())),
-        };
+        let st = self.load_dep(target);
         self.deps.insert(key(target), st.clone());
         st
+    }
+
+    fn load_dep(&mut self, target: &Path) -> DepState {
+        let path = crate::state::dep_path(target);
+        let view = self.dep_caches.view(paths::dir_of(target));
+        match view.source(paths::base_of(target)) {
+            DepSource::NoRedoDir => return DepState::Absent,
+            DepSource::Cached(b) => return self.decode_dep(&path, b),
+            DepSource::Disk => {}
+        }
+        let bytes = match self.read_known(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return DepState::Absent,
+            Err(e) => return DepState::Corrupt(format!("{}: {e}", path.display())),
+        };
+        let st = self.decode_dep(&path, &bytes);
+        if let DepState::Present(_) = st {
+            self.add_fresh(target, bytes);
+        }
+        st
+    }
+
+    fn decode_dep(&mut self, path: &Path, b: &[u8]) -> DepState {
+        match Dep::decode(b) {
+            Ok(d) => DepState::Present(Arc::new(d)),
+            Err(e) => {
+                let m = format!("{}: {e}", path.display());
+                self.warnings.push(format!(
+                    "{m}; the target will be rebuilt (delete the file to treat the target as a source)"
+                ));
+                DepState::Corrupt(m)
+            }
+        }
     }
 
     /// Seed the memo with a target's `.dep` state read elsewhere (the query
@@ -445,13 +570,16 @@ impl Checker {
         if workers < 2 {
             return;
         }
-        type Found = (
-            PathBuf,
-            Option<Inode>,
-            Option<DepState>,
-            Vec<(PathBuf, Option<Inode>)>,
-        );
+        struct Found {
+            path: PathBuf,
+            stat: Option<Inode>,
+            dep: Option<DepState>,
+            /// Bytes read from disk (a cache miss), for the cache write.
+            fresh: Option<Vec<u8>>,
+            below: Vec<(PathBuf, Option<Inode>)>,
+        }
         let oracle = self.known_absent.clone();
+        let caches = &self.dep_caches;
         let chunk = todo.len().div_ceil(workers);
         let results: Vec<Vec<Found>> = std::thread::scope(|scope| {
             let handles: Vec<_> = todo
@@ -463,43 +591,63 @@ impl Checker {
                         // A shared dependency (the `default.do`) is stat'ed once per worker.
                         let mut seen: FastSet<OsString> = FastSet::default();
                         for p in part {
-                            let st = std::fs::metadata(p).ok().map(|m| Inode::from_meta(&m));
+                            let stat = std::fs::metadata(p).ok().map(|m| Inode::from_meta(&m));
                             let dp = crate::state::dep_path(p);
-                            let absent = oracle.as_ref().is_some_and(|o| o.absent(&dp));
+                            let name = paths::base_of(p);
+                            let mut fresh = None;
+                            // The view's snapshot is taken before any read below.
+                            let view = caches.view(paths::dir_of(p));
+                            let source = view.source(name);
+                            let bytes: Result<Option<std::borrow::Cow<[u8]>>, ()> = match source {
+                                DepSource::NoRedoDir => Ok(None),
+                                DepSource::Cached(b) => Ok(Some(std::borrow::Cow::Borrowed(b))),
+                                DepSource::Disk
+                                    if oracle.as_ref().is_some_and(|o| o.absent(&dp)) =>
+                                {
+                                    Ok(None)
+                                }
+                                DepSource::Disk => match read_small(&dp) {
+                                    Ok(b) => Ok(Some(std::borrow::Cow::Owned(b))),
+                                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                                    Err(_) => Err(()),
+                                },
+                            };
                             let mut below = Vec::new();
-                            let ds = if absent {
-                                Some(DepState::Absent)
-                            } else {
-                                match read_small(&dp) {
-                                    Ok(b) => match Dep::decode(&b) {
-                                        Ok(d) => {
-                                            let dir = paths::dir_of(p);
-                                            let own = paths::base_of(p);
-                                            for r in &d.records {
-                                                if let Record::Ifchange { path, .. } = r {
-                                                    if path.as_os_str() != own {
-                                                        let q = paths::abs_join(dir, path);
-                                                        if !seen.insert(q.as_os_str().to_owned()) {
-                                                            continue;
-                                                        }
-                                                        let s = std::fs::metadata(&q)
-                                                            .ok()
-                                                            .map(|m| Inode::from_meta(&m));
-                                                        below.push((q, s));
+                            let dep = match bytes {
+                                Err(()) => None,
+                                Ok(None) => Some(DepState::Absent),
+                                Ok(Some(b)) => match Dep::decode(&b) {
+                                    Ok(d) => {
+                                        let dir = paths::dir_of(p);
+                                        for r in &d.records {
+                                            if let Record::Ifchange { path, .. } = r {
+                                                if path.as_os_str() != name {
+                                                    let q = paths::abs_join(dir, path);
+                                                    if !seen.insert(q.as_os_str().to_owned()) {
+                                                        continue;
                                                     }
+                                                    let s = std::fs::metadata(&q)
+                                                        .ok()
+                                                        .map(|m| Inode::from_meta(&m));
+                                                    below.push((q, s));
                                                 }
                                             }
-                                            Some(DepState::Present(Arc::new(d)))
                                         }
-                                        Err(_) => None,
-                                    },
-                                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                                        Some(DepState::Absent)
+                                        if let std::borrow::Cow::Owned(b) = b {
+                                            fresh = Some(b);
+                                        }
+                                        Some(DepState::Present(Arc::new(d)))
                                     }
                                     Err(_) => None,
-                                }
+                                },
                             };
-                            out.push((p.clone(), st, ds, below));
+                            out.push(Found {
+                                path: p.clone(),
+                                stat,
+                                dep,
+                                fresh,
+                                below,
+                            });
                         }
                         out
                     })
@@ -507,12 +655,15 @@ impl Checker {
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });
-        for (p, st, ds, below) in results.into_iter().flatten() {
-            if let Some(ds) = ds {
-                self.deps.entry(key(&p)).or_insert(ds);
+        for f in results.into_iter().flatten() {
+            if let Some(ds) = f.dep {
+                if let Some(b) = f.fresh {
+                    self.add_fresh(&f.path, b);
+                }
+                self.deps.entry(key(&f.path)).or_insert(ds);
             }
-            self.stats.entry(key(&p)).or_insert(st);
-            for (q, s) in below {
+            self.stats.entry(key(&f.path)).or_insert(f.stat);
+            for (q, s) in f.below {
                 self.stats.entry(key(&q)).or_insert(s);
             }
         }

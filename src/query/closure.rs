@@ -154,7 +154,17 @@ fn checker(
 ) -> &'static mut Checker {
     let mut ch = Checker::new(build, trust);
     ch.known_absent = known.clone();
+    ch.dep_caches = query_dep_caches();
     Box::leak(Box::new(ch))
+}
+
+/// One set of `.redo/` snapshots and `.dep` caches for all the checkers of
+/// this process: a query builds nothing, so the tree it sees does not change
+/// under it (as with the walk's listing), and each directory's cache is
+/// loaded once instead of once per thread.
+fn query_dep_caches() -> Arc<crate::ood::DepCaches> {
+    static CACHES: std::sync::OnceLock<Arc<crate::ood::DepCaches>> = std::sync::OnceLock::new();
+    CACHES.get_or_init(Arc::default).clone()
 }
 
 /// The closure of `starts` as [`closure`] computes it, plus (per `want`)

@@ -3,6 +3,7 @@
 //! and with `-k` `T.log` / `T.log-rec`.
 
 pub mod dep;
+pub mod depcache;
 pub mod dirlist;
 pub mod inode;
 pub mod lock;

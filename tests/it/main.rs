@@ -12,6 +12,7 @@
 mod core_cli;
 mod core_commit;
 mod core_common;
+mod core_depcache;
 mod core_dofile;
 mod core_ood;
 mod core_output;

@@ -1,0 +1,109 @@
+//! The per-directory `.dep` cache (src/state/depcache.rs): it is written by a
+//! check of a quiet tree, it is used, and it is never trusted after the
+//! `.redo/` directory changed — a stale copy would skip a needed rebuild.
+
+use crate::core_common::*;
+use crate::sandbox::*;
+use std::time::Duration;
+
+const CACHE: &str = ".redo/.ferredo/deps";
+
+/// Six targets `t1..t6`, each built from `tN.in` by `default.t.do`, which
+/// logs every run to `runs`.
+fn six() -> Sandbox {
+    let mut sb = new_sb()
+        .file(
+            "default.t.do",
+            "echo \"$2\" >>runs\nif [ -e \"$2.alt\" ]; then s=\"$2.alt\"; else s=\"$2.in\"; fi\nredo-ifchange \"$s\"\ncat \"$s\"\n",
+        )
+        .file("all.do", "redo-ifchange t1.t t2.t t3.t t4.t t5.t t6.t\necho done\n");
+    for i in 1..=6 {
+        sb = sb.file(format!("t{i}.in"), format!("in {i}\n"));
+    }
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(count(&sb, "runs"), 6);
+    sb
+}
+
+/// Let `.redo/` become quiet, then check: the cache gets written (the first
+/// quiet check may only create its directory).
+fn settle_and_cache(sb: &Sandbox) {
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(250));
+        sb.run(&["redo-ifchange", "all"]).success();
+        if sb.exists(CACHE) {
+            return;
+        }
+    }
+    panic!("no {CACHE} after quiet no-op checks: {:?}", sb.ls(".redo"));
+}
+
+#[test]
+fn a_quiet_no_op_writes_the_cache_and_a_source_change_is_still_seen() {
+    let sb = six();
+    settle_and_cache(&sb);
+    let runs = count(&sb, "runs");
+    assert_eq!(runs, 6, "no-op checks rebuilt something");
+    // Sources live outside .redo/: the cache holds .dep files, not verdicts.
+    sb.write("t3.in", "changed\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(
+        sb.read("runs").lines().skip(runs).collect::<Vec<_>>(),
+        ["t3"]
+    );
+    assert_eq!(sb.read("t3.t"), "changed\n");
+}
+
+#[test]
+fn a_dep_replaced_after_the_cache_was_written_is_read_again() {
+    let sb = six();
+    settle_and_cache(&sb);
+    // t2 now depends on t2.alt instead of t2.in: the forced rebuild writes a
+    // new t2.dep (by rename, as always), changing .redo/.
+    sb.write("t2.alt", "alt\n");
+    sb.run(&["redo", "t2.t"]).success();
+    std::thread::sleep(Duration::from_millis(250));
+    sb.run(&["redo-ifchange", "all"]).success();
+    let runs = count(&sb, "runs");
+    // A stale cache would still compare t2.in and miss this change.
+    sb.write("t2.alt", "alt changed\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(
+        sb.read("runs").lines().skip(runs).collect::<Vec<_>>(),
+        ["t2"]
+    );
+    assert_eq!(sb.read("t2.t"), "alt changed\n");
+}
+
+#[test]
+fn a_corrupt_cache_is_ignored() {
+    let sb = six();
+    settle_and_cache(&sb);
+    let mut b = sb.read_bytes(CACHE);
+    let mid = b.len() / 2;
+    b[mid] ^= 0x55;
+    sb.write(CACHE, &b);
+    sb.run(&["redo-ifchange", "all"])
+        .success()
+        .stderr_lacks("warning");
+    assert_eq!(count(&sb, "runs"), 6);
+    sb.write("t5.in", "five\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(count(&sb, "runs"), 7);
+    assert_eq!(sb.read("t5.t"), "five\n");
+    sb.write(CACHE, "garbage");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(count(&sb, "runs"), 7);
+}
+
+#[test]
+fn the_cache_directory_is_invisible_to_the_query_applets() {
+    let sb = six();
+    settle_and_cache(&sb);
+    sb.run(&["redo-targets"])
+        .success()
+        .stdout_is("all\nt1.t\nt2.t\nt3.t\nt4.t\nt5.t\nt6.t\n");
+    sb.run(&["redo-ood"]).success().stdout_is("");
+    sb.write("t4.in", "four\n");
+    sb.run(&["redo-ood"]).success().stdout_is("all\nt4.t\n");
+}
