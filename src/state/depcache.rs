@@ -22,6 +22,7 @@
 //!    taken (or [`QUIET_COARSE`] on a filesystem whose timestamps look like
 //!    whole seconds), so any later change gets a strictly later timestamp:
 //!    a change in the same clock tick as the snapshot cannot go unseen.
+//!
 //! A reader takes the snapshot of `D/.redo/` again and uses the cache only if
 //! it is identical; anything else (no cache, another snapshot, a short or
 //! corrupt file, a checksum mismatch) means "read the `.dep` files".
