@@ -220,22 +220,25 @@ impl DirView {
         if self.snap.is_none() {
             return DepSource::NoRedoDir;
         }
-        match self.cached.as_ref().and_then(|c| c.get(name)) {
-            Some(b) => DepSource::Cached(b),
+        match &self.cached {
+            Some(c) => match c.get(name) {
+                Some(b) => DepSource::Cached(b),
+                // The cache holds every .dep of the directory.
+                None => DepSource::NoDep,
+            },
             None => DepSource::Disk,
         }
     }
 
     fn persist(&self, fresh: &[(OsString, Vec<u8>)]) {
         let Some(snap) = &self.snap else { return };
-        if fresh.len() < depcache::MIN_ENTRIES {
+        // A directory with a cache had nothing more to read: fresh reads
+        // only happen where there is none.
+        if self.cached.is_some() || fresh.len() < depcache::MIN_ENTRIES {
             return;
         }
         let fresh = fresh.iter().map(|(n, b)| (n.as_os_str(), b.as_slice()));
-        match &self.cached {
-            Some(c) => depcache::store(&self.redo_dir, snap, c.iter().chain(fresh)),
-            None => depcache::store(&self.redo_dir, snap, fresh),
-        };
+        depcache::store(&self.redo_dir, snap, fresh);
     }
 }
 
@@ -260,6 +263,8 @@ impl DepCaches {
 /// the file must be read.
 enum DepSource<'a> {
     NoRedoDir,
+    /// The directory's complete cache has no such `.dep`.
+    NoDep,
     Cached(&'a [u8]),
     Disk,
 }
@@ -332,7 +337,7 @@ impl Checker {
         let path = crate::state::dep_path(target);
         let view = self.dep_caches.view(paths::dir_of(target));
         match view.source(paths::base_of(target)) {
-            DepSource::NoRedoDir => return DepState::Absent,
+            DepSource::NoRedoDir | DepSource::NoDep => return DepState::Absent,
             DepSource::Cached(b) => return self.decode_dep(&path, b),
             DepSource::Disk => {}
         }
@@ -599,7 +604,7 @@ impl Checker {
                             let view = caches.view(paths::dir_of(p));
                             let source = view.source(name);
                             let bytes: Result<Option<std::borrow::Cow<[u8]>>, ()> = match source {
-                                DepSource::NoRedoDir => Ok(None),
+                                DepSource::NoRedoDir | DepSource::NoDep => Ok(None),
                                 DepSource::Cached(b) => Ok(Some(std::borrow::Cow::Borrowed(b))),
                                 DepSource::Disk
                                     if oracle.as_ref().is_some_and(|o| o.absent(&dp)) =>

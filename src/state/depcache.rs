@@ -31,6 +31,11 @@
 //! not seen until the directory changes), and the system clock does not step
 //! backwards past a snapshot.
 //!
+//! The cache is *complete*: it holds every `*.dep` of `D/.redo/` at the
+//! snapshot (the writer lists the directory and reads what it had not read
+//! yet), so a name missing from it has no `.dep` — a source — and costs no
+//! system call either.
+//!
 //! The cache lives in a subdirectory so that writing it does not change the
 //! snapshot of `D/.redo/` (only creating `.ferredo/` the first time does).
 //! goredo ignores names in `.redo/` that do not end in `.dep`, `.lock`, ...
@@ -46,7 +51,7 @@ use crate::ood::FastMap;
 
 pub const CACHE_DIR: &str = ".ferredo";
 pub const CACHE_FILE: &str = "deps";
-const MAGIC: &[u8] = b"ferredo depcache 1\n";
+const MAGIC: &[u8] = b"ferredo depcache 2\n";
 /// A directory changed less than this long before the snapshot may change
 /// again within the same timestamp tick (kernel tick: 1-10 ms).
 const QUIET: std::time::Duration = std::time::Duration::from_millis(100);
@@ -125,6 +130,7 @@ pub struct Cached {
 }
 
 impl Cached {
+    /// The bytes of `name`'s `.dep`; None: the directory had no such file.
     pub fn get(&self, name: &OsStr) -> Option<&[u8]> {
         self.index.get(name).map(|&(a, b)| &self.buf[a..b])
     }
@@ -187,17 +193,49 @@ fn parse(buf: Vec<u8>, snap: &Snapshot) -> Option<Arc<Cached>> {
     Some(Arc::new(Cached { buf, index }))
 }
 
-/// Write the cache of `redo_dir` for `snap` with `entries` (target name,
-/// `.dep` bytes read after `snap` was taken), if the directory is still in
-/// the state of `snap` and was quiet then. Returns whether it was written.
-/// Failures are not errors: the cache is only an optimisation.
+/// Write the cache of `redo_dir` for `snap` with `known` (target name,
+/// `.dep` bytes read after `snap` was taken) and every other `*.dep` of the
+/// directory, if the directory is still in the state of `snap` and was quiet
+/// then. Returns whether it was written. Failures are not errors: the cache
+/// is only an optimisation.
 pub fn store<'a>(
     redo_dir: &Path,
     snap: &Snapshot,
-    entries: impl Iterator<Item = (&'a OsStr, &'a [u8])>,
+    known: impl Iterator<Item = (&'a OsStr, &'a [u8])>,
 ) -> bool {
     if !snap.quiet() {
         return false;
+    }
+    let mut entries: FastMap<&OsStr, std::borrow::Cow<[u8]>> = FastMap::default();
+    for (n, b) in known {
+        entries.insert(n, std::borrow::Cow::Borrowed(b));
+    }
+    let Ok(list) = std::fs::read_dir(redo_dir) else {
+        return false;
+    };
+    let mut rest: Vec<(OsString, Vec<u8>)> = Vec::new();
+    for e in list {
+        let Ok(e) = e else { return false };
+        let file = e.file_name();
+        let Some(name) = file.as_bytes().strip_suffix(b".dep") else {
+            continue;
+        };
+        if name.is_empty() || entries.contains_key(OsStr::from_bytes(name)) {
+            continue;
+        }
+        // Anything but a readable regular file is left to the plain path,
+        // which reports it: then the cache could not be complete.
+        match e.file_type() {
+            Ok(t) if t.is_file() => {}
+            _ => return false,
+        }
+        let Ok(b) = std::fs::read(e.path()) else {
+            return false;
+        };
+        rest.push((OsStr::from_bytes(name).to_os_string(), b));
+    }
+    for (n, b) in &rest {
+        entries.insert(n.as_os_str(), std::borrow::Cow::Borrowed(b.as_slice()));
     }
     let mut out = Vec::with_capacity(1 << 16);
     out.extend_from_slice(MAGIC);
@@ -207,12 +245,13 @@ pub fn store<'a>(
     let mut count: u32 = 0;
     for (name, dep) in entries {
         let (Ok(nlen), Ok(dlen)) = (u16::try_from(name.len()), u32::try_from(dep.len())) else {
-            continue;
+            // Cannot be represented: the cache would not be complete.
+            return false;
         };
         out.extend_from_slice(&nlen.to_le_bytes());
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(&dlen.to_le_bytes());
-        out.extend_from_slice(dep);
+        out.extend_from_slice(&dep);
         count += 1;
     }
     out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
@@ -262,6 +301,26 @@ mod tests {
         assert_eq!(c.get(OsStr::new("a.t")), Some(&b"dep a"[..]));
         assert_eq!(c.get(OsStr::new("b")), Some(&b""[..]));
         assert_eq!(c.get(OsStr::new("c")), None);
+    }
+
+    #[test]
+    fn the_cache_holds_every_dep_of_the_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path().join(".redo");
+        std::fs::create_dir_all(r.join(CACHE_DIR)).unwrap();
+        std::fs::write(r.join("unread.dep"), b"on disk").unwrap();
+        std::fs::write(r.join("unread.lock"), b"").unwrap();
+        std::thread::sleep(QUIET + std::time::Duration::from_millis(20));
+        let snap = Snapshot::take(&r).unwrap();
+        assert!(store(
+            &r,
+            &snap,
+            [(OsStr::new("read"), &b"x"[..])].into_iter()
+        ));
+        let c = load(&r, &snap).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(OsStr::new("unread")), Some(&b"on disk"[..]));
+        assert_eq!(c.get(OsStr::new("unread.lock")), None);
     }
 
     #[test]
