@@ -6,7 +6,10 @@ Run through compat/bench/run.sh, which builds ferredo, provides the tools and ex
 FERREDO_REDO (the release binary), FERREDO_MAKE44 and FERREDO_NINJA.
 
 Workloads (N = 1000 and 10000; --quick: 1000 only, fewer runs):
-  flat   N independent targets tK.t, each from its own source tK.in (`echo x`), plus all
+  trivial  N independent targets tK.t made by `echo x` from nothing: exactly the floor's
+         work per target (one `sh -c 'echo x >f'`), plus all
+  flat   N independent targets tK.t, each from its own source tK.in (`echo x`), plus all;
+         in redo each .do also runs `redo-ifchange $2.in` (a second process per target)
   dirs   the same N targets spread over nested dirs (10 per leaf dir, base-10 tree of
          dirs), built by ONE default.t.do at the top (upward .do search)
   chain  a chain of N/10 targets, c1 <- chain.in, cK <- c(K-1) (`cat`). N/10, not N:
@@ -103,6 +106,12 @@ class Workload:
         self.rules, self.sources, self.root = [], [], None
         getattr(self, "_" + kind)(n)
 
+    def _trivial(self, n):
+        for i in range(n):
+            self.rules.append((f"t{i}.t", [], "echo"))
+        self.root = [r[0] for r in self.rules]
+        self.change = None
+
     def _flat(self, n):
         for i in range(n):
             self.sources.append(f"t{i}.in")
@@ -161,7 +170,9 @@ class Workload:
         # `all` must write output: in redo a target that produces nothing is out of date
         # forever, and the no-op would measure a rebuild of `all`.
         write(os.path.join(d, "all.do"), "redo-ifchange " + " ".join(self.root) + "\necho done\n")
-        if self.kind in ("flat", "dirs"):
+        if self.kind == "trivial":
+            write(os.path.join(d, "default.t.do"), "echo x\n")
+        elif self.kind in ("flat", "dirs"):
             # One upward default.do serves every dir (the "dirs" workload measures that).
             write(os.path.join(d, "default.t.do"), 'redo-ifchange "$2.in"\necho x\n')
         elif self.kind == "chain":
@@ -178,7 +189,9 @@ class Workload:
     def gen_make(self, d):
         self.gen_sources(d)
         out = [".SUFFIXES:", ".PHONY: all", "all: " + " ".join(self.root)]
-        if self.kind in ("flat", "dirs"):
+        if self.kind == "trivial":
+            out += ["%.t:", "\techo x > $@"]
+        elif self.kind in ("flat", "dirs"):
             out += ["%.t: %.in", "\techo x > $@"]
         elif self.kind == "tree":
             out += ["%.lf: %.in", "\tcat $< > $@"]
@@ -191,7 +204,7 @@ class Workload:
         self.gen_sources(d)
         out = ["rule echo", "  command = echo x > $out", "rule cat", "  command = cat $in > $out"]
         for tgt, ins, act in self.rules:
-            out.append(f"build {tgt}: {act} {' '.join(ins)}")
+            out.append(f"build {tgt}: {act} {' '.join(ins)}".rstrip())
         out += ["build all: phony " + " ".join(self.root), "default all"]
         write(os.path.join(d, "build.ninja"), "\n".join(out) + "\n")
 
@@ -450,6 +463,23 @@ class Runner:
         print(f"    FAIL: {cmd}\n      {tail}", file=sys.stderr)
 
 
+def create_probe(d):
+    """One line: the filesystem of the scratch dir and what creating a file costs there."""
+    fs = "?"
+    try:
+        fs = subprocess.run(["stat", "-f", "-c", "%T", d], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    p = os.path.join(d, "probe")
+    os.makedirs(p, exist_ok=True)
+    t0 = time.perf_counter()
+    for i in range(1000):
+        os.close(os.open(os.path.join(p, f"f{i}"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    us = (time.perf_counter() - t0) * 1000
+    shutil.rmtree(p, ignore_errors=True)
+    return f"scratch {d} on {fs}: creating a file costs {us:.0f} us"
+
+
 def loadavg():
     try:
         with open("/proc/loadavg") as f:
@@ -495,7 +525,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="N=1000 only, fewer runs")
     ap.add_argument("--n", default=None, help="comma list of N (default 1000,10000)")
-    ap.add_argument("--workloads", default="flat,dirs,chain,tree,jobserver",
+    ap.add_argument("--workloads", default="trivial,flat,dirs,chain,tree,jobserver",
                     help="jobserver = the redo/make/cargo mix under -j2 and -j4 (N-independent)")
     ap.add_argument("--tools", default="ferredo-nosync,ferredo,make,ninja")
     ap.add_argument("--runs", type=int, default=None, help="runs for no-op/change (default 5, quick 3)")
@@ -503,7 +533,11 @@ def main():
                     help="runs for full builds (default 3 at N<=1000, 1 above; quick 1)")
     ap.add_argument("--runs-js", type=int, default=None, help="runs of the jobserver mix (default 3, quick 1)")
     ap.add_argument("--no-hyperfine", action="store_true")
-    ap.add_argument("--dir", default=None, help="scratch dir (default: a new temp dir)")
+    ap.add_argument("--dir", default=None,
+                    help="scratch dir (default: a new dir in /dev/shm when it is a writable "
+                         "tmpfs, else in $TMPDIR)")
+    ap.add_argument("--disk", action="store_true",
+                    help="scratch dir in $TMPDIR even when /dev/shm is there")
     ap.add_argument("--keep", action="store_true", help="keep the scratch dir")
     args = ap.parse_args()
 
@@ -521,7 +555,17 @@ def main():
         if not val:
             sys.exit(f"bench.py: ${var} is not set: run compat/bench/run.sh")
 
-    bench = args.dir or tempfile.mkdtemp(prefix="ferredo-bench-")
+    # tmpfs by default: on a disk filesystem the cost of creating a file depends on the
+    # filesystem's history (ext4 without a journal scans every inode deleted in the last
+    # few minutes on each creation, see RESULTS.md), which swamps the tools' own costs
+    # and favours the tool that creates the fewest files. The probe line shows it.
+    shm = "/dev/shm"
+    if args.dir:
+        bench = args.dir
+    elif not args.disk and os.path.isdir(shm) and os.access(shm, os.W_OK):
+        bench = tempfile.mkdtemp(prefix="ferredo-bench-", dir=shm)
+    else:
+        bench = tempfile.mkdtemp(prefix="ferredo-bench-")
     os.makedirs(bench, exist_ok=True)
     bindir = os.path.join(bench, "bin")
     os.makedirs(bindir, exist_ok=True)
@@ -563,11 +607,13 @@ def main():
             c = f"{shlex.quote(ninja)} -j{jobs} all"
         return f"cd {shlex.quote(d)} && {c}"
 
-    hdr = f"{'tool':<24}{'full -j1':>10}{'full -j2':>10}{'no-op':>10}{'change-1':>10}{'RSS full':>10}{'RSS no-op':>10}"
+    hdr = (f"{'tool':<24}{'full -j1':>10}{'full -j2':>10}{'no-op 1st':>10}{'no-op':>10}{'change-1':>10}"
+           f"{'RSS full':>10}{'RSS no-op':>10}")
     print(f"ferredo benchmarks in {bench}  (timer: {'hyperfine' if runner.hyperfine else 'own loop'}, "
           f"median; RSS: {'GNU time %M' if runner.gnutime else 'n/a'})")
     print(f"redo={redo} (built from {os.environ.get('FERREDO_REV', '?')})\nmake={make}\nninja={ninja}")
     print(machine_line())
+    print(create_probe(bench))
     print(f"load average at start: {loadavg()}\n", flush=True)
     results = []
     queries = {}
@@ -594,15 +640,21 @@ def main():
                 row["rss_full"] = runner.rss(build_cmd(tool, d, 2), fresh, extra)
                 row["full2"] = runner.time(build_cmd(tool, d, 2), runs_full, fresh, extra)
                 if row["full2"] is not None:
+                    # The first no-op after a build, then the steady state (ferredo writes
+                    # its per-directory .dep cache in a no-op of a quiet tree).
+                    row["noop1"] = runner.time(build_cmd(tool, d, 1), 1, None, extra)
                     row["noop"] = runner.time(build_cmd(tool, d, 1), runs, None, extra)
                     row["rss_noop"] = runner.rss(build_cmd(tool, d, 1), None, extra)
-                    change = f"date +%s%N > {shlex.quote(os.path.join(d, w.change))}"
-                    row["change"] = runner.time(build_cmd(tool, d, 1), runs, change, extra)
+                    if w.change:
+                        change = f"date +%s%N > {shlex.quote(os.path.join(d, w.change))}"
+                        row["change"] = runner.time(build_cmd(tool, d, 1), runs, change, extra)
+                    else:
+                        row["change"] = "-"
                 else:
-                    row.update(noop=None, rss_noop=None, change=None)
+                    row.update(noop1=None, noop=None, rss_noop=None, change=None)
                 rows[tool] = row
                 print(f"{labels[tool]:<24}{fmt_t(row['full1']):>10}{fmt_t(row['full2']):>10}"
-                      f"{fmt_t(row['noop']):>10}{fmt_t(row['change']):>10}"
+                      f"{fmt_t(row['noop1']):>10}{fmt_t(row['noop']):>10}{fmt_t(row['change']):>10}"
                       f"{fmt_kib(row['rss_full']):>10}{fmt_kib(row['rss_noop']):>10}", flush=True)
                 if wk == "tree" and tool == "ferredo-nosync" and n == max(ns) and row["full2"] is not None:
                     for q in ("redo-ood", "redo-sources", "redo-targets"):
@@ -616,7 +668,7 @@ def main():
                      "full2": runner.time(floor_cmd(count, 2, fd), runs_full, prep)}
             rows["floor"] = floor
             print(f"{labels['floor']:<24}{fmt_t(floor['full1']):>10}{fmt_t(floor['full2']):>10}"
-                  f"{'-':>10}{'-':>10}{'-':>10}{'-':>10}")
+                  f"{'-':>10}{'-':>10}{'-':>10}{'-':>10}{'-':>10}")
             for fer in ("ferredo-nosync", "ferredo"):
                 if fer not in rows:
                     continue
@@ -624,7 +676,7 @@ def main():
                     if other not in rows:
                         continue
                     a, b = rows[fer], rows[other]
-                    cells = [ratio(a.get(c), b.get(c)) for c in ("full1", "full2", "noop", "change")]
+                    cells = [ratio(a.get(c), b.get(c)) for c in ("full1", "full2", "noop1", "noop", "change")]
                     rss = [ratio(float(a[c]) if a.get(c) else None, float(b[c]) if b.get(c) else None)
                            for c in ("rss_full", "rss_noop")]
                     name = f"{'nosync' if fer.endswith('nosync') else 'fsync'}/{other}"
