@@ -41,6 +41,10 @@ pub const DEP_CWD: &str = "REDO_DEP_CWD";
 pub const CHAIN: &str = "REDO_FERREDO_CHAIN";
 /// ferredo's own: the directory of private applet links prepended to PATH.
 pub const APPLET_DIR: &str = "REDO_FERREDO_APPLETS";
+/// ferredo's own: the run share (`FD:PID`), what the processes of this build
+/// run have established about targets (see `build::runshare`). Ignored at
+/// top level, which creates its own and overrides it for its children.
+pub const RUNSHARE: &str = "REDO_FERREDO_RUNSHARE";
 
 /// Flags that may be given on the command line and are inherited by children.
 #[derive(Clone, Debug, Default)]
@@ -73,6 +77,9 @@ pub struct Context {
     pub stderr_prefix: Option<String>,
     pub no_color: bool,
     pub chain: Vec<PathBuf>,
+    /// The inherited run share's variable (never at top level: a new run
+    /// must not trust a previous run's file).
+    pub runshare: Option<OsString>,
     /// The logical working directory of this invocation.
     pub cwd: PathBuf,
 }
@@ -156,6 +163,11 @@ impl Context {
             chain: get(CHAIN)
                 .map(|v| decode_chain(v.as_bytes()))
                 .unwrap_or_default(),
+            runshare: if top_level {
+                None
+            } else {
+                get(RUNSHARE).filter(|v| !v.is_empty())
+            },
             cwd,
         })
     }

@@ -11,6 +11,10 @@
 //!   run; their dependants are then rebuilt only if the content changed.
 //! - A target already being built above us (the chain in
 //!   `REDO_FERREDO_CHAIN`) is a dependency cycle: an error naming it.
+//! - What the processes of the run have already established (verified up to
+//!   date, built, found out of date) is shared through the run share
+//!   ([`runshare`], `REDO_FERREDO_RUNSHARE`): operands it vouches for are not
+//!   checked again, and what this process finds is appended for the others.
 //!
 //! Job slots (see [`crate::jobserver`]): this process owns one implicit slot,
 //! the one its parent lent the .do that runs us (or the top-level's own), so
@@ -20,16 +24,18 @@
 pub mod commit;
 pub mod job;
 pub mod record;
+pub mod runshare;
 pub mod schedule;
 pub mod signals;
 
+use std::ffi::OsString;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
 use crate::env::Context;
 use crate::error::{Error, Result};
 use crate::jobserver::Jobserver;
-use crate::ood::{Checker, Verdict};
+use crate::ood::{Checker, FastMap, FastSet, Verdict};
 use crate::report::{Event, Reporter};
 
 /// What every job of this invocation shares.
@@ -76,19 +82,42 @@ pub fn build(
         // own dep fd and must not inherit every ancestor's.
         signals::set_cloexec(fd);
     }
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: FastSet<&std::ffi::OsStr> = FastSet::default();
     let targets: Vec<PathBuf> = targets
         .iter()
-        .filter(|t| seen.insert((*t).clone()))
+        .filter(|t| seen.insert(t.as_os_str()))
         .cloned()
         .collect();
     let mut child_env = js.child_env();
     child_env.extend(opts.extra_env.iter().cloned());
+    let mut child_fds = js.child_fds();
+    let mut share = if ctx.top_level {
+        runshare::RunShare::create(&ctx.build_uuid)
+    } else {
+        ctx.runshare
+            .as_deref()
+            .and_then(|v| runshare::RunShare::open(v, &ctx.build_uuid))
+    };
+    match &share {
+        Some(s) => {
+            child_env.push((crate::env::RUNSHARE.into(), Some(s.value().to_string())));
+            child_fds.push(s.fd());
+        }
+        None => {
+            if ctx.runshare.is_some() && ctx.flags.debug {
+                reporter.emit(Event::Debug(&format!(
+                    "{}: unusable, checking without it",
+                    crate::env::RUNSHARE
+                )));
+            }
+            child_env.push((crate::env::RUNSHARE.into(), None));
+        }
+    }
     let sh = Shared {
         ctx,
         reporter,
         child_env,
-        child_fds: js.child_fds(),
+        child_fds,
     };
 
     for t in &targets {
@@ -105,6 +134,9 @@ pub fn build(
         }
     }
 
+    // Self-records (inode data + hash) of operands, from the share or from
+    // our own builds: recording them needs no .dep read and no hashing.
+    let mut selfrecs: SelfRecs = FastMap::default();
     let mut checker = Checker::new(ctx.build_uuid, ctx.trust);
     let fresh_lists = || -> std::sync::Arc<dyn crate::ood::KnownAbsent> {
         std::sync::Arc::new(crate::state::dirlist::SharedDirLists::default())
@@ -113,6 +145,10 @@ pub fn build(
     let to_build: Vec<PathBuf> = if opts.force {
         targets.clone()
     } else {
+        let mut preset: FastSet<OsString> = FastSet::default();
+        if let Some(s) = share.as_mut() {
+            apply_share(s, &mut checker, &targets, &mut preset, &mut selfrecs, ctx);
+        }
         checker.collect_always = Some(Vec::new());
         for t in &targets {
             checker.check(t);
@@ -125,9 +161,16 @@ pub fn build(
                 .into_iter()
                 .filter(|p| uniq.insert(p.clone()))
                 .collect();
-            schedule::run(&sh, js, &always, false, false, opts.trace)?;
+            run_shared(&sh, js, &always, false, false, opts.trace, share.as_ref())?;
             checker.reset();
             checker.known_absent = Some(fresh_lists());
+            // The final pass starts now: look the share up again (its
+            // epoch tags what this pass finds).
+            preset.clear();
+            selfrecs.clear();
+            if let Some(s) = share.as_mut() {
+                apply_share(s, &mut checker, &targets, &mut preset, &mut selfrecs, ctx);
+            }
         }
         let mut out = Vec::new();
         for t in &targets {
@@ -139,11 +182,35 @@ pub fn build(
                 out.push(t.clone());
             }
         }
+        let mut roots = targets.clone();
+        if share.is_some() {
+            roots.extend(complete_fan_ins(&mut checker, &out, &preset));
+        }
         flush_warnings(&mut checker, reporter);
+        if let Some(s) = share.as_ref() {
+            let facts = harvest(&mut checker, &roots, &preset);
+            // Losing facts only costs speed.
+            let _ = s.append(&facts);
+        }
         out
     };
 
-    let result = schedule::run(&sh, js, &to_build, opts.force, opts.sequential, opts.trace);
+    let result = run_shared(
+        &sh,
+        js,
+        &to_build,
+        opts.force,
+        opts.sequential,
+        opts.trace,
+        share.as_ref(),
+    );
+    let (result, built) = match result {
+        Ok(b) => (Ok(()), b),
+        Err(e) => (Err(e), Vec::new()),
+    };
+    for (t, s) in built {
+        selfrecs.insert(t.into_os_string(), s);
+    }
     // What we built changed the tree: answer later questions from the kernel.
     checker.known_absent = None;
     if result.is_ok() {
@@ -152,6 +219,11 @@ pub fn build(
             let mut known = |t: &Path, now: &crate::state::inode::Inode| {
                 if trust == crate::state::inode::InodeTrust::None {
                     return None;
+                }
+                if let Some(Some((rec, h))) = selfrecs.get(t.as_os_str()) {
+                    if rec.equals(now, trust) {
+                        return Some(*h);
+                    }
                 }
                 match checker.dep(t) {
                     crate::ood::DepState::Present(d) => d
@@ -170,6 +242,276 @@ pub fn build(
         }
     }
     result
+}
+
+type SelfRecs = FastMap<OsString, Option<runshare::SelfRecord>>;
+
+/// Preset the checker with what the share vouches for among `targets`.
+fn apply_share(
+    share: &mut runshare::RunShare,
+    checker: &mut Checker,
+    targets: &[PathBuf],
+    preset: &mut FastSet<OsString>,
+    selfrecs: &mut SelfRecs,
+    ctx: &Context,
+) {
+    use runshare::Known;
+    for (t, k) in targets.iter().zip(share.lookup(targets)) {
+        match k {
+            Some(Known::Built(s)) | Some(Known::Verified(s)) => {
+                checker.preset_verdict(t, Verdict::UpToDate);
+                preset.insert(t.as_os_str().to_owned());
+                selfrecs.insert(t.as_os_str().to_owned(), s);
+            }
+            // Out of date unless built since: confirm from the .dep header
+            // (a build racing us is caught again under the target's lock).
+            // Under -d the checker finds the exact reason itself.
+            Some(Known::Ood(reason)) if !ctx.flags.debug => {
+                if let crate::ood::DepState::Present(d) = checker.dep(t) {
+                    if d.build != ctx.build_uuid {
+                        checker.preset_verdict(t, Verdict::Ood(reason));
+                        preset.insert(t.as_os_str().to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Build `list` and tell the share: a barrier around forced builds and after
+/// a build that created a file; a Built fact for each target whose `.dep`
+/// now carries this run. Returns those targets with their self-records.
+#[allow(clippy::type_complexity)]
+fn run_shared(
+    sh: &Shared,
+    js: &Jobserver,
+    list: &[PathBuf],
+    force: bool,
+    sequential: bool,
+    trace: bool,
+    share: Option<&runshare::RunShare>,
+) -> Result<Vec<(PathBuf, Option<runshare::SelfRecord>)>> {
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(share) = share else {
+        schedule::run(sh, js, list, force, sequential, trace)?;
+        return Ok(Vec::new());
+    };
+    if force {
+        // Every verdict reached so far may involve what we are about to rebuild.
+        let _ = share.barrier();
+    }
+    let existed: Vec<bool> = list
+        .iter()
+        .map(|t| std::fs::symlink_metadata(t).is_ok())
+        .collect();
+    let result = schedule::run(sh, js, list, force, sequential, trace);
+    let mut created = false;
+    let mut built = Vec::new();
+    for (t, existed) in list.iter().zip(existed) {
+        if !existed && std::fs::symlink_metadata(t).is_ok() {
+            created = true;
+        }
+        let Ok(b) = std::fs::read(crate::state::dep_path(t)) else {
+            continue;
+        };
+        let Ok(d) = crate::state::dep::Dep::decode(&b) else {
+            continue;
+        };
+        if d.build == sh.ctx.build_uuid {
+            let s = d
+                .self_ifchange(Path::new(crate::paths::base_of(t)))
+                .map(|(i, h)| (*i, *h));
+            built.push((t.clone(), s));
+        }
+    }
+    if force || created {
+        // A barrier is what keeps Verified facts true: retry-free errors
+        // here are only I/O errors on a file we validated.
+        let _ = share.barrier();
+    }
+    let facts: Vec<runshare::Fact> = built
+        .iter()
+        .map(|(t, s)| runshare::Fact::Built(t.clone(), *s))
+        .collect();
+    let _ = share.append(&facts);
+    result.map(|()| built)
+}
+
+/// The check of a target stops at its first out-of-date dependency, but a
+/// target about to be rebuilt will most likely ask for the same
+/// dependencies again from its .do, in a nested redo-ifchange that would
+/// check the rest from scratch. For a large fan-in (where the checker has
+/// already fetched the `stat`s and `.dep`s of all of them, see
+/// `Checker::prefetch_fan_in`), checking the rest here is cheap, and the
+/// share then hands the verdicts to the nested process. Returns the
+/// dependencies checked.
+fn complete_fan_ins(
+    checker: &mut Checker,
+    ood: &[PathBuf],
+    preset: &FastSet<OsString>,
+) -> Vec<PathBuf> {
+    use crate::state::dep::Record;
+    const MIN_FAN_IN: usize = 256;
+    let mut out = Vec::new();
+    for t in ood {
+        if preset.contains(t.as_os_str()) {
+            continue;
+        }
+        let crate::ood::DepState::Present(dep) = checker.dep(t) else {
+            continue;
+        };
+        if dep.records.len() < MIN_FAN_IN || dep.build == checker.build || dep.has_always() {
+            continue;
+        }
+        let tdir = crate::paths::dir_of(t);
+        let base = crate::paths::base_of(t);
+        for r in dep.records.iter() {
+            if let Record::Ifchange { path, .. } = r {
+                if path.as_os_str() != base {
+                    let abs = crate::paths::abs_join(tdir, path);
+                    if !preset.contains(abs.as_os_str()) {
+                        checker.check(&abs);
+                        out.push(abs);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The verdicts this process's final check pass reached, as facts for the
+/// share: every target the checker decided (operands and the part of their
+/// closures it walked), except those the share gave us. Verified facts are
+/// all dropped if the walk meets a cycle (see [`runshare`]).
+fn harvest(
+    checker: &mut Checker,
+    roots: &[PathBuf],
+    preset: &FastSet<OsString>,
+) -> Vec<runshare::Fact> {
+    use crate::ood::{DepState, Reason};
+    use crate::state::dep::Record;
+    use runshare::Fact;
+
+    #[derive(PartialEq)]
+    enum Mark {
+        Open,
+        Done,
+    }
+    struct Frame {
+        children: Vec<PathBuf>,
+        next: usize,
+        t: PathBuf,
+    }
+    let mut marks: FastMap<OsString, Mark> = FastMap::default();
+    let mut facts = Vec::new();
+    let mut cycle = false;
+
+    // Enter a node: its fact and the children its verdict examined.
+    let enter = |checker: &mut Checker, t: &Path, facts: &mut Vec<Fact>| -> Vec<PathBuf> {
+        let v = checker.check(t);
+        let dep = match checker.dep(t) {
+            DepState::Present(d) => d,
+            _ => return Vec::new(),
+        };
+        let tdir = crate::paths::dir_of(t);
+        let base = crate::paths::base_of(t);
+        let deps = dep.records.iter().filter_map(|r| match r {
+            Record::Ifchange { path, .. } if path.as_os_str() != base => {
+                Some(crate::paths::abs_join(tdir, path))
+            }
+            Record::IfchangeNonexistent(path) => Some(crate::paths::abs_join(tdir, path)),
+            _ => None,
+        });
+        match v {
+            Verdict::Source => Vec::new(),
+            Verdict::UpToDate => {
+                let s = dep.self_ifchange(Path::new(base)).map(|(i, h)| (*i, *h));
+                if dep.build == checker.build {
+                    // Up to date by the BuildUUID alone: the checker looked
+                    // no further, neither do we.
+                    facts.push(Fact::Built(t.to_path_buf(), s));
+                    return Vec::new();
+                }
+                facts.push(Fact::Verified(t.to_path_buf(), s));
+                deps.collect()
+            }
+            Verdict::Ood(reason) => {
+                // The dependencies examined before the one that decided.
+                let cause = match &reason {
+                    Reason::DepOod(p, _) => Some((p.clone(), true)),
+                    Reason::DepMissing(p)
+                    | Reason::DepSize(p)
+                    | Reason::DepHash(p)
+                    | Reason::DepAppeared(p) => Some((p.clone(), false)),
+                    _ => None,
+                };
+                let mut out = Vec::new();
+                if let Some((p, include)) = cause {
+                    for d in deps {
+                        if d == p {
+                            if include {
+                                out.push(d);
+                            }
+                            break;
+                        }
+                        out.push(d);
+                    }
+                }
+                facts.push(Fact::Ood(t.to_path_buf(), reason));
+                out
+            }
+        }
+    };
+
+    for root in roots {
+        if preset.contains(root.as_os_str()) || marks.contains_key(root.as_os_str()) {
+            continue;
+        }
+        marks.insert(root.as_os_str().to_owned(), Mark::Open);
+        let children = enter(checker, root, &mut facts);
+        let mut stack = vec![Frame {
+            children,
+            next: 0,
+            t: root.clone(),
+        }];
+        while let Some(top) = stack.last_mut() {
+            if top.next == top.children.len() {
+                let done = stack.pop().map(|f| f.t);
+                if let Some(t) = done {
+                    marks.insert(t.into_os_string(), Mark::Done);
+                }
+                continue;
+            }
+            let c = top.children[top.next].clone();
+            top.next += 1;
+            if preset.contains(c.as_os_str()) {
+                continue;
+            }
+            match marks.get(c.as_os_str()) {
+                Some(Mark::Open) => {
+                    cycle = true;
+                    continue;
+                }
+                Some(Mark::Done) => continue,
+                None => {}
+            }
+            marks.insert(c.as_os_str().to_owned(), Mark::Open);
+            let children = enter(checker, &c, &mut facts);
+            stack.push(Frame {
+                children,
+                next: 0,
+                t: c,
+            });
+        }
+    }
+    if cycle {
+        facts.retain(|f| !matches!(f, Fact::Verified(..)));
+    }
+    facts
 }
 
 fn flush_warnings(checker: &mut Checker, reporter: &dyn Reporter) {

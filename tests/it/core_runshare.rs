@@ -1,0 +1,264 @@
+//! The run share (`REDO_FERREDO_RUNSHARE`, src/build/runshare.rs): nested
+//! redo processes trust what the run already established. Builds are counted
+//! from logs the .do files append to, never from timings.
+
+use crate::core_common::*;
+use crate::sandbox::*;
+
+fn log_lines(sb: &Sandbox, rel: &str) -> Vec<String> {
+    if !sb.exists(rel) {
+        return Vec::new();
+    }
+    sb.read(rel).lines().map(str::to_string).collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn chain_rebuilds_every_link_exactly_once() {
+    let n = 30;
+    let sb = new_sb()
+        .file(
+            "all.do",
+            format!("redo-ifchange c{n}.ch\necho all >>log\necho done\n"),
+        )
+        .file(
+            "default.ch.do",
+            "n=${2#c}\nif [ \"$n\" -gt 1 ]; then dep=c$((n-1)).ch; else dep=chain.in; fi\n\
+             redo-ifchange \"$dep\"\necho \"$2\" >>log\ncat \"$dep\"\n",
+        )
+        .file("chain.in", "one\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(log_lines(&sb, "log").len(), n + 1);
+    sb.remove("log");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert!(log_lines(&sb, "log").is_empty(), "no-op rebuilt something");
+
+    sb.write("chain.in", "two\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    let mut want: Vec<String> = (1..=n).map(|k| format!("c{k}")).collect();
+    want.push("all".into());
+    assert_eq!(sorted(log_lines(&sb, "log")), sorted(want));
+    assert_eq!(sb.read(format!("c{n}.ch")), "two\n");
+    sb.remove("log");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert!(
+        log_lines(&sb, "log").is_empty(),
+        "rebuilt after the rebuild"
+    );
+}
+
+/// A fan-in large enough for the top level to complete its check of all
+/// operands: the nested check in all.do trusts those verdicts.
+#[test]
+fn one_changed_source_among_many_rebuilds_only_it_and_all() {
+    let n = 300;
+    let names: Vec<String> = (0..n).map(|i| format!("t{i}.t")).collect();
+    let mut sb = new_sb()
+        .file(
+            "all.do",
+            format!(
+                "redo-ifchange {}\necho all >>log\necho done\n",
+                names.join(" ")
+            ),
+        )
+        .file(
+            "default.t.do",
+            "redo-ifchange \"$2.in\"\necho \"$1\" >>log\ncat \"$2.in\"\n",
+        );
+    for i in 0..n {
+        sb = sb.file(format!("t{i}.in"), format!("{i}\n"));
+    }
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(log_lines(&sb, "log").len(), n + 1);
+    sb.remove("log");
+
+    sb.write("t150.in", "changed\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(
+        sorted(log_lines(&sb, "log")),
+        sorted(vec!["all".into(), "t150.t".into()])
+    );
+    assert_eq!(sb.read("t150.t"), "changed\n");
+    // What the nested redo-ifchange recorded from trusted verdicts is right:
+    // nothing to do now, and another change is seen.
+    sb.remove("log");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert!(log_lines(&sb, "log").is_empty(), "no-op rebuilt something");
+    sb.write("t7.in", "seven\n");
+    sb.write("t299.in", "last\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(
+        sorted(log_lines(&sb, "log")),
+        sorted(vec!["all".into(), "t7.t".into(), "t299.t".into()])
+    );
+}
+
+/// `redo X` in the middle of a run gives X new content: a dependant of X
+/// verified up to date earlier in the run must not be trusted afterwards.
+#[test]
+fn forced_build_mid_run_invalidates_verified_dependants() {
+    let sb = new_sb()
+        .file("X.do", "echo X >>log\ncat gen\n")
+        .file("T.do", "redo-ifchange X\necho T >>log\ncat X\n")
+        .file(
+            "all.do",
+            "redo-ifchange T\necho \"$GEN\" >gen\nredo X\nredo-ifchange T\ncat T\n",
+        )
+        .file("gen", "1\n");
+    sb.cmd(&["redo", "all"]).env("GEN", "1").run().success();
+    assert_eq!(sb.read("all"), "1\n");
+    sb.remove("log");
+    sb.cmd(&["redo", "all"]).env("GEN", "2").run().success();
+    // X forced once; T verified by the first redo-ifchange, then rebuilt by
+    // the second one because X changed.
+    assert_eq!(log_lines(&sb, "log"), vec!["X", "T"]);
+    assert_eq!(sb.read("T"), "2\n");
+    assert_eq!(sb.read("all"), "2\n");
+}
+
+/// `redo-ifchange -f` is forced too.
+#[test]
+fn forced_ifchange_mid_run_invalidates_verified_dependants() {
+    let sb = new_sb()
+        .file("X.do", "echo X >>log\ncat gen\n")
+        .file("T.do", "redo-ifchange X\necho T >>log\ncat X\n")
+        .file(
+            "all.do",
+            "redo-ifchange T\necho 2 >gen\nredo-ifchange -f X\nredo-ifchange T\ncat T\n",
+        )
+        .file("gen", "1\n");
+    sb.run(&["redo-ifchange", "T"]).success();
+    sb.remove("log");
+    sb.run(&["redo", "all"]).success();
+    assert_eq!(log_lines(&sb, "log"), vec!["X", "T"]);
+    assert_eq!(sb.read("all"), "2\n");
+}
+
+/// A target that a build creates mid-run, watched by an ifcreate record of a
+/// target verified earlier in the run, makes that target out of date.
+#[test]
+fn created_file_mid_run_invalidates_ifcreate_watchers() {
+    let sb = new_sb()
+        .file(
+            "T.do",
+            "echo T >>log\nif [ -e opt ]; then cat opt; else echo none; fi\nredo-ifcreate opt\n",
+        )
+        .file("opt.do", "echo opt >>log\necho present\n")
+        .file(
+            "all.do",
+            "redo-ifchange T\nredo-ifchange opt\nredo-ifchange T\ncat T\n",
+        );
+    sb.run(&["redo-ifchange", "T"]).success();
+    sb.remove("log");
+    sb.run(&["redo", "all"]).success();
+    assert_eq!(log_lines(&sb, "log"), vec!["opt", "T"]);
+    assert_eq!(sb.read("all"), "present\n");
+}
+
+#[test]
+fn always_targets_rebuilt_once_per_run_dependants_on_change() {
+    let sb = new_sb()
+        .file("A.do", "redo-always\necho A >>log\ncat gen\n")
+        .file("T1.do", "redo-ifchange A\necho T1 >>log\ncat A\n")
+        .file("T2.do", "redo-ifchange A\necho T2 >>log\ncat A\n")
+        .file(
+            "all.do",
+            "redo-ifchange T1 T2\nredo-ifchange T1\necho all >>log\necho done\n",
+        )
+        .file("gen", "1\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(
+        sorted(log_lines(&sb, "log")),
+        sorted(vec!["A".into(), "T1".into(), "T2".into(), "all".into()])
+    );
+    sb.remove("log");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(log_lines(&sb, "log"), vec!["A"], "A same content: only A");
+    sb.remove("log");
+    sb.write("gen", "2\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(
+        sorted(log_lines(&sb, "log")),
+        sorted(vec!["A".into(), "T1".into(), "T2".into(), "all".into()])
+    );
+    assert_eq!(sb.read("T2"), "2\n");
+}
+
+/// A nested redo given an unusable share (closed fd, not a share, garbage,
+/// another run's) checks everything itself and never writes to it.
+#[test]
+fn unusable_share_variable_falls_back_to_checking() {
+    let sb = new_sb()
+        .file("T.do", "redo-ifchange src\necho T >>log\ncat src\n")
+        .file("src", "a\n")
+        .file("garbage", "GOREDO not a share at all, just text\n");
+    sb.run(&["redo-ifchange", "T"]).success();
+    for (i, value) in ["999:1", "0:1", "junk", "", "9:1", "9:99999999"]
+        .iter()
+        .enumerate()
+    {
+        // A fresh run each time (T built in the same run is up to date).
+        let uuid = format!("01234567-89ab-4def-8123-4567890000{i:02}");
+        sb.write("src", format!("v{i}\n"));
+        sb.remove("log");
+        // fd 9: a regular file that is not a share.
+        let out = sb
+            .cmd(&["sh", "-c", "exec 9<>garbage; exec redo-ifchange T"])
+            .env("REDO_BUILD_UUID", &uuid)
+            .env("REDO_FERREDO_RUNSHARE", value)
+            .run();
+        out.success();
+        assert_eq!(log_lines(&sb, "log"), vec!["T"], "value {value:?}");
+        assert_eq!(sb.read("T"), format!("v{i}\n"));
+    }
+    assert_eq!(sb.read("garbage"), "GOREDO not a share at all, just text\n");
+}
+
+/// A top-level run never uses an inherited share: its children see one it
+/// created (its own pid), also when started from inside another run.
+#[test]
+fn top_level_runs_do_not_share() {
+    let sb = new_sb()
+        .file(
+            "all.do",
+            "echo \"$REDO_FERREDO_RUNSHARE\" >outer.var\n\
+             env -u REDO_BUILD_UUID redo-ifchange sub\n",
+        )
+        .file("sub.do", "echo \"$REDO_FERREDO_RUNSHARE\" >inner.var\n")
+        .file(
+            "other.do",
+            "echo \"$REDO_FERREDO_RUNSHARE\" >other.var\nsleep 0.2\n",
+        );
+    let a = sb.cmd(&["redo", "all"]).spawn();
+    let b = sb.cmd(&["redo", "other"]).spawn();
+    a.wait().success();
+    b.wait().success();
+    let outer = sb.read("outer.var").trim().to_string();
+    let inner = sb.read("inner.var").trim().to_string();
+    let other = sb.read("other.var").trim().to_string();
+    let pid = |v: &str| v.split_once(':').map(|(_, p)| p.to_string());
+    assert!(pid(&outer).is_some(), "outer {outer:?}");
+    assert!(pid(&inner).is_some(), "inner {inner:?}");
+    assert_ne!(
+        pid(&outer),
+        pid(&inner),
+        "a nested top-level run reused the share"
+    );
+    assert!(pid(&other).is_some(), "other {other:?}");
+    assert_ne!(pid(&outer), pid(&other), "concurrent runs share");
+    // Two separate top-level runs: different creators.
+    sb.run(&["redo", "sub"]).success();
+    let again = sb.read("inner.var").trim().to_string();
+    assert_ne!(pid(&again), pid(&inner));
+    // An inherited variable is ignored at top level.
+    sb.cmd(&["redo", "sub"])
+        .env("REDO_FERREDO_RUNSHARE", &outer)
+        .run()
+        .success();
+    let third = sb.read("inner.var").trim().to_string();
+    assert_ne!(third, outer);
+}
