@@ -183,8 +183,12 @@ pub struct Checker {
     pub collect_always: Option<Vec<PathBuf>>,
     /// Warnings (corrupt .dep files) for the caller to report.
     pub warnings: Vec<String>,
+    /// Every warning queued so far (kept across [`Checker::reset`]).
+    warned: FastSet<String>,
     /// Optional knowledge of absent files (the query applets' tree walk).
     pub known_absent: Option<std::sync::Arc<dyn KnownAbsent>>,
+    /// A worker of [`Checker::check_fan_in`]: does not split its work again.
+    no_parallel: bool,
     /// The `.redo/` snapshots and `.dep` caches ([`crate::state::depcache`])
     /// of the directories met, shareable between the checkers of one query.
     pub dep_caches: Arc<DepCaches>,
@@ -275,9 +279,7 @@ impl Drop for Checker {
     /// directory. Each write re-validates its snapshot, so after a build
     /// changed a directory nothing is written for it.
     fn drop(&mut self) {
-        for (dir, fresh) in &self.fresh {
-            self.dep_caches.view(Path::new(dir)).persist(fresh);
-        }
+        self.persist_dep_caches();
     }
 }
 
@@ -294,9 +296,19 @@ impl Checker {
             visiting: FastSet::default(),
             collect_always: None,
             warnings: Vec::new(),
+            warned: FastSet::default(),
             known_absent: None,
+            no_parallel: false,
             dep_caches: Arc::default(),
             fresh: FastMap::default(),
+        }
+    }
+
+    /// Write the `.dep` caches of the directories whose files this checker
+    /// read from disk (also done on drop).
+    pub fn persist_dep_caches(&mut self) {
+        for (dir, fresh) in std::mem::take(&mut self.fresh) {
+            self.dep_caches.view(Path::new(&dir)).persist(&fresh);
         }
     }
 
@@ -353,12 +365,20 @@ impl Checker {
         st
     }
 
+    /// Queue a warning for the caller, once per checker however many passes
+    /// (or parallel workers) meet its cause.
+    fn warn(&mut self, w: String) {
+        if self.warned.insert(w.clone()) {
+            self.warnings.push(w);
+        }
+    }
+
     fn decode_dep(&mut self, path: &Path, b: &[u8]) -> DepState {
         match Dep::decode(b) {
             Ok(d) => DepState::Present(Arc::new(d)),
             Err(e) => {
                 let m = format!("{}: {e}", path.display());
-                self.warnings.push(format!(
+                self.warn(format!(
                     "{m}; the target will be rebuilt (delete the file to treat the target as a source)"
                 ));
                 DepState::Corrupt(m)
@@ -509,7 +529,7 @@ impl Checker {
                 }
             }
         }
-        self.prefetch_fan_in(&tdir, &base, &dep);
+        self.check_fan_in(&tdir, &base, &dep);
         for r in dep.records.iter() {
             match r {
                 Record::Ifchange { inode, hash, path } => {
@@ -540,16 +560,20 @@ impl Checker {
     }
 
     /// A target with a large fan-in (an `all` over thousands of targets) is
-    /// checked faster when the system calls its check will make are spread
-    /// over the cores first: for each ifchange dependency, its `stat`, its
-    /// `.dep`, and the `stat` of that `.dep`'s own dependencies. The results
-    /// only seed the memos; the decision itself stays sequential and in
-    /// recorded order, so verdicts and reasons are exactly those of a plain
-    /// check. A `.dep` that cannot be decoded is left for the plain path,
-    /// which reports it.
-    fn prefetch_fan_in(&mut self, tdir: &Path, base: &std::ffi::OsStr, dep: &Dep) {
+    /// checked faster when its dependencies are checked on all the cores
+    /// first: each worker runs a checker of its own on a contiguous share of
+    /// them, seeded with our `visiting` set (so a recorded cycle back to an
+    /// ancestor is cut as it would be here), and sharing our `.redo/` views
+    /// and knowledge of absent files. Their memos (verdicts, `.dep`s, stats,
+    /// hashes, always-targets collected, warnings) are then merged into ours,
+    /// and the decision itself runs as before, in recorded order, now
+    /// answered from the memos: verdicts and reasons are those of a plain
+    /// check. (Only where the tree on disk records a dependency cycle among
+    /// siblings may the cut fall elsewhere, as with the query applets.)
+    /// Workers do not split their own work again.
+    fn check_fan_in(&mut self, tdir: &Path, base: &std::ffi::OsStr, dep: &Dep) {
         const MIN_FAN_IN: usize = 256;
-        if dep.records.len() < MIN_FAN_IN {
+        if self.no_parallel || dep.records.len() < MIN_FAN_IN {
             return;
         }
         let todo: Vec<PathBuf> = dep
@@ -560,7 +584,7 @@ impl Checker {
                 _ => None,
             })
             .map(|p| paths::abs_join(tdir, p))
-            .filter(|p| !self.stats.contains_key(p.as_os_str()))
+            .filter(|p| !self.verdicts.contains_key(p.as_os_str()))
             .collect();
         if todo.len() < MIN_FAN_IN {
             return;
@@ -575,101 +599,85 @@ impl Checker {
         if workers < 2 {
             return;
         }
-        struct Found {
-            path: PathBuf,
-            stat: Option<Inode>,
-            dep: Option<DepState>,
-            /// Bytes read from disk (a cache miss), for the cache write.
-            fresh: Option<Vec<u8>>,
-            below: Vec<(PathBuf, Option<Inode>)>,
-        }
-        let oracle = self.known_absent.clone();
-        let caches = &self.dep_caches;
         let chunk = todo.len().div_ceil(workers);
-        let results: Vec<Vec<Found>> = std::thread::scope(|scope| {
+        let (build, trust) = (self.build, self.trust);
+        let (caches, known) = (&self.dep_caches, &self.known_absent);
+        let (visiting, warned) = (&self.visiting, &self.warned);
+        let collect = self.collect_always.is_some();
+        /// What the parent needs of a worker: the verdicts and stats of its
+        /// share (the parent's decision reads nothing deeper), and what it
+        /// reports or persists.
+        struct Share {
+            verdicts: Vec<(Key, Verdict)>,
+            stats: Vec<(Key, Option<Inode>)>,
+            fresh: FastMap<Key, Vec<(OsString, Vec<u8>)>>,
+            warnings: Vec<String>,
+            always: Option<Vec<PathBuf>>,
+        }
+        let parts: Vec<Share> = std::thread::scope(|scope| {
             let handles: Vec<_> = todo
                 .chunks(chunk)
                 .map(|part| {
-                    let oracle = oracle.clone();
                     scope.spawn(move || {
-                        let mut out = Vec::with_capacity(part.len());
-                        // A shared dependency (the `default.do`) is stat'ed once per worker.
-                        let mut seen: FastSet<OsString> = FastSet::default();
+                        let mut ch = Checker::new(build, trust);
+                        ch.no_parallel = true;
+                        ch.dep_caches = caches.clone();
+                        ch.known_absent = known.clone();
+                        ch.visiting = visiting.clone();
+                        ch.collect_always = collect.then(Vec::new);
+                        ch.warned = warned.clone();
+                        let share = part.len() * 2;
+                        ch.verdicts.reserve(share);
+                        ch.deps.reserve(share);
+                        ch.stats.reserve(share * 2);
+                        let mut out = Share {
+                            verdicts: Vec::with_capacity(part.len()),
+                            stats: Vec::with_capacity(part.len()),
+                            fresh: FastMap::default(),
+                            warnings: Vec::new(),
+                            always: None,
+                        };
                         for p in part {
-                            let stat = std::fs::metadata(p).ok().map(|m| Inode::from_meta(&m));
-                            let dp = crate::state::dep_path(p);
-                            let name = paths::base_of(p);
-                            let mut fresh = None;
-                            // The view's snapshot is taken before any read below.
-                            let view = caches.view(paths::dir_of(p));
-                            let source = view.source(name);
-                            let bytes: Result<Option<std::borrow::Cow<[u8]>>, ()> = match source {
-                                DepSource::NoRedoDir | DepSource::NoDep => Ok(None),
-                                DepSource::Cached(b) => Ok(Some(std::borrow::Cow::Borrowed(b))),
-                                DepSource::Disk
-                                    if oracle.as_ref().is_some_and(|o| o.absent(&dp)) =>
-                                {
-                                    Ok(None)
-                                }
-                                DepSource::Disk => match read_small(&dp) {
-                                    Ok(b) => Ok(Some(std::borrow::Cow::Owned(b))),
-                                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                                    Err(_) => Err(()),
-                                },
-                            };
-                            let mut below = Vec::new();
-                            let dep = match bytes {
-                                Err(()) => None,
-                                Ok(None) => Some(DepState::Absent),
-                                Ok(Some(b)) => match Dep::decode(&b) {
-                                    Ok(d) => {
-                                        let dir = paths::dir_of(p);
-                                        for r in &d.records {
-                                            if let Record::Ifchange { path, .. } = r {
-                                                if path.as_os_str() != name {
-                                                    let q = paths::abs_join(dir, path);
-                                                    if !seen.insert(q.as_os_str().to_owned()) {
-                                                        continue;
-                                                    }
-                                                    let s = std::fs::metadata(&q)
-                                                        .ok()
-                                                        .map(|m| Inode::from_meta(&m));
-                                                    below.push((q, s));
-                                                }
-                                            }
-                                        }
-                                        if let std::borrow::Cow::Owned(b) = b {
-                                            fresh = Some(b);
-                                        }
-                                        Some(DepState::Present(Arc::new(d)))
-                                    }
-                                    Err(_) => None,
-                                },
-                            };
-                            out.push(Found {
-                                path: p.clone(),
-                                stat,
-                                dep,
-                                fresh,
-                                below,
-                            });
+                            // The parent compares the stat with its record.
+                            let st = ch.stat(p);
+                            let v = ch.check_at(p, false);
+                            out.stats.push((key(p), st));
+                            out.verdicts.push((key(p), v));
                         }
+                        out.fresh = std::mem::take(&mut ch.fresh);
+                        out.warnings = std::mem::take(&mut ch.warnings);
+                        out.always = ch.collect_always.take();
+                        // Its memos are freed here, on this core.
+                        drop(ch);
                         out
                     })
                 })
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });
-        for f in results.into_iter().flatten() {
-            if let Some(ds) = f.dep {
-                if let Some(b) = f.fresh {
-                    self.add_fresh(&f.path, b);
-                }
-                self.deps.entry(key(&f.path)).or_insert(ds);
+        let n = todo.len();
+        self.verdicts.reserve(n);
+        self.stats.reserve(n);
+        for mut w in parts {
+            for (k, v) in w.verdicts {
+                self.verdicts.entry(k).or_insert(v);
             }
-            self.stats.entry(key(&f.path)).or_insert(f.stat);
-            for (q, s) in f.below {
-                self.stats.entry(key(&q)).or_insert(s);
+            for (k, v) in w.stats {
+                self.stats.entry(k).or_insert(v);
+            }
+            for (dir, mut fresh) in w.fresh {
+                match self.fresh.get_mut(&dir) {
+                    Some(v) => v.append(&mut fresh),
+                    None => {
+                        self.fresh.insert(dir, fresh);
+                    }
+                }
+            }
+            for m in w.warnings {
+                self.warn(m);
+            }
+            if let (Some(mine), Some(theirs)) = (self.collect_always.as_mut(), w.always.as_mut()) {
+                mine.append(theirs);
             }
         }
     }

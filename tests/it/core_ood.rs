@@ -356,3 +356,51 @@ fn large_fan_in_checks_exactly() {
     assert_eq!(sb.read("built.log"), "t123\n");
     assert_eq!(sb.read("t123"), "changed\n");
 }
+
+/// The parallel check of a large fan-in collects always-targets and corrupt
+/// `.dep` warnings from its workers as a sequential check would: the always
+/// target is built once, its dependant only when its content changed, and
+/// the corrupt `.dep` is reported once and its target rebuilt.
+#[test]
+fn large_fan_in_collects_always_targets_and_warnings_from_workers() {
+    let n = 300;
+    let names: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+    let mut sb = new_sb()
+        .file(
+            "all.do",
+            format!("redo-ifchange {}\necho done\n", names.join(" ")),
+        )
+        .file(
+            "default.do",
+            "if [ \"$2\" = t50 ]; then redo-ifchange stamp; fi\nredo-ifchange \"$2.src\"\necho \"$2\" >>built.log\ncat \"$2.src\"\n",
+        )
+        .file("stamp.do", "redo-always\necho stamp >>built.log\ncat stamp.src\n")
+        .file("stamp.src", "one\n");
+    for i in 0..n {
+        sb = sb.file(format!("t{i}.src"), format!("{i}\n"));
+    }
+    sb.run(&["redo-ifchange", "all"]).success();
+    sb.write("built.log", "");
+    // Same content: the always target runs once, nothing else rebuilds.
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(sb.read("built.log"), "stamp\n");
+    sb.write("built.log", "");
+    sb.write("stamp.src", "two\n");
+    sb.write(".redo/t200.dep", "not a dep file");
+    let out = sb.run(&["redo-ifchange", "all"]);
+    out.success();
+    let mut built: Vec<String> = sb.read("built.log").lines().map(String::from).collect();
+    built.sort();
+    assert_eq!(built, ["stamp", "t200", "t50"]);
+    // Once by this process (not again in the pass after the always target,
+    // nor once per worker), once by the nested check in all.do, and the
+    // job's own note that it rebuilds.
+    let err = out.stderr();
+    assert_eq!(
+        err.matches("t200.dep: shorter than the 23-byte header; the target will be rebuilt")
+            .count(),
+        2,
+        "{err}"
+    );
+    assert_eq!(err.matches("t200.dep: unreadable .dep").count(), 1, "{err}");
+}
