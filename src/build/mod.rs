@@ -182,12 +182,15 @@ pub fn build(
                 out.push(t.clone());
             }
         }
+        // A top-level run with nothing to build starts no process that
+        // could read the share: recording in it would be wasted work.
+        let readers = !(ctx.top_level && out.is_empty());
         let mut roots = targets.clone();
-        if share.is_some() {
+        if share.is_some() && readers {
             roots.extend(complete_fan_ins(&mut checker, &out, &preset));
         }
         flush_warnings(&mut checker, reporter);
-        if let Some(s) = share.as_ref() {
+        if let (Some(s), true) = (share.as_ref(), readers) {
             let facts = harvest(&mut checker, &roots, &preset);
             // Losing facts only costs speed.
             let _ = s.append(&facts);
