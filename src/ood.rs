@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use crate::paths;
 use crate::state::dep::{self, Dep, Hash, Record};
-use crate::state::depcache::{self, Cached, Snapshot};
+use crate::state::depcache::{self, Cached, FileKey, Snapshot};
 use crate::state::inode::{Inode, InodeTrust};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,12 +189,30 @@ pub struct Checker {
     pub known_absent: Option<std::sync::Arc<dyn KnownAbsent>>,
     /// A worker of [`Checker::check_fan_in`]: does not split its work again.
     no_parallel: bool,
+    /// The memos of [`Checker::check_fan_in`]'s workers beyond what the
+    /// decision needed, merged only on demand ([`Checker::absorb_parked`]).
+    parked: Vec<Memos>,
     /// The `.redo/` snapshots and `.dep` caches ([`crate::state::depcache`])
     /// of the directories met, shareable between the checkers of one query.
     pub dep_caches: Arc<DepCaches>,
     /// `.dep` files this checker read from disk (cache misses), by target
     /// directory, for writing the caches when it is done.
-    fresh: FastMap<Key, Vec<(OsString, Vec<u8>)>>,
+    fresh: FastMap<Key, Vec<Fresh>>,
+}
+
+/// A worker checker's memos, kept for [`Checker::absorb_parked`].
+struct Memos {
+    verdicts: FastMap<Key, Verdict>,
+    deps: FastMap<Key, DepState>,
+    stats: FastMap<Key, Option<Inode>>,
+}
+
+/// A `.dep` this checker can vouch for, for the cache write.
+enum Fresh {
+    /// Read from disk, with its key (taken through the open file).
+    Read(OsString, FileKey, Vec<u8>),
+    /// The cache's entry, whose key `stat` confirmed.
+    Kept(OsString),
 }
 
 /// One directory's `.redo/` as first seen: snapshot, then cache.
@@ -204,6 +222,8 @@ pub struct DirView {
     /// a `.dep`.
     snap: Option<Snapshot>,
     cached: Option<Arc<Cached>>,
+    /// The cache is current as a whole (and complete).
+    fast: bool,
 }
 
 impl DirView {
@@ -212,11 +232,16 @@ impl DirView {
         // The snapshot comes first: every .dep read afterwards is at least
         // as new as it, which is what makes a later cache write sound.
         let snap = Snapshot::take(&redo_dir);
-        let cached = snap.as_ref().and_then(|s| depcache::load(&redo_dir, s));
+        let cached = snap.as_ref().and_then(|_| depcache::load(&redo_dir));
+        let fast = match (&snap, &cached) {
+            (Some(s), Some(c)) => c.fast(s),
+            _ => false,
+        };
         DirView {
             redo_dir,
             snap,
             cached,
+            fast,
         }
     }
 
@@ -224,25 +249,42 @@ impl DirView {
         if self.snap.is_none() {
             return DepSource::NoRedoDir;
         }
-        match &self.cached {
-            Some(c) => match c.get(name) {
-                Some(b) => DepSource::Cached(b),
-                // The cache holds every .dep of the directory.
+        match (&self.cached, self.fast) {
+            (Some(c), true) => match c.entry(name) {
+                Some((_, b)) => DepSource::Cached(b),
+                // A fast cache holds every .dep of the directory.
                 None => DepSource::NoDep,
             },
-            None => DepSource::Disk,
+            (Some(c), false) => match c.entry(name) {
+                Some((k, b)) => DepSource::Check(k, b),
+                None => DepSource::Disk,
+            },
+            (None, _) => DepSource::Disk,
         }
     }
 
-    fn persist(&self, fresh: &[(OsString, Vec<u8>)]) {
+    fn persist(&self, fresh: &[Fresh]) {
         let Some(snap) = &self.snap else { return };
-        // A directory with a cache had nothing more to read: fresh reads
-        // only happen where there is none.
-        if self.cached.is_some() || fresh.len() < depcache::MIN_ENTRIES {
+        if self.fast || fresh.len() < depcache::MIN_ENTRIES {
             return;
         }
-        let fresh = fresh.iter().map(|(n, b)| (n.as_os_str(), b.as_slice()));
-        depcache::store(&self.redo_dir, snap, fresh);
+        // Rewrite a per-entry cache only with news, or a chance to make it
+        // fast: writing megabytes for nothing would cost more than it saves.
+        let read = fresh.iter().any(|f| matches!(f, Fresh::Read(..)));
+        if !read && !snap.quiet() {
+            return;
+        }
+        let entries: Vec<(&std::ffi::OsStr, FileKey, &[u8])> = fresh
+            .iter()
+            .filter_map(|f| match f {
+                Fresh::Read(n, k, b) => Some((n.as_os_str(), *k, b.as_slice())),
+                Fresh::Kept(n) => {
+                    let (k, b) = self.cached.as_ref()?.entry(n)?;
+                    Some((n.as_os_str(), k, b))
+                }
+            })
+            .collect();
+        depcache::store(&self.redo_dir, snap, entries);
     }
 }
 
@@ -270,6 +312,8 @@ enum DepSource<'a> {
     /// The directory's complete cache has no such `.dep`.
     NoDep,
     Cached(&'a [u8]),
+    /// The cache's copy, if `stat` still gives this key.
+    Check(FileKey, &'a [u8]),
     Disk,
 }
 
@@ -299,6 +343,7 @@ impl Checker {
             warned: FastSet::default(),
             known_absent: None,
             no_parallel: false,
+            parked: Vec::new(),
             dep_caches: Arc::default(),
             fresh: FastMap::default(),
         }
@@ -312,13 +357,32 @@ impl Checker {
         }
     }
 
-    fn add_fresh(&mut self, target: &Path, bytes: Vec<u8>) {
+    /// Merge the memos parked by parallel checks, for a caller about to
+    /// walk what the check examined (the run share's harvest): without them
+    /// every `.dep` and `stat` below a large fan-in would be taken again.
+    pub fn absorb_parked(&mut self) {
+        for m in std::mem::take(&mut self.parked) {
+            self.verdicts.reserve(m.verdicts.len());
+            for (k, v) in m.verdicts {
+                self.verdicts.entry(k).or_insert(v);
+            }
+            self.deps.reserve(m.deps.len());
+            for (k, v) in m.deps {
+                self.deps.entry(k).or_insert(v);
+            }
+            self.stats.reserve(m.stats.len());
+            for (k, v) in m.stats {
+                self.stats.entry(k).or_insert(v);
+            }
+        }
+    }
+
+    fn add_fresh(&mut self, target: &Path, f: Fresh) {
         let dir = paths::dir_of(target);
-        let name = paths::base_of(target).to_os_string();
         match self.fresh.get_mut(dir.as_os_str()) {
-            Some(v) => v.push((name, bytes)),
+            Some(v) => v.push(f),
             None => {
-                self.fresh.insert(key(dir), vec![(name, bytes)]);
+                self.fresh.insert(key(dir), vec![f]);
             }
         }
     }
@@ -330,6 +394,7 @@ impl Checker {
         self.hashes.clear();
         self.lexists.clear();
         self.stats.clear();
+        self.parked.clear();
         // Built files changed these directories: their snapshots are stale.
         self.dep_caches = Arc::default();
         self.fresh.clear();
@@ -347,20 +412,32 @@ impl Checker {
 
     fn load_dep(&mut self, target: &Path) -> DepState {
         let path = crate::state::dep_path(target);
+        let name = paths::base_of(target);
         let view = self.dep_caches.view(paths::dir_of(target));
-        match view.source(paths::base_of(target)) {
+        match view.source(name) {
             DepSource::NoRedoDir | DepSource::NoDep => return DepState::Absent,
             DepSource::Cached(b) => return self.decode_dep(&path, b),
+            DepSource::Check(k, b) => match std::fs::metadata(&path) {
+                Ok(m) if FileKey::of(&m) == k => {
+                    self.add_fresh(target, Fresh::Kept(name.to_os_string()));
+                    return self.decode_dep(&path, b);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return DepState::Absent,
+                _ => {}
+            },
             DepSource::Disk => {}
         }
-        let bytes = match self.read_known(&path) {
-            Ok(b) => b,
+        if self.is_known_absent(&path) {
+            return DepState::Absent;
+        }
+        let (bytes, fkey) = match depcache::read_keyed(&path) {
+            Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return DepState::Absent,
             Err(e) => return DepState::Corrupt(format!("{}: {e}", path.display())),
         };
         let st = self.decode_dep(&path, &bytes);
-        if let DepState::Present(_) = st {
-            self.add_fresh(target, bytes);
+        if let (DepState::Present(_), Some(k)) = (&st, fkey) {
+            self.add_fresh(target, Fresh::Read(name.to_os_string(), k, bytes));
         }
         st
     }
@@ -422,13 +499,6 @@ impl Checker {
 
     fn is_known_absent(&self, path: &Path) -> bool {
         self.known_absent.as_ref().is_some_and(|k| k.absent(path))
-    }
-
-    fn read_known(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        if self.is_known_absent(path) {
-            return Err(std::io::ErrorKind::NotFound.into());
-        }
-        read_small(path)
     }
 
     /// `stat` of `path` (following symlinks) as inode data; None when it
@@ -610,9 +680,10 @@ impl Checker {
         struct Share {
             verdicts: Vec<(Key, Verdict)>,
             stats: Vec<(Key, Option<Inode>)>,
-            fresh: FastMap<Key, Vec<(OsString, Vec<u8>)>>,
+            fresh: FastMap<Key, Vec<Fresh>>,
             warnings: Vec<String>,
             always: Option<Vec<PathBuf>>,
+            memos: Memos,
         }
         let parts: Vec<Share> = std::thread::scope(|scope| {
             let handles: Vec<_> = todo
@@ -636,6 +707,11 @@ impl Checker {
                             fresh: FastMap::default(),
                             warnings: Vec::new(),
                             always: None,
+                            memos: Memos {
+                                verdicts: FastMap::default(),
+                                deps: FastMap::default(),
+                                stats: FastMap::default(),
+                            },
                         };
                         for p in part {
                             // The parent compares the stat with its record.
@@ -647,8 +723,11 @@ impl Checker {
                         out.fresh = std::mem::take(&mut ch.fresh);
                         out.warnings = std::mem::take(&mut ch.warnings);
                         out.always = ch.collect_always.take();
-                        // Its memos are freed here, on this core.
-                        drop(ch);
+                        out.memos = Memos {
+                            verdicts: std::mem::take(&mut ch.verdicts),
+                            deps: std::mem::take(&mut ch.deps),
+                            stats: std::mem::take(&mut ch.stats),
+                        };
                         out
                     })
                 })
@@ -679,6 +758,7 @@ impl Checker {
             if let (Some(mine), Some(theirs)) = (self.collect_always.as_mut(), w.always.as_mut()) {
                 mine.append(theirs);
             }
+            self.parked.push(w.memos);
         }
     }
 
@@ -698,56 +778,4 @@ impl Checker {
             _ => Some(Reason::DepHash(abs.to_path_buf())),
         }
     }
-}
-
-/// A whole small file (a `.dep`) in open + read + close: no `fstat` for a
-/// size hint, as `std::fs::read` makes, and no second read to see end of
-/// file: a read from a regular file returns less than asked only at its end
-/// (`.dep` files are replaced by rename, never written in place, so there is
-/// no writer racing us).
-fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    // Read into spare capacity: zeroing a fresh buffer for every .dep of a
-    // big tree costs more than the copy.
-    thread_local!(static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 8192]));
-    let first = SCRATCH.with(|s| -> std::io::Result<Option<Vec<u8>>> {
-        let mut s = s.borrow_mut();
-        let cap = s.len();
-        loop {
-            match f.read(&mut s[..]) {
-                Ok(n) if n < cap => return Ok(Some(s[..n].to_vec())),
-                Ok(_) => return Ok(None),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    })?;
-    if let Some(b) = first {
-        return Ok(b);
-    }
-    // Larger than the scratch buffer: start over with a growing buffer.
-    use std::io::Seek;
-    f.seek(std::io::SeekFrom::Start(0))?;
-    let mut buf = vec![0u8; 16384];
-    let mut len = 0;
-    loop {
-        if len == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
-        let want = buf.len() - len;
-        match f.read(&mut buf[len..]) {
-            Ok(0) => break,
-            Ok(n) => {
-                len += n;
-                if n < want {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(len);
-    Ok(buf)
 }

@@ -185,6 +185,9 @@ pub fn build(
         // A top-level run with nothing to build starts no process that
         // could read the share: recording in it would be wasted work.
         let readers = !(ctx.top_level && out.is_empty());
+        if share.is_some() && readers {
+            checker.absorb_parked();
+        }
         let mut roots = targets.clone();
         if share.is_some() && readers {
             roots.extend(complete_fan_ins(&mut checker, &out, &preset));
@@ -244,6 +247,12 @@ pub fn build(
             })?;
         }
     }
+    // The checker's memos hold a few allocations per path of the tree:
+    // freeing them one by one costs more than a no-op check's real work,
+    // and the process ends right after its one build. Write the .dep caches
+    // and let the memory go with the process.
+    checker.persist_dep_caches();
+    std::mem::forget(checker);
     result
 }
 

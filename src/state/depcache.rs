@@ -6,35 +6,36 @@
 //! check of 10000 targets then costs 10000 `open`/`read`/`close` triples on
 //! top of the `stat`s a check needs anyway — ninja reads one log instead.
 //! This cache is a derived copy, never the source of truth:
-//! `D/.redo/.ferredo/deps` holds the bytes of the `.dep` files of `D/.redo/`
-//! together with a *snapshot* of `D/.redo/` itself (device, inode, size,
-//! mtime, ctime) taken before those files were read.
+//! `D/.redo/.ferredo/deps` holds the bytes of `.dep` files of `D/.redo/`,
+//! each with the *key* of the file it was read from (inode number, size,
+//! mtime, ctime, taken with `fstat` on the open file), and optionally a
+//! *snapshot* of `D/.redo/` itself (device, inode, size, mtime, ctime).
 //!
-//! Why a matching snapshot proves the copies current: goredo and ferredo
-//! never write a `.dep` in place; they write a temp file in `D/.redo/` and
-//! rename it over the old one, and a target's removal unlinks it. Each of
-//! those changes the directory's mtime and ctime to the current time. The
-//! cache is only written when
-//! 1. the snapshot was taken before any of the cached files was read, and the
-//!    directory still has the same snapshot when the cache is written (no
-//!    entry changed while we read), and
-//! 2. the snapshot's times were at least [`QUIET`] in the past when it was
-//!    taken (or [`QUIET_COARSE`] on a filesystem whose timestamps look like
-//!    whole seconds), so any later change gets a strictly later timestamp:
-//!    a change in the same clock tick as the snapshot cannot go unseen.
+//! Why this is sound: goredo and ferredo never write a `.dep` in place; they
+//! write a temp file and rename it over the old one, and a removal unlinks
+//! it. So the bytes read through an open file belong to that inode for good,
+//! and any replacement or removal changes the directory's mtime and ctime,
+//! and the name's key (a new inode, with the current time as its ctime).
+//! Two ways to use an entry:
+//! - *fast*: the cache carries a snapshot and `D/.redo/` still has exactly
+//!   that snapshot: every entry is current, and the cache is complete (it
+//!   holds every `*.dep` of the directory: a name it lacks is a source).
+//!   Written only when the snapshot was taken before anything was read, the
+//!   directory still has it at write time, and its times were at least
+//!   [`QUIET`] in the past when taken ([`QUIET_COARSE`] when the timestamps
+//!   look like whole seconds), so a later change in the same clock tick
+//!   cannot go unseen.
+//! - *per entry*: otherwise (the tree was built since), a name's entry is
+//!   used if `stat` of its `.dep` still gives the entry's key: one system
+//!   call instead of open, read and close. An entry is only written if its
+//!   file's times were [`QUIET`] in the past when it was read, for the same
+//!   reason (an inode number reused within one tick).
 //!
-//! A reader takes the snapshot of `D/.redo/` again and uses the cache only if
-//! it is identical; anything else (no cache, another snapshot, a short or
-//! corrupt file, a checksum mismatch) means "read the `.dep` files".
-//! Assumptions, stated: `.dep` files are replaced by rename, never edited in
-//! place (true of goredo, ferredo and redo-depfix; a hand edit in place is
-//! not seen until the directory changes), and the system clock does not step
-//! backwards past a snapshot.
-//!
-//! The cache is *complete*: it holds every `*.dep` of `D/.redo/` at the
-//! snapshot (the writer lists the directory and reads what it had not read
-//! yet), so a name missing from it has no `.dep` — a source — and costs no
-//! system call either.
+//! Anything else (no cache, a short or corrupt file, a checksum mismatch, a
+//! key that differs) means "read the `.dep` file". Assumptions, stated:
+//! `.dep` files are replaced by rename, never edited in place (true of
+//! goredo, ferredo and redo-depfix; a hand edit in place is not seen until
+//! the file is replaced), and the clock does not step backwards.
 //!
 //! The cache lives in a subdirectory so that writing it does not change the
 //! snapshot of `D/.redo/` (only creating `.ferredo/` the first time does).
@@ -51,7 +52,7 @@ use crate::ood::FastMap;
 
 pub const CACHE_DIR: &str = ".ferredo";
 pub const CACHE_FILE: &str = "deps";
-const MAGIC: &[u8] = b"ferredo depcache 2\n";
+const MAGIC: &[u8] = b"ferredo depcache 3\n";
 /// A directory changed less than this long before the snapshot may change
 /// again within the same timestamp tick (kernel tick: 1-10 ms).
 const QUIET: std::time::Duration = std::time::Duration::from_millis(100);
@@ -72,6 +73,23 @@ pub struct Snapshot {
     taken: (i64, i64),
 }
 
+/// Seconds and nanoseconds since the epoch, now.
+fn now() -> (i64, i64) {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_secs() as i64, d.subsec_nanos() as i64))
+        .unwrap_or((0, 0))
+}
+
+/// Were times `mtime` and `ctime` far enough before `at` that a later change
+/// must carry a later timestamp?
+fn quiet(mtime: (i64, i64), ctime: (i64, i64), at: (i64, i64)) -> bool {
+    let coarse = mtime.1 == 0 && ctime.1 == 0;
+    let margin = if coarse { QUIET_COARSE } else { QUIET };
+    let ns = |t: (i64, i64)| t.0 as i128 * 1_000_000_000 + t.1 as i128;
+    ns(at) - ns(mtime).max(ns(ctime)) > margin.as_nanos() as i128
+}
+
 impl Snapshot {
     /// `None` when `redo_dir` does not exist or is not a directory.
     pub fn take(redo_dir: &Path) -> Option<Snapshot> {
@@ -79,60 +97,112 @@ impl Snapshot {
         if !m.is_dir() {
             return None;
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| (d.as_secs() as i64, d.subsec_nanos() as i64))
-            .unwrap_or((0, 0));
         Some(Snapshot {
             dev: m.dev(),
             ino: m.ino(),
             size: m.size(),
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
-            taken: now,
+            taken: now(),
         })
     }
 
-    fn same_dir_state(&self, o: &Snapshot) -> bool {
-        (self.dev, self.ino, self.size, self.mtime, self.ctime)
-            == (o.dev, o.ino, o.size, o.mtime, o.ctime)
+    fn state(&self) -> [i64; 7] {
+        [
+            self.dev as i64,
+            self.ino as i64,
+            self.size as i64,
+            self.mtime.0,
+            self.mtime.1,
+            self.ctime.0,
+            self.ctime.1,
+        ]
     }
 
-    /// Was the directory's last change far enough before the snapshot that
-    /// a later change must carry a later timestamp?
-    fn quiet(&self) -> bool {
-        let coarse = self.mtime.1 == 0 && self.ctime.1 == 0;
-        let margin = if coarse { QUIET_COARSE } else { QUIET };
-        let ns = |t: (i64, i64)| t.0 as i128 * 1_000_000_000 + t.1 as i128;
-        let last = ns(self.mtime).max(ns(self.ctime));
-        ns(self.taken) - last > margin.as_nanos() as i128
+    /// Was the directory quiet when the snapshot was taken (see the essay)?
+    pub fn quiet(&self) -> bool {
+        quiet(self.mtime, self.ctime, self.taken)
+    }
+}
+
+/// What identifies the content of a `.dep` file, replaced only by rename.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileKey {
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileKey {
+    pub fn of(m: &std::fs::Metadata) -> FileKey {
+        FileKey {
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+
+    /// Is the file old enough, now, for its key to be cached? Call it right
+    /// after taking the key.
+    pub fn quiet_now(&self) -> bool {
+        quiet(self.mtime, self.ctime, now())
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
-        for v in [self.dev, self.ino, self.size] {
+        for v in [
+            self.ino as i64,
+            self.size as i64,
+            self.mtime.0,
+            self.mtime.1,
+            self.ctime.0,
+            self.ctime.1,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        for (s, n) in [self.mtime, self.ctime] {
-            out.extend_from_slice(&s.to_le_bytes());
-            out.extend_from_slice(&n.to_le_bytes());
-        }
+    }
+
+    fn decode(b: &[u8]) -> Option<FileKey> {
+        let w = |i: usize| -> Option<i64> {
+            Some(i64::from_le_bytes(
+                b.get(i * 8..i * 8 + 8)?.try_into().ok()?,
+            ))
+        };
+        Some(FileKey {
+            ino: w(0)? as u64,
+            size: w(1)? as u64,
+            mtime: (w(2)?, w(3)?),
+            ctime: (w(4)?, w(5)?),
+        })
     }
 }
+const KEY_LEN: usize = 48;
+const SNAP_LEN: usize = 1 + 7 * 8;
 
 fn cache_path(redo_dir: &Path) -> PathBuf {
     redo_dir.join(CACHE_DIR).join(CACHE_FILE)
 }
 
-/// The cached `.dep` bytes of one directory, by target name.
+/// The cached `.dep` files of one directory, by target name.
 pub struct Cached {
     buf: Vec<u8>,
-    index: FastMap<OsString, (usize, usize)>,
+    index: FastMap<OsString, (FileKey, usize, usize)>,
+    /// The directory state for which every entry is current and the cache
+    /// complete; None: entries must be checked one by one.
+    snap: Option<[i64; 7]>,
 }
 
 impl Cached {
-    /// The bytes of `name`'s `.dep`; None: the directory had no such file.
-    pub fn get(&self, name: &OsStr) -> Option<&[u8]> {
-        self.index.get(name).map(|&(a, b)| &self.buf[a..b])
+    /// Does `now` (the directory as it is) let every entry be trusted, and
+    /// the missing names be known absent?
+    pub fn fast(&self, now: &Snapshot) -> bool {
+        self.snap == Some(now.state())
+    }
+
+    /// The key and bytes of `name`'s `.dep`.
+    pub fn entry(&self, name: &OsStr) -> Option<(FileKey, &[u8])> {
+        self.index.get(name).map(|&(k, a, b)| (k, &self.buf[a..b]))
     }
 
     pub fn len(&self) -> usize {
@@ -142,38 +212,43 @@ impl Cached {
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&OsStr, &[u8])> {
-        self.index
-            .iter()
-            .map(|(k, &(a, b))| (k.as_os_str(), &self.buf[a..b]))
-    }
 }
 
-/// The cache of `redo_dir` if it was written for exactly `snap`.
-pub fn load(redo_dir: &Path, snap: &Snapshot) -> Option<Arc<Cached>> {
+/// The cache of `redo_dir`, if there is a readable one.
+pub fn load(redo_dir: &Path) -> Option<Arc<Cached>> {
     let buf = std::fs::read(cache_path(redo_dir)).ok()?;
-    parse(buf, snap)
+    parse(buf)
 }
 
-fn parse(buf: Vec<u8>, snap: &Snapshot) -> Option<Arc<Cached>> {
-    let mut expect = Vec::with_capacity(64);
-    expect.extend_from_slice(MAGIC);
-    snap.encode(&mut expect);
-    if buf.len() < expect.len() + 4 + 32 || !buf.starts_with(&expect) {
+fn parse(buf: Vec<u8>) -> Option<Arc<Cached>> {
+    if buf.len() < MAGIC.len() + SNAP_LEN + 4 + 32 || !buf.starts_with(MAGIC) {
         return None;
     }
     let (body, sum) = buf.split_at(buf.len() - 32);
     if blake3::hash(body).as_bytes() != sum {
         return None;
     }
-    let mut at = expect.len();
+    let mut at = MAGIC.len();
     let take = |at: &mut usize, n: usize| -> Option<(usize, usize)> {
         let end = at.checked_add(n).filter(|&e| e <= body.len())?;
         let r = (*at, end);
         *at = end;
         Some(r)
     };
+    let (a, b) = take(&mut at, SNAP_LEN)?;
+    let snap = match body[a] {
+        0 => None,
+        1 => {
+            let mut st = [0i64; 7];
+            for (i, v) in st.iter_mut().enumerate() {
+                let o = a + 1 + i * 8;
+                *v = i64::from_le_bytes(body[o..o + 8].try_into().ok()?);
+            }
+            Some(st)
+        }
+        _ => return None,
+    };
+    debug_assert_eq!(b - a, SNAP_LEN);
     let (a, b) = take(&mut at, 4)?;
     let count = u32::from_le_bytes(body[a..b].try_into().ok()?) as usize;
     let mut index = FastMap::default();
@@ -182,92 +257,142 @@ fn parse(buf: Vec<u8>, snap: &Snapshot) -> Option<Arc<Cached>> {
         let (a, b) = take(&mut at, 2)?;
         let nlen = u16::from_le_bytes(body[a..b].try_into().ok()?) as usize;
         let (na, nb) = take(&mut at, nlen)?;
+        let (ka, kb) = take(&mut at, KEY_LEN)?;
+        let key = FileKey::decode(&body[ka..kb])?;
         let (a, b) = take(&mut at, 4)?;
         let dlen = u32::from_le_bytes(body[a..b].try_into().ok()?) as usize;
-        let range = take(&mut at, dlen)?;
-        index.insert(OsStr::from_bytes(&body[na..nb]).to_os_string(), range);
+        let (da, db) = take(&mut at, dlen)?;
+        index.insert(
+            OsStr::from_bytes(&body[na..nb]).to_os_string(),
+            (key, da, db),
+        );
     }
     if at != body.len() {
         return None;
     }
-    Some(Arc::new(Cached { buf, index }))
+    Some(Arc::new(Cached { buf, index, snap }))
 }
 
-/// Write the cache of `redo_dir` for `snap` with `known` (target name,
-/// `.dep` bytes read after `snap` was taken) and every other `*.dep` of the
-/// directory, if the directory is still in the state of `snap` and was quiet
-/// then. Returns whether it was written. Failures are not errors: the cache
-/// is only an optimisation.
-pub fn store<'a>(
-    redo_dir: &Path,
-    snap: &Snapshot,
-    known: impl Iterator<Item = (&'a OsStr, &'a [u8])>,
-) -> bool {
-    if !snap.quiet() {
-        return false;
-    }
-    let mut entries: FastMap<&OsStr, std::borrow::Cow<[u8]>> = FastMap::default();
-    for (n, b) in known {
-        entries.insert(n, std::borrow::Cow::Borrowed(b));
-    }
-    let Ok(list) = std::fs::read_dir(redo_dir) else {
-        return false;
+/// Read a `.dep` and take its key through the open file (the bytes belong to
+/// that inode for good). The key is None when the file is too young to be
+/// cached.
+pub fn read_keyed(path: &Path) -> std::io::Result<(Vec<u8>, Option<FileKey>)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let key = FileKey::of(&f.metadata()?);
+    // One read: a read from a regular file returns less than asked only at
+    // its end, and this file's size is known (never written in place).
+    let want = key.size as usize + 1;
+    let mut b = vec![0u8; want];
+    let n = loop {
+        match f.read(&mut b) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     };
-    let mut rest: Vec<(OsString, Vec<u8>)> = Vec::new();
-    for e in list {
-        let Ok(e) = e else { return false };
-        let file = e.file_name();
-        let Some(name) = file.as_bytes().strip_suffix(b".dep") else {
-            continue;
-        };
-        if name.is_empty() || entries.contains_key(OsStr::from_bytes(name)) {
-            continue;
-        }
-        // Anything but a readable regular file is left to the plain path,
-        // which reports it: then the cache could not be complete.
-        match e.file_type() {
-            Ok(t) if t.is_file() => {}
-            _ => return false,
-        }
-        let Ok(b) = std::fs::read(e.path()) else {
-            return false;
-        };
-        rest.push((OsStr::from_bytes(name).to_os_string(), b));
+    b.truncate(n);
+    if n == want {
+        f.read_to_end(&mut b)?;
     }
-    for (n, b) in &rest {
-        entries.insert(n.as_os_str(), std::borrow::Cow::Borrowed(b.as_slice()));
+    Ok((b, key.quiet_now().then_some(key)))
+}
+
+/// Write the cache of `redo_dir` with `entries` (target name, key, `.dep`
+/// bytes; each key taken after `snap`), if there are any. When the
+/// directory is still in the state of `snap` and was quiet then, every other
+/// `*.dep` of it is added and the cache is written *fast* (complete, valid
+/// while the directory keeps that state); otherwise it is written for
+/// checking entry by entry. Returns whether it was written. Failures are not
+/// errors: the cache is only an optimisation.
+pub fn store(redo_dir: &Path, snap: &Snapshot, entries: Vec<(&OsStr, FileKey, &[u8])>) -> bool {
+    let mut all: FastMap<&OsStr, (FileKey, &[u8])> = FastMap::default();
+    all.reserve(entries.len());
+    for (n, k, b) in entries {
+        all.insert(n, (k, b));
     }
+    let dir = redo_dir.join(CACHE_DIR);
+    if std::fs::create_dir(&dir).is_err() && !dir.is_dir() {
+        return false;
+    }
+    // Complete the set for a fast cache; creating `.ferredo/` above changed
+    // the directory, which the snapshot check below then sees.
+    let mut rest: Vec<(OsString, FileKey, Vec<u8>)> = Vec::new();
+    let mut fast =
+        snap.quiet() && Snapshot::take(redo_dir).is_some_and(|s| s.state() == snap.state());
+    if fast {
+        match std::fs::read_dir(redo_dir) {
+            Ok(list) => {
+                for e in list {
+                    let Ok(e) = e else {
+                        fast = false;
+                        break;
+                    };
+                    let file = e.file_name();
+                    let Some(name) = file.as_bytes().strip_suffix(b".dep") else {
+                        continue;
+                    };
+                    if name.is_empty() || all.contains_key(OsStr::from_bytes(name)) {
+                        continue;
+                    }
+                    // Anything but a readable, quiet regular file is left to the
+                    // plain path (which reports it): the cache cannot be complete.
+                    let ok = matches!(e.file_type(), Ok(t) if t.is_file());
+                    match read_keyed(&e.path()) {
+                        Ok((b, Some(k))) if ok => rest.push((OsStr::from_bytes(name).into(), k, b)),
+                        _ => {
+                            fast = false;
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(_) => fast = false,
+        }
+        // Nothing may have changed while we listed and read.
+        fast = fast && Snapshot::take(redo_dir).is_some_and(|s| s.state() == snap.state());
+    }
+    if fast {
+        for (n, k, b) in &rest {
+            all.insert(n.as_os_str(), (*k, b.as_slice()));
+        }
+    }
+    if all.is_empty() {
+        return false;
+    }
+
     let mut out = Vec::with_capacity(1 << 16);
     out.extend_from_slice(MAGIC);
-    snap.encode(&mut out);
+    if fast {
+        out.push(1);
+        for v in snap.state() {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    } else {
+        out.extend_from_slice(&[0u8; SNAP_LEN]);
+    }
     let count_at = out.len();
     out.extend_from_slice(&0u32.to_le_bytes());
     let mut count: u32 = 0;
-    for (name, dep) in entries {
+    for (name, (key, dep)) in all {
         let (Ok(nlen), Ok(dlen)) = (u16::try_from(name.len()), u32::try_from(dep.len())) else {
-            // Cannot be represented: the cache would not be complete.
-            return false;
+            // Cannot be represented: leave it to the plain path. (A fast
+            // cache must be complete: write a per-entry one.)
+            if fast {
+                return false;
+            }
+            continue;
         };
         out.extend_from_slice(&nlen.to_le_bytes());
         out.extend_from_slice(name.as_bytes());
+        key.encode(&mut out);
         out.extend_from_slice(&dlen.to_le_bytes());
-        out.extend_from_slice(&dep);
+        out.extend_from_slice(dep);
         count += 1;
     }
     out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
     let sum = *blake3::hash(&out).as_bytes();
     out.extend_from_slice(&sum);
-
-    let dir = redo_dir.join(CACHE_DIR);
-    if std::fs::create_dir(&dir).is_err() && !dir.is_dir() {
-        return false;
-    }
-    // Creating `.ferredo/` changed the directory: the snapshot must still
-    // hold, else entries may have changed while we read them.
-    match Snapshot::take(redo_dir) {
-        Some(now) if now.same_dir_state(snap) => {}
-        _ => return false,
-    }
     let Ok(mut tmp) = tempfile::Builder::new().prefix(".deps.").tempfile_in(&dir) else {
         return false;
     };
@@ -286,81 +411,104 @@ mod tests {
         let r = d.path().join(".redo");
         std::fs::create_dir(&r).unwrap();
         std::fs::create_dir(r.join(CACHE_DIR)).unwrap();
-        std::thread::sleep(QUIET + std::time::Duration::from_millis(20));
         (d, r)
     }
 
-    #[test]
-    fn round_trip_for_the_same_snapshot() {
-        let (_d, r) = quiet_dir();
-        let snap = Snapshot::take(&r).unwrap();
-        let items = [(OsStr::new("a.t"), &b"dep a"[..]), (OsStr::new("b"), b"")];
-        assert!(store(&r, &snap, items.iter().copied()));
-        let c = load(&r, &Snapshot::take(&r).unwrap()).unwrap();
-        assert_eq!(c.len(), 2);
-        assert_eq!(c.get(OsStr::new("a.t")), Some(&b"dep a"[..]));
-        assert_eq!(c.get(OsStr::new("b")), Some(&b""[..]));
-        assert_eq!(c.get(OsStr::new("c")), None);
+    fn settle() {
+        std::thread::sleep(QUIET + std::time::Duration::from_millis(20));
+    }
+
+    /// Write `name.dep` and read it back keyed, as a checker does.
+    fn dep(r: &Path, name: &str, content: &[u8]) -> (Vec<u8>, FileKey) {
+        let p = r.join(format!("{name}.dep"));
+        std::fs::write(r.join("tmp"), content).unwrap();
+        std::fs::rename(r.join("tmp"), &p).unwrap();
+        settle();
+        let (b, k) = read_keyed(&p).unwrap();
+        (b, k.expect("quiet"))
     }
 
     #[test]
-    fn the_cache_holds_every_dep_of_the_directory() {
-        let d = tempfile::tempdir().unwrap();
-        let r = d.path().join(".redo");
-        std::fs::create_dir_all(r.join(CACHE_DIR)).unwrap();
+    fn a_quiet_directory_gets_a_fast_complete_cache() {
+        let (_d, r) = quiet_dir();
+        let (ba, ka) = dep(&r, "a.t", b"dep a");
         std::fs::write(r.join("unread.dep"), b"on disk").unwrap();
         std::fs::write(r.join("unread.lock"), b"").unwrap();
-        std::thread::sleep(QUIET + std::time::Duration::from_millis(20));
+        settle();
+        let snap = Snapshot::take(&r).unwrap();
+        assert!(store(&r, &snap, vec![(OsStr::new("a.t"), ka, &ba)]));
+        let c = load(&r).unwrap();
+        assert!(c.fast(&Snapshot::take(&r).unwrap()));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.entry(OsStr::new("a.t")).unwrap().1, b"dep a");
+        assert_eq!(c.entry(OsStr::new("unread")).unwrap().1, b"on disk");
+        assert!(c.entry(OsStr::new("unread.lock")).is_none());
+    }
+
+    #[test]
+    fn a_change_ends_the_fast_path_and_the_changed_entry_no_longer_matches() {
+        let (_d, r) = quiet_dir();
+        let (ba, ka) = dep(&r, "a", b"x");
+        let (bb, kb) = dep(&r, "b", b"y");
         let snap = Snapshot::take(&r).unwrap();
         assert!(store(
             &r,
             &snap,
-            [(OsStr::new("read"), &b"x"[..])].into_iter()
+            vec![(OsStr::new("a"), ka, &ba), (OsStr::new("b"), kb, &bb)]
         ));
-        let c = load(&r, &snap).unwrap();
-        assert_eq!(c.len(), 2);
-        assert_eq!(c.get(OsStr::new("unread")), Some(&b"on disk"[..]));
-        assert_eq!(c.get(OsStr::new("unread.lock")), None);
+        // a.dep replaced by rename, as goredo and ferredo write them.
+        let (_, ka2) = dep(&r, "a", b"z");
+        let c = load(&r).unwrap();
+        assert!(!c.fast(&Snapshot::take(&r).unwrap()));
+        assert_ne!(c.entry(OsStr::new("a")).unwrap().0, ka2);
+        let now_b = FileKey::of(&std::fs::metadata(r.join("b.dep")).unwrap());
+        assert_eq!(c.entry(OsStr::new("b")).unwrap().0, now_b);
     }
 
     #[test]
-    fn any_entry_change_invalidates() {
+    fn a_changing_directory_gets_a_per_entry_cache() {
         let (_d, r) = quiet_dir();
-        let snap = Snapshot::take(&r).unwrap();
-        assert!(store(&r, &snap, [(OsStr::new("a"), &b"x"[..])].into_iter()));
-        // A .dep replaced by rename, as goredo and ferredo write them.
-        std::fs::write(r.join("tmp"), b"y").unwrap();
-        std::fs::rename(r.join("tmp"), r.join("a.dep")).unwrap();
-        assert!(load(&r, &Snapshot::take(&r).unwrap()).is_none());
-    }
-
-    #[test]
-    fn not_written_when_the_directory_changed_meanwhile_or_recently() {
-        let (_d, r) = quiet_dir();
+        let (ba, ka) = dep(&r, "a", b"x");
         let snap = Snapshot::take(&r).unwrap();
         std::fs::write(r.join("new.dep"), b"z").unwrap();
-        assert!(!store(&r, &snap, std::iter::empty()));
-        // Just changed: not quiet.
+        assert!(store(&r, &snap, vec![(OsStr::new("a"), ka, &ba)]));
+        let c = load(&r).unwrap();
+        assert!(!c.fast(&Snapshot::take(&r).unwrap()));
+        assert_eq!(
+            c.len(),
+            1,
+            "not completed: the listing would not be current"
+        );
+        // Just changed: not quiet, not fast either.
         let recent = Snapshot::take(&r).unwrap();
-        assert!(!store(&r, &recent, std::iter::empty()));
-        assert!(!cache_path(&r).exists());
+        assert!(store(&r, &recent, vec![(OsStr::new("a"), ka, &ba)]));
+        assert!(!load(&r).unwrap().fast(&recent));
+    }
+
+    #[test]
+    fn a_young_file_is_not_keyed() {
+        let (_d, r) = quiet_dir();
+        std::fs::write(r.join("y.dep"), b"young").unwrap();
+        let (b, k) = read_keyed(&r.join("y.dep")).unwrap();
+        assert_eq!(b, b"young");
+        assert!(k.is_none());
     }
 
     #[test]
     fn corrupt_or_foreign_files_are_ignored() {
         let (_d, r) = quiet_dir();
+        let (ba, ka) = dep(&r, "a", b"x");
         let snap = Snapshot::take(&r).unwrap();
-        assert!(store(&r, &snap, [(OsStr::new("a"), &b"x"[..])].into_iter()));
+        assert!(store(&r, &snap, vec![(OsStr::new("a"), ka, &ba)]));
         let p = cache_path(&r);
         let mut b = std::fs::read(&p).unwrap();
         let n = b.len();
         b[n - 40] ^= 1;
-        // Writing in place keeps the .redo snapshot (the file is one level down).
         std::fs::write(&p, &b).unwrap();
-        assert!(load(&r, &snap).is_none());
+        assert!(load(&r).is_none());
         std::fs::write(&p, b"garbage").unwrap();
-        assert!(load(&r, &snap).is_none());
+        assert!(load(&r).is_none());
         std::fs::write(&p, b"").unwrap();
-        assert!(load(&r, &snap).is_none());
+        assert!(load(&r).is_none());
     }
 }

@@ -107,3 +107,23 @@ fn the_cache_directory_is_invisible_to_the_query_applets() {
     sb.write("t4.in", "four\n");
     sb.run(&["redo-ood"]).success().stdout_is("all\nt4.t\n");
 }
+
+#[test]
+fn back_to_back_changes_are_each_seen_through_a_per_entry_cache() {
+    let sb = six();
+    settle_and_cache(&sb);
+    // No pauses from here: each run rewrites .deps that the cache read by
+    // the next run holds with old keys.
+    for (i, src) in ["t1", "t2", "t1", "t6", "t2"].iter().enumerate() {
+        let before = count(&sb, "runs");
+        sb.write(format!("{src}.in"), format!("change {i}\n"));
+        sb.run(&["redo-ifchange", "all"]).success();
+        assert_eq!(
+            sb.read("runs").lines().skip(before).collect::<Vec<_>>(),
+            [*src],
+            "change {i}"
+        );
+        assert_eq!(sb.read(format!("{src}.t")), format!("change {i}\n"));
+    }
+    sb.run(&["redo-ood"]).success().stdout_is("");
+}
