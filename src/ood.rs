@@ -195,10 +195,16 @@ pub struct Checker {
     /// The `.redo/` snapshots and `.dep` caches ([`crate::state::depcache`])
     /// of the directories met, shareable between the checkers of one query.
     pub dep_caches: Arc<DepCaches>,
+    /// This checker's handles on [`Checker::dep_caches`]' views.
+    views: FastMap<Key, Arc<DirView>>,
     /// `.dep` files this checker read from disk (cache misses), by target
     /// directory, for writing the caches when it is done.
     fresh: FastMap<Key, Vec<Fresh>>,
 }
+
+/// A `.redo/` this large (about a thousand entries) marks a big tree: see
+/// [`Checker::check_fan_in`].
+const BIG_DIR_BYTES: u64 = 32 << 10;
 
 /// A worker checker's memos, kept for [`Checker::absorb_parked`].
 struct Memos {
@@ -221,10 +227,15 @@ pub struct DirView {
     /// None: there is no `.redo/` here, so no target of this directory has
     /// a `.dep`.
     snap: Option<Snapshot>,
-    cached: Option<Arc<Cached>>,
-    /// The cache is current as a whole (and complete).
-    fast: bool,
+    /// Loaded on the [`LAZY_LOAD`]th lookup: a process asking for a few
+    /// `.dep`s of a big directory (a nested redo-ifchange) reads those few
+    /// files rather than the whole cache.
+    cache: std::sync::OnceLock<Option<(Arc<Cached>, bool)>>,
+    lookups: std::sync::atomic::AtomicUsize,
 }
+
+/// `.dep` lookups in one directory before its cache is worth loading.
+const LAZY_LOAD: usize = 32;
 
 impl DirView {
     fn open(dir: &Path) -> DirView {
@@ -232,40 +243,75 @@ impl DirView {
         // The snapshot comes first: every .dep read afterwards is at least
         // as new as it, which is what makes a later cache write sound.
         let snap = Snapshot::take(&redo_dir);
-        let cached = snap.as_ref().and_then(|_| depcache::load(&redo_dir));
-        let fast = match (&snap, &cached) {
-            (Some(s), Some(c)) => c.fast(s),
-            _ => false,
-        };
         DirView {
             redo_dir,
             snap,
-            cached,
-            fast,
+            cache: std::sync::OnceLock::new(),
+            lookups: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// The cache and whether it is current as a whole (fast and complete).
+    fn cached(&self) -> Option<&(Arc<Cached>, bool)> {
+        self.cache
+            .get_or_init(|| {
+                let snap = self.snap.as_ref()?;
+                let c = depcache::load(&self.redo_dir)?;
+                let fast = c.fast(snap);
+                Some((c, fast))
+            })
+            .as_ref()
+    }
+
+    /// Does this `.redo/` hold thousands of entries (a big tree)? From the
+    /// directory's size (about 20 to 40 bytes an entry on tmpfs and ext4),
+    /// without loading anything.
+    fn big(&self) -> bool {
+        self.snap
+            .as_ref()
+            .is_some_and(|s| s.size() >= BIG_DIR_BYTES)
     }
 
     fn source(&self, name: &std::ffi::OsStr) -> DepSource<'_> {
         if self.snap.is_none() {
             return DepSource::NoRedoDir;
         }
-        match (&self.cached, self.fast) {
-            (Some(c), true) => match c.entry(name) {
+        let n = self
+            .lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n < LAZY_LOAD && self.cache.get().is_none() {
+            return DepSource::Disk;
+        }
+        match self.cached() {
+            Some((c, true)) => match c.entry(name) {
                 Some((_, b)) => DepSource::Cached(b),
                 // A fast cache holds every .dep of the directory.
                 None => DepSource::NoDep,
             },
-            (Some(c), false) => match c.entry(name) {
+            Some((c, false)) => match c.entry(name) {
                 Some((k, b)) => DepSource::Check(k, b),
                 None => DepSource::Disk,
             },
-            (None, _) => DepSource::Disk,
+            None => DepSource::Disk,
         }
+    }
+
+    /// Is `name` a target according to the loaded cache?
+    fn cached_target(&self, name: &std::ffi::OsStr) -> bool {
+        self.cache
+            .get()
+            .and_then(|c| c.as_ref())
+            .is_some_and(|(c, _)| c.entry(name).is_some())
     }
 
     fn persist(&self, fresh: &[Fresh]) {
         let Some(snap) = &self.snap else { return };
-        if self.fast || fresh.len() < depcache::MIN_ENTRIES {
+        // Only where the cache was looked at (so a few reads never replace
+        // a big cache), and not when it was current anyway.
+        let Some(loaded) = self.cache.get() else {
+            return;
+        };
+        if matches!(loaded, Some((_, true))) || fresh.len() < depcache::MIN_ENTRIES {
             return;
         }
         // Rewrite a per-entry cache only with news, or a chance to make it
@@ -279,7 +325,7 @@ impl DirView {
             .filter_map(|f| match f {
                 Fresh::Read(n, k, b) => Some((n.as_os_str(), *k, b.as_slice())),
                 Fresh::Kept(n) => {
-                    let (k, b) = self.cached.as_ref()?.entry(n)?;
+                    let (k, b) = loaded.as_ref()?.0.entry(n)?;
                     Some((n.as_os_str(), k, b))
                 }
             })
@@ -345,6 +391,7 @@ impl Checker {
             no_parallel: false,
             parked: Vec::new(),
             dep_caches: Arc::default(),
+            views: FastMap::default(),
             fresh: FastMap::default(),
         }
     }
@@ -377,6 +424,17 @@ impl Checker {
         }
     }
 
+    /// The shared view of `dir`, remembered here: the shared table is behind
+    /// a lock that parallel workers would otherwise take for every lookup.
+    fn view(&mut self, dir: &Path) -> Arc<DirView> {
+        if let Some(v) = self.views.get(dir.as_os_str()) {
+            return v.clone();
+        }
+        let v = self.dep_caches.view(dir);
+        self.views.insert(key(dir), v.clone());
+        v
+    }
+
     fn add_fresh(&mut self, target: &Path, f: Fresh) {
         let dir = paths::dir_of(target);
         match self.fresh.get_mut(dir.as_os_str()) {
@@ -397,6 +455,7 @@ impl Checker {
         self.parked.clear();
         // Built files changed these directories: their snapshots are stale.
         self.dep_caches = Arc::default();
+        self.views.clear();
         self.fresh.clear();
     }
 
@@ -413,7 +472,7 @@ impl Checker {
     fn load_dep(&mut self, target: &Path) -> DepState {
         let path = crate::state::dep_path(target);
         let name = paths::base_of(target);
-        let view = self.dep_caches.view(paths::dir_of(target));
+        let view = self.view(paths::dir_of(target));
         match view.source(name) {
             DepSource::NoRedoDir | DepSource::NoDep => return DepState::Absent,
             DepSource::Cached(b) => return self.decode_dep(&path, b),
@@ -643,7 +702,14 @@ impl Checker {
     /// Workers do not split their own work again.
     fn check_fan_in(&mut self, tdir: &Path, base: &std::ffi::OsStr, dep: &Dep) {
         const MIN_FAN_IN: usize = 256;
-        if self.no_parallel || dep.records.len() < MIN_FAN_IN {
+        if self.no_parallel || dep.records.len() < 2 {
+            return;
+        }
+        // Near the top of a check whose directory holds thousands of
+        // targets (a deep tree, whose fan-ins are each small), split too.
+        let top_of_big_tree = || self.visiting.len() <= 3 && self.dep_caches.view(tdir).big();
+        let big_tree = dep.records.len() < MIN_FAN_IN;
+        if big_tree && !top_of_big_tree() {
             return;
         }
         let todo: Vec<PathBuf> = dep
@@ -656,7 +722,21 @@ impl Checker {
             .map(|p| paths::abs_join(tdir, p))
             .filter(|p| !self.verdicts.contains_key(p.as_os_str()))
             .collect();
-        if todo.len() < MIN_FAN_IN {
+        // In a tree, split only among subtrees: the dependencies that are
+        // targets themselves (their .dep is in the cache), not the .do file
+        // or sources beside a single child.
+        let todo: Vec<PathBuf> = if big_tree {
+            let caches = &self.dep_caches;
+            todo.into_iter()
+                .filter(|p| {
+                    let v = caches.view(paths::dir_of(p));
+                    v.cached_target(paths::base_of(p)) || crate::state::dep_path(p).exists()
+                })
+                .collect()
+        } else {
+            todo
+        };
+        if todo.len() < 2 {
             return;
         }
         // available_parallelism reads cgroup files on every call.

@@ -119,6 +119,11 @@ impl Snapshot {
         ]
     }
 
+    /// The directory's size in bytes (a hint of how many entries it has).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// Was the directory quiet when the snapshot was taken (see the essay)?
     pub fn quiet(&self) -> bool {
         quiet(self.mtime, self.ctime, self.taken)

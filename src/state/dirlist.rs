@@ -39,6 +39,24 @@ impl DirLists {
         self.dirs.clear();
     }
 
+    /// The answer for `path` if its directory is already listed (or known
+    /// missing), without counting: `None` when [`DirLists::exists`] must be
+    /// asked.
+    pub fn known(&self, path: &Path) -> Option<bool> {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        let cut = bytes.iter().rposition(|&b| b == b'/')?;
+        let name = std::ffi::OsStr::from_bytes(&bytes[cut + 1..]);
+        match self
+            .dirs
+            .get(std::ffi::OsStr::from_bytes(&bytes[..cut.max(1)]))?
+        {
+            Entry::Listed(names) if !name.is_empty() => Some(names.contains(name)),
+            Entry::Missing if !name.is_empty() => Some(false),
+            _ => None,
+        }
+    }
+
     /// Does `path` exist (not following a final symlink)? `None` when the
     /// answer must come from the kernel.
     pub fn exists(&mut self, path: &Path) -> Option<bool> {
@@ -127,17 +145,30 @@ mod tests {
 }
 
 /// A shareable [`DirLists`] for the out-of-date checker's absence oracle.
+/// Parallel checkers mostly ask about listed directories: they share a read
+/// lock, and take the write lock only to count or list.
 #[derive(Default)]
-pub struct SharedDirLists(std::sync::Mutex<DirLists>);
+pub struct SharedDirLists(std::sync::RwLock<DirLists>);
+
+impl SharedDirLists {
+    fn exists(&self, path: &Path) -> Option<bool> {
+        {
+            let g = self.0.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(a) = g.known(path) {
+                return Some(a);
+            }
+        }
+        let mut g = self.0.write().unwrap_or_else(|e| e.into_inner());
+        g.exists(path)
+    }
+}
 
 impl crate::ood::KnownAbsent for SharedDirLists {
     fn absent(&self, path: &Path) -> bool {
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        g.exists(path) == Some(false)
+        self.exists(path) == Some(false)
     }
 
     fn present(&self, path: &Path) -> bool {
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        g.exists(path) == Some(true)
+        self.exists(path) == Some(true)
     }
 }

@@ -8,21 +8,29 @@ use std::time::Duration;
 
 const CACHE: &str = ".redo/.ferredo/deps";
 
-/// Six targets `t1..t6`, each built from `tN.in` by `default.t.do`, which
+/// Targets in one directory; enough that a check loads the directory's
+/// cache (it reads a few `.dep` files of a directory directly).
+const N: usize = 40;
+
+/// `N` targets `t1..tN`, each built from `tN.in` by `default.t.do`, which
 /// logs every run to `runs`.
-fn six() -> Sandbox {
+fn many() -> Sandbox {
     let mut sb = new_sb()
         .file(
             "default.t.do",
             "echo \"$2\" >>runs\nif [ -e \"$2.alt\" ]; then s=\"$2.alt\"; else s=\"$2.in\"; fi\nredo-ifchange \"$s\"\ncat \"$s\"\n",
         )
-        .file("all.do", "redo-ifchange t1.t t2.t t3.t t4.t t5.t t6.t\necho done\n");
-    for i in 1..=6 {
+        .file("all.do", format!("redo-ifchange {}\necho done\n", names().join(" ")));
+    for i in 1..=N {
         sb = sb.file(format!("t{i}.in"), format!("in {i}\n"));
     }
     sb.run(&["redo-ifchange", "all"]).success();
-    assert_eq!(count(&sb, "runs"), 6);
+    assert_eq!(count(&sb, "runs"), N);
     sb
+}
+
+fn names() -> Vec<String> {
+    (1..=N).map(|i| format!("t{i}.t")).collect()
 }
 
 /// Let `.redo/` become quiet, then check: the cache gets written (the first
@@ -40,10 +48,10 @@ fn settle_and_cache(sb: &Sandbox) {
 
 #[test]
 fn a_quiet_no_op_writes_the_cache_and_a_source_change_is_still_seen() {
-    let sb = six();
+    let sb = many();
     settle_and_cache(&sb);
     let runs = count(&sb, "runs");
-    assert_eq!(runs, 6, "no-op checks rebuilt something");
+    assert_eq!(runs, N, "no-op checks rebuilt something");
     // Sources live outside .redo/: the cache holds .dep files, not verdicts.
     sb.write("t3.in", "changed\n");
     sb.run(&["redo-ifchange", "all"]).success();
@@ -56,7 +64,7 @@ fn a_quiet_no_op_writes_the_cache_and_a_source_change_is_still_seen() {
 
 #[test]
 fn a_dep_replaced_after_the_cache_was_written_is_read_again() {
-    let sb = six();
+    let sb = many();
     settle_and_cache(&sb);
     // t2 now depends on t2.alt instead of t2.in: the forced rebuild writes a
     // new t2.dep (by rename, as always), changing .redo/.
@@ -77,7 +85,7 @@ fn a_dep_replaced_after_the_cache_was_written_is_read_again() {
 
 #[test]
 fn a_corrupt_cache_is_ignored() {
-    let sb = six();
+    let sb = many();
     settle_and_cache(&sb);
     let mut b = sb.read_bytes(CACHE);
     let mid = b.len() / 2;
@@ -86,23 +94,26 @@ fn a_corrupt_cache_is_ignored() {
     sb.run(&["redo-ifchange", "all"])
         .success()
         .stderr_lacks("warning");
-    assert_eq!(count(&sb, "runs"), 6);
+    assert_eq!(count(&sb, "runs"), N);
     sb.write("t5.in", "five\n");
     sb.run(&["redo-ifchange", "all"]).success();
-    assert_eq!(count(&sb, "runs"), 7);
+    assert_eq!(count(&sb, "runs"), N + 1);
     assert_eq!(sb.read("t5.t"), "five\n");
     sb.write(CACHE, "garbage");
     sb.run(&["redo-ifchange", "all"]).success();
-    assert_eq!(count(&sb, "runs"), 7);
+    assert_eq!(count(&sb, "runs"), N + 1);
 }
 
 #[test]
 fn the_cache_directory_is_invisible_to_the_query_applets() {
-    let sb = six();
+    let sb = many();
     settle_and_cache(&sb);
+    let mut expect = names();
+    expect.push("all".into());
+    expect.sort();
     sb.run(&["redo-targets"])
         .success()
-        .stdout_is("all\nt1.t\nt2.t\nt3.t\nt4.t\nt5.t\nt6.t\n");
+        .stdout_is(&(expect.join("\n") + "\n"));
     sb.run(&["redo-ood"]).success().stdout_is("");
     sb.write("t4.in", "four\n");
     sb.run(&["redo-ood"]).success().stdout_is("all\nt4.t\n");
@@ -110,7 +121,7 @@ fn the_cache_directory_is_invisible_to_the_query_applets() {
 
 #[test]
 fn back_to_back_changes_are_each_seen_through_a_per_entry_cache() {
-    let sb = six();
+    let sb = many();
     settle_and_cache(&sb);
     // No pauses from here: each run rewrites .deps that the cache read by
     // the next run holds with old keys.
