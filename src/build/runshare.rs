@@ -181,58 +181,21 @@ fn bucket(path: &[u8]) -> u64 {
     fnv(path) % NBUCKETS
 }
 
-fn pread_exact(fd: RawFd, buf: &mut [u8], mut off: u64) -> io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let n = unsafe {
-            libc::pread(
-                fd,
-                buf[done..].as_mut_ptr().cast(),
-                buf.len() - done,
-                off as libc::off_t,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        done += n as usize;
-        off += n as u64;
-    }
-    Ok(())
+/// Use the share's fd as a `File` without taking it over (never closed here).
+fn with_file<R>(fd: RawFd, f: impl FnOnce(&std::fs::File) -> R) -> R {
+    use std::os::fd::FromRawFd;
+    let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    f(&file)
 }
 
-fn pwrite_all(fd: RawFd, buf: &[u8], mut off: u64) -> io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let n = unsafe {
-            libc::pwrite(
-                fd,
-                buf[done..].as_ptr().cast(),
-                buf.len() - done,
-                off as libc::off_t,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        done += n as usize;
-        off += n as u64;
-    }
-    Ok(())
+fn pread_exact(fd: RawFd, buf: &mut [u8], off: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    with_file(fd, |f| f.read_exact_at(buf, off))
+}
+
+fn pwrite_all(fd: RawFd, buf: &[u8], off: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    with_file(fd, |f| f.write_all_at(buf, off))
 }
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
