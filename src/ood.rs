@@ -187,8 +187,9 @@ pub struct Checker {
     warned: FastSet<String>,
     /// Optional knowledge of absent files (the query applets' tree walk).
     pub known_absent: Option<std::sync::Arc<dyn KnownAbsent>>,
-    /// A worker of [`Checker::check_fan_in`]: does not split its work again.
-    no_parallel: bool,
+    /// A worker of [`Checker::check_fan_in`] (or of a query, which splits
+    /// its work itself): does not split its work again.
+    pub(crate) no_parallel: bool,
     /// The memos of [`Checker::check_fan_in`]'s workers beyond what the
     /// decision needed, merged only on demand ([`Checker::absorb_parked`]).
     parked: Vec<Memos>,
@@ -294,14 +295,6 @@ impl DirView {
             },
             None => DepSource::Disk,
         }
-    }
-
-    /// Is `name` a target according to the loaded cache?
-    fn cached_target(&self, name: &std::ffi::OsStr) -> bool {
-        self.cache
-            .get()
-            .and_then(|c| c.as_ref())
-            .is_some_and(|(c, _)| c.entry(name).is_some())
     }
 
     fn persist(&self, fresh: &[Fresh]) {
@@ -729,8 +722,10 @@ impl Checker {
             let caches = &self.dep_caches;
             todo.into_iter()
                 .filter(|p| {
+                    // A big directory: its cache is worth loading now.
                     let v = caches.view(paths::dir_of(p));
-                    v.cached_target(paths::base_of(p)) || crate::state::dep_path(p).exists()
+                    v.cached()
+                        .is_some_and(|(c, _)| c.entry(paths::base_of(p)).is_some())
                 })
                 .collect()
         } else {

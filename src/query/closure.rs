@@ -155,6 +155,8 @@ fn checker(
     let mut ch = Checker::new(build, trust);
     ch.known_absent = known.clone();
     ch.dep_caches = query_dep_caches();
+    // The query spreads its checks over the threads itself.
+    ch.no_parallel = true;
     Box::leak(Box::new(ch))
 }
 
