@@ -214,6 +214,9 @@ struct Memos {
     stats: FastMap<Key, Option<Inode>>,
 }
 
+/// What [`Checker::take_fresh`] hands over.
+pub struct DepFresh(FastMap<Key, Vec<Fresh>>);
+
 /// A `.dep` this checker can vouch for, for the cache write.
 enum Fresh {
     /// Read from disk, with its key (taken through the open file).
@@ -394,6 +397,23 @@ impl Checker {
     pub fn persist_dep_caches(&mut self) {
         for (dir, fresh) in std::mem::take(&mut self.fresh) {
             self.dep_caches.view(Path::new(&dir)).persist(&fresh);
+        }
+    }
+
+    /// The `.dep` files this checker read or validated, for another checker
+    /// sharing its [`Checker::dep_caches`] to persist ([`Checker::absorb_fresh`]).
+    pub fn take_fresh(&mut self) -> DepFresh {
+        DepFresh(std::mem::take(&mut self.fresh))
+    }
+
+    pub fn absorb_fresh(&mut self, f: DepFresh) {
+        for (dir, mut v) in f.0 {
+            match self.fresh.get_mut(&dir) {
+                Some(mine) => mine.append(&mut v),
+                None => {
+                    self.fresh.insert(dir, v);
+                }
+            }
         }
     }
 

@@ -204,6 +204,10 @@ pub fn par_closure(
         .map(|s| (s.clone(), None))
         .collect();
     let mut leaves_seen: FastSet<OsString> = FastSet::default();
+    // Collects the `.dep` files the expansion read, to write the caches of
+    // their directories once (a later query or no-op then reads one file).
+    let mut collector = Checker::new(build, trust);
+    collector.dep_caches = query_dep_caches();
     while !frontier.is_empty() {
         let seen_ref = &seen;
         let known_ref = &known;
@@ -211,7 +215,10 @@ pub fn par_closure(
             expand(build, trust, c, seen_ref, want, known_ref)
         });
         let mut next = Vec::new();
-        for p in parts {
+        for mut p in parts {
+            if let Some(f) = p.fresh.take() {
+                collector.absorb_fresh(f);
+            }
             nodes.extend(p.nodes);
             for l in p.sources {
                 if leaves_seen.insert(l.as_os_str().to_os_string()) {
@@ -231,6 +238,7 @@ pub fn par_closure(
         }
         frontier = next;
     }
+    collector.persist_dep_caches();
     for (t, st) in &nodes {
         match st {
             DepState::Absent => {}
@@ -254,6 +262,8 @@ struct Expanded {
     sources: Vec<PathBuf>,
     dangling: Vec<PathBuf>,
     next: Vec<(PathBuf, DepState)>,
+    /// The `.dep` files read, for the directories' caches.
+    fresh: Option<crate::ood::DepFresh>,
 }
 
 fn expand(
@@ -296,6 +306,7 @@ fn expand(
             }
         }
     }
+    out.fresh = Some(ch.take_fresh());
     out
 }
 

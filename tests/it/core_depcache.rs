@@ -138,3 +138,21 @@ fn back_to_back_changes_are_each_seen_through_a_per_entry_cache() {
     }
     sb.run(&["redo-ood"]).success().stdout_is("");
 }
+
+#[test]
+fn a_query_writes_the_cache_and_later_answers_stay_exact() {
+    let sb = many();
+    std::thread::sleep(Duration::from_millis(250));
+    assert!(!sb.exists(CACHE));
+    sb.run(&["redo-ood"]).success().stdout_is("");
+    if !sb.exists(CACHE) {
+        // The first query may only create the cache's directory.
+        std::thread::sleep(Duration::from_millis(250));
+        sb.run(&["redo-ood"]).success().stdout_is("");
+    }
+    assert!(sb.exists(CACHE), "{:?}", sb.ls(".redo"));
+    sb.write("t4.in", "four\n");
+    sb.run(&["redo-ood"]).success().stdout_is("all\nt4.t\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    sb.run(&["redo-ood"]).success().stdout_is("");
+}
