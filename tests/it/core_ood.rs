@@ -322,8 +322,8 @@ fn missing_operand_that_builds_nothing_is_rebuilt_every_run() {
 
 /// A fan-in large enough for the checker's parallel prefetch (>= 256
 /// dependencies): verdicts must be those of the plain sequential check.
-#[test]
-fn large_fan_in_checks_exactly() {
+/// `all` over 300 targets `tK`, each made by `default_do` from `tK.src`.
+fn fan_in_sandbox(default_do: &str) -> (Sandbox, usize) {
     let n = 300;
     let names: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
     let mut sb = new_sb()
@@ -331,13 +331,17 @@ fn large_fan_in_checks_exactly() {
             "all.do",
             format!("redo-ifchange {}\necho done\n", names.join(" ")),
         )
-        .file(
-            "default.do",
-            "redo-ifchange \"$2.src\"\necho \"$2\" >>built.log\ncat \"$2.src\"\n",
-        );
+        .file("default.do", default_do);
     for i in 0..n {
         sb = sb.file(format!("t{i}.src"), format!("{i}\n"));
     }
+    (sb, n)
+}
+
+#[test]
+fn large_fan_in_checks_exactly() {
+    let (sb, n) =
+        fan_in_sandbox("redo-ifchange \"$2.src\"\necho \"$2\" >>built.log\ncat \"$2.src\"\n");
     sb.run(&["redo-ifchange", "all"]).success();
     assert_eq!(sb.read("built.log").lines().count(), n);
     sb.write("built.log", "");
@@ -363,22 +367,15 @@ fn large_fan_in_checks_exactly() {
 /// the corrupt `.dep` is reported once and its target rebuilt.
 #[test]
 fn large_fan_in_collects_always_targets_and_warnings_from_workers() {
-    let n = 300;
-    let names: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
-    let mut sb = new_sb()
+    let (sb, _) = fan_in_sandbox(
+        "if [ \"$2\" = t50 ]; then redo-ifchange stamp; fi\nredo-ifchange \"$2.src\"\necho \"$2\" >>built.log\ncat \"$2.src\"\n",
+    );
+    let sb = sb
         .file(
-            "all.do",
-            format!("redo-ifchange {}\necho done\n", names.join(" ")),
+            "stamp.do",
+            "redo-always\necho stamp >>built.log\ncat stamp.src\n",
         )
-        .file(
-            "default.do",
-            "if [ \"$2\" = t50 ]; then redo-ifchange stamp; fi\nredo-ifchange \"$2.src\"\necho \"$2\" >>built.log\ncat \"$2.src\"\n",
-        )
-        .file("stamp.do", "redo-always\necho stamp >>built.log\ncat stamp.src\n")
         .file("stamp.src", "one\n");
-    for i in 0..n {
-        sb = sb.file(format!("t{i}.src"), format!("{i}\n"));
-    }
     sb.run(&["redo-ifchange", "all"]).success();
     sb.write("built.log", "");
     // Same content: the always target runs once, nothing else rebuilds.
