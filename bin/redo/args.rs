@@ -62,9 +62,8 @@ pub fn normalise(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std:
             Some((n, v)) => (n, Some(v)),
             None => (body, None),
         };
-        let word = if LONG.contains(&name) {
-            format!("--{name}")
-        } else if s.starts_with("--") {
+        // goredo's single-dash long names (`-xx`, `-log-pid`) become clap's `--name`.
+        let word = if LONG.contains(&name) || s.starts_with("--") {
             format!("--{name}")
         } else {
             format!("-{name}")
