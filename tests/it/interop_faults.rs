@@ -336,6 +336,20 @@ fn interop_s14_stdin_stdout_as_jobserver() {
     assert_tmp_clean(&sb);
 }
 
+/// `jsserve --strict [extra] -jN -- cmd...`: it succeeds, every token comes back,
+/// and nothing else is reported.
+fn strict_jsserve(sb: &Sandbox, extra: &[&str], n: usize, cmd: &[&str]) {
+    let j = format!("-j{n}");
+    let mut argv = vec!["jsserve"];
+    argv.extend_from_slice(extra);
+    argv.extend(["--strict", j.as_str(), "--"]);
+    argv.extend_from_slice(cmd);
+    let out = sb.cmd(&argv).run();
+    out.success();
+    out.stderr_contains(&format!("jsserve: tokens left={0} expected={0} OK", n - 1));
+    assert_no_trouble(&out, &["jsserve: tokens left="]);
+}
+
 /// S14: words after ` -- ` are variable definitions: the real auth before them is used
 /// (redo joins jsserve's pipe, 2 at once, every token back) and the tail is kept for the
 /// children.
@@ -343,20 +357,16 @@ fn interop_s14_stdin_stdout_as_jobserver() {
 fn interop_s14_auth_after_double_dash_is_a_variable() {
     let sb = sb();
     leaves(&sb, "all", "a", 4, 0.4, "log");
-    let out = sb
-        .cmd(&[
-            "jsserve",
-            "--strict",
-            "-j2",
-            "--",
+    strict_jsserve(
+        &sb,
+        &[],
+        2,
+        &[
             "sh",
             "-c",
             "MAKEFLAGS=\"$MAKEFLAGS -- X=--jobserver-auth=7,8\" exec redo all",
-        ])
-        .run();
-    out.success();
-    out.stderr_contains("jsserve: tokens left=1 expected=1 OK");
-    assert_no_trouble(&out, &["jsserve: tokens left="]);
+        ],
+    );
     assert_max(&sb, "log", 2, 4, "auth before ` -- `");
     let child = sb.read("all.makeflags");
     assert!(
@@ -373,20 +383,7 @@ fn interop_s14_auth_after_double_dash_is_a_variable() {
 fn interop_s14_nonblocking_inherited_pipe() {
     let sb = sb();
     leaves(&sb, "all", "a", 6, 0.4, "log");
-    let out = sb
-        .cmd(&[
-            "jsserve",
-            "--style=pipe-nb",
-            "--strict",
-            "-j3",
-            "--",
-            "redo",
-            "all",
-        ])
-        .run();
-    out.success();
-    out.stderr_contains("jsserve: tokens left=2 expected=2 OK");
-    assert_no_trouble(&out, &["jsserve: tokens left="]);
+    strict_jsserve(&sb, &["--style=pipe-nb"], 3, &["redo", "all"]);
     assert_max(&sb, "log", 3, 6, "jsserve pipe-nb -j3 -> redo");
     assert_eq!(recorded_count(&sb, "all"), "count=2");
     assert_tmp_clean(&sb);

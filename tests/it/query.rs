@@ -94,6 +94,19 @@ fn lines(out: &Output) -> Vec<String> {
 }
 
 /// `redo-ood -d -0` as (target, reason) pairs.
+/// The rows `redo-ood -d` gives when `a.o` is out of date for `reason`:
+/// `a.o`, then `all` and `prog` through it (sorted by target).
+fn through_prog(reason: &str) -> Vec<(String, String)> {
+    vec![
+        ("a.o".into(), reason.into()),
+        (
+            "all".into(),
+            format!("prog is out of date: a.o is out of date: {reason}"),
+        ),
+        ("prog".into(), format!("a.o is out of date: {reason}")),
+    ]
+}
+
 fn why(sb: &Sandbox) -> Vec<(String, String)> {
     let out = sb.run(&["redo-ood", "-d", "-0"]);
     out.success();
@@ -194,20 +207,7 @@ fn ood_source_content_changed() {
     let sb = fixture();
     sb.write("a.c", "Z\n"); // same size: only the hash tells
     let w = why(&sb);
-    assert_eq!(
-        w,
-        [
-            ("a.o".into(), "a.c changed: content differs".into()),
-            (
-                "all".into(),
-                "prog is out of date: a.o is out of date: a.c changed: content differs".into()
-            ),
-            (
-                "prog".into(),
-                "a.o is out of date: a.c changed: content differs".into()
-            ),
-        ]
-    );
+    assert_eq!(w, through_prog("a.c changed: content differs"));
     assert_eq!(lines(&sb.run(&["redo-ood"])), names(&w));
     assert_eq!(
         rebuilt(&sb),
@@ -280,28 +280,12 @@ fn ood_do_file_edited() {
         "echo \"$1\" >>\"$LOG\"\nredo-ifchange \"$2.c\"\ncat \"$2.c\" \"$2.c\"\n",
     );
     let w = why(&sb);
-    assert_eq!(
-        w,
-        [
-            (
-                "a.o".into(),
-                "default.o.do (.do) changed: size differs".into()
-            ),
-            (
-                "all".into(),
-                "prog is out of date: a.o is out of date: default.o.do (.do) changed: size differs"
-                    .into()
-            ),
-            (
-                "prog".into(),
-                "a.o is out of date: default.o.do (.do) changed: size differs".into()
-            ),
-            (
-                "sub/b.o".into(),
-                "default.o.do (.do) changed: size differs".into()
-            ),
-        ]
-    );
+    let mut expect = through_prog("default.o.do (.do) changed: size differs");
+    expect.push((
+        "sub/b.o".into(),
+        "default.o.do (.do) changed: size differs".into(),
+    ));
+    assert_eq!(w, expect);
     assert_eq!(rebuilt(&sb), names(&w));
 }
 
@@ -329,20 +313,7 @@ fn ood_ifcreate_file_appeared() {
         "echo \"$1\" >>\"$LOG\"\nredo-ifchange a.c\necho special\n",
     );
     let w = why(&sb);
-    assert_eq!(
-        w,
-        [
-            ("a.o".into(), "a.o.do appeared (ifcreate)".into()),
-            (
-                "all".into(),
-                "prog is out of date: a.o is out of date: a.o.do appeared (ifcreate)".into()
-            ),
-            (
-                "prog".into(),
-                "a.o is out of date: a.o.do appeared (ifcreate)".into()
-            ),
-        ]
-    );
+    assert_eq!(w, through_prog("a.o.do appeared (ifcreate)"));
     assert_eq!(rebuilt(&sb), names(&w));
     sb.run(&["redo-ood"]).success().stdout_is("");
 }
