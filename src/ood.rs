@@ -203,6 +203,10 @@ pub struct Checker {
     fresh: FastMap<Key, Vec<Fresh>>,
 }
 
+/// A target with this many dependencies is checked on all the cores
+/// ([`Checker::check_fan_in`]).
+pub const PARALLEL_FAN_IN: usize = 256;
+
 /// A `.redo/` this large (about a thousand entries) marks a big tree: see
 /// [`Checker::check_fan_in`].
 const BIG_DIR_BYTES: u64 = 32 << 10;
@@ -714,14 +718,13 @@ impl Checker {
     /// siblings may the cut fall elsewhere, as with the query applets.)
     /// Workers do not split their own work again.
     fn check_fan_in(&mut self, tdir: &Path, base: &std::ffi::OsStr, dep: &Dep) {
-        const MIN_FAN_IN: usize = 256;
         if self.no_parallel || dep.records.len() < 2 {
             return;
         }
         // Near the top of a check whose directory holds thousands of
         // targets (a deep tree, whose fan-ins are each small), split too.
         let top_of_big_tree = || self.visiting.len() <= 3 && self.dep_caches.view(tdir).big();
-        let big_tree = dep.records.len() < MIN_FAN_IN;
+        let big_tree = dep.records.len() < PARALLEL_FAN_IN;
         if big_tree && !top_of_big_tree() {
             return;
         }

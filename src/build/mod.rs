@@ -356,8 +356,9 @@ fn run_shared(
 /// target about to be rebuilt will most likely ask for the same
 /// dependencies again from its .do, in a nested redo-ifchange that would
 /// check the rest from scratch. For a large fan-in (where the checker has
-/// already fetched the `stat`s and `.dep`s of all of them, see
-/// `Checker::prefetch_fan_in`), checking the rest here is cheap, and the
+/// already checked all of them in parallel, see `Checker::check_fan_in`;
+/// [`Checker::absorb_parked`] brings those verdicts here), checking the rest
+/// is cheap, and the
 /// share then hands the verdicts to the nested process. Returns the
 /// dependencies checked.
 fn complete_fan_ins(
@@ -366,7 +367,6 @@ fn complete_fan_ins(
     preset: &FastSet<OsString>,
 ) -> Vec<PathBuf> {
     use crate::state::dep::Record;
-    const MIN_FAN_IN: usize = 256;
     let mut out = Vec::new();
     for t in ood {
         if preset.contains(t.as_os_str()) {
@@ -375,7 +375,10 @@ fn complete_fan_ins(
         let crate::ood::DepState::Present(dep) = checker.dep(t) else {
             continue;
         };
-        if dep.records.len() < MIN_FAN_IN || dep.build == checker.build || dep.has_always() {
+        if dep.records.len() < crate::ood::PARALLEL_FAN_IN
+            || dep.build == checker.build
+            || dep.has_always()
+        {
             continue;
         }
         let tdir = crate::paths::dir_of(t);

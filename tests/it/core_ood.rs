@@ -320,7 +320,7 @@ fn missing_operand_that_builds_nothing_is_rebuilt_every_run() {
     assert_eq!(count(&sb, "count"), 2);
 }
 
-/// A fan-in large enough for the checker's parallel prefetch (>= 256
+/// A fan-in large enough for the checker's parallel check (>= 256
 /// dependencies): verdicts must be those of the plain sequential check.
 /// `all` over 300 targets `tK`, each made by `default_do` from `tK.src`.
 fn fan_in_sandbox(default_do: &str) -> (Sandbox, usize) {
