@@ -366,45 +366,69 @@ pub fn store(redo_dir: &Path, snap: &Snapshot, entries: Vec<(&OsStr, FileKey, &[
         return false;
     }
 
-    let mut out = Vec::with_capacity(1 << 16);
-    out.extend_from_slice(MAGIC);
-    if fast {
-        out.push(1);
-        for v in snap.state() {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    } else {
-        out.extend_from_slice(&[0u8; SNAP_LEN]);
+    // A fast cache must be complete: an entry that cannot be represented
+    // leaves the whole directory to the plain path.
+    let fits =
+        |n: &OsStr, d: &[u8]| u16::try_from(n.len()).is_ok() && u32::try_from(d.len()).is_ok();
+    if fast && all.iter().any(|(n, (_, d))| !fits(n, d)) {
+        return false;
     }
-    let count_at = out.len();
-    out.extend_from_slice(&0u32.to_le_bytes());
-    let mut count: u32 = 0;
-    for (name, (key, dep)) in all {
-        let (Ok(nlen), Ok(dlen)) = (u16::try_from(name.len()), u32::try_from(dep.len())) else {
-            // Cannot be represented: leave it to the plain path. (A fast
-            // cache must be complete: write a per-entry one.)
-            if fast {
-                return false;
-            }
-            continue;
-        };
-        out.extend_from_slice(&nlen.to_le_bytes());
-        out.extend_from_slice(name.as_bytes());
-        key.encode(&mut out);
-        out.extend_from_slice(&dlen.to_le_bytes());
-        out.extend_from_slice(dep);
-        count += 1;
-    }
-    out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
-    let sum = *blake3::hash(&out).as_bytes();
-    out.extend_from_slice(&sum);
+    let count = all.iter().filter(|(n, (_, d))| fits(n, d)).count();
+    let Ok(count) = u32::try_from(count) else {
+        return false;
+    };
     let Ok(mut tmp) = tempfile::Builder::new().prefix(".deps.").tempfile_in(&dir) else {
         return false;
     };
-    if tmp.write_all(&out).is_err() {
+    // Streamed through a small buffer: the cache of a big directory is
+    // megabytes, and one buffer of it would be the peak of a no-op's memory.
+    let mut out = Summed {
+        w: std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut()),
+        sum: blake3::Hasher::new(),
+    };
+    let mut head = Vec::with_capacity(MAGIC.len() + SNAP_LEN + 4);
+    head.extend_from_slice(MAGIC);
+    if fast {
+        head.push(1);
+        for v in snap.state() {
+            head.extend_from_slice(&v.to_le_bytes());
+        }
+    } else {
+        head.extend_from_slice(&[0u8; SNAP_LEN]);
+    }
+    head.extend_from_slice(&count.to_le_bytes());
+    let mut ok = out.put(&head).is_ok();
+    let mut rec = Vec::with_capacity(2 + KEY_LEN + 4 + 256);
+    for (name, (key, dep)) in all.iter().filter(|(n, (_, d))| fits(n, d)) {
+        if !ok {
+            break;
+        }
+        rec.clear();
+        rec.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        rec.extend_from_slice(name.as_bytes());
+        key.encode(&mut rec);
+        rec.extend_from_slice(&(dep.len() as u32).to_le_bytes());
+        ok = out.put(&rec).is_ok() && out.put(dep).is_ok();
+    }
+    let sum = *out.sum.finalize().as_bytes();
+    if !ok || out.w.write_all(&sum).is_err() || out.w.flush().is_err() {
         return false;
     }
+    drop(out);
     tmp.persist(cache_path(redo_dir)).is_ok()
+}
+
+/// A writer that also checksums what it writes.
+struct Summed<W: Write> {
+    w: W,
+    sum: blake3::Hasher,
+}
+
+impl<W: Write> Summed<W> {
+    fn put(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.sum.update(b);
+        self.w.write_all(b)
+    }
 }
 
 #[cfg(test)]
