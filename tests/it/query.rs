@@ -573,7 +573,10 @@ fn log_plain_invocation_and_recursive() {
         .file("default.o.do", "redo-ifchange \"$2.c\"\necho \"compiling $2\" >&2\ncat \"$2.c\"\n")
         .file("a.c", "a\n")
         .file("sub/b.c", "b\n")
-        .file("prog.do", "echo linking >&2\nredo-ifchange a.o\nredo-ifchange sub/b.o\necho done >&2\ncat a.o sub/b.o\n");
+        // Lines are labelled when redo reads them from the .do's stderr (as
+        // in goredo): the pause keeps a loaded machine from labelling
+        // "linking" after the nested build of a.o has started.
+        .file("prog.do", "echo linking >&2\nsleep 0.2\nredo-ifchange a.o\nredo-ifchange sub/b.o\necho done >&2\ncat a.o sub/b.o\n");
     sb.run(&["redo", "-k", "prog"]).success();
     let out = sb.run(&["redo-log", "prog"]);
     out.success();
