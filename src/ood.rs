@@ -190,9 +190,15 @@ pub struct Checker {
     /// A worker of [`Checker::check_fan_in`] (or of a query, which splits
     /// its work itself): does not split its work again.
     pub(crate) no_parallel: bool,
-    /// The memos of [`Checker::check_fan_in`]'s workers beyond what the
-    /// decision needed, merged only on demand ([`Checker::absorb_parked`]).
-    parked: Vec<Memos>,
+    /// The workers of [`Checker::check_fan_in`], kept alive with their
+    /// memos for [`Checker::on_parked`].
+    parked: Vec<Parked>,
+    /// The paths whose verdicts came from a parked worker.
+    delegated: FastSet<Key>,
+    /// A check met a target already being checked above it (a recorded
+    /// dependency cycle) and cut it there: verdicts above the cut are not
+    /// those of a plain walk.
+    met_cycle: bool,
     /// The `.redo/` snapshots and `.dep` caches ([`crate::state::depcache`])
     /// of the directories met, shareable between the checkers of one query.
     pub dep_caches: Arc<DepCaches>,
@@ -207,16 +213,21 @@ pub struct Checker {
 /// ([`Checker::check_fan_in`]).
 pub const PARALLEL_FAN_IN: usize = 256;
 
+/// [`Checker::check_many`] splits this many paths among workers: each may
+/// be a subtree (the rest of an out-of-date fan-in in a deep tree).
+const CHECK_MANY_PARALLEL: usize = 8;
+
 /// A `.redo/` this large (about a thousand entries) marks a big tree: see
 /// [`Checker::check_fan_in`].
 const BIG_DIR_BYTES: u64 = 32 << 10;
 
-/// A worker checker's memos, kept for [`Checker::absorb_parked`].
-struct Memos {
-    verdicts: FastMap<Key, Verdict>,
-    deps: FastMap<Key, DepState>,
-    stats: FastMap<Key, Option<Inode>>,
-}
+/// Work for a parked worker: its checker and the paths it was given.
+type ParkedJob = Box<dyn FnOnce(&mut Checker, &[PathBuf]) + Send>;
+
+/// A worker of [`Checker::check_fan_in`] after its check: its thread waits
+/// with its checker for one job ([`Checker::on_parked`]), or for the sender
+/// to go, and ends.
+struct Parked(std::sync::mpsc::Sender<ParkedJob>);
 
 /// What [`Checker::take_fresh`] hands over.
 pub struct DepFresh(FastMap<Key, Vec<Fresh>>);
@@ -314,10 +325,16 @@ impl DirView {
         if matches!(loaded, Some((_, true))) || fresh.len() < depcache::MIN_ENTRIES {
             return;
         }
-        // Rewrite a per-entry cache only with news, or a chance to make it
-        // fast: writing megabytes for nothing would cost more than it saves.
-        let read = fresh.iter().any(|f| matches!(f, Fresh::Read(..)));
-        if !read && !snap.quiet() {
+        // Rewrite a per-entry cache only with news enough, or a chance to
+        // make it fast: writing megabytes so that the next run reads two
+        // `.dep` files fewer (a build's usual news) costs more than it saves.
+        // The stale entries left add up, run after run, until they are news
+        // enough.
+        let read = fresh
+            .iter()
+            .filter(|f| matches!(f, Fresh::Read(..)))
+            .count();
+        if read < (fresh.len() / 16).max(1) && !snap.quiet() {
             return;
         }
         let entries: Vec<(&std::ffi::OsStr, FileKey, &[u8])> = fresh
@@ -390,6 +407,8 @@ impl Checker {
             known_absent: None,
             no_parallel: false,
             parked: Vec::new(),
+            delegated: FastSet::default(),
+            met_cycle: false,
             dep_caches: Arc::default(),
             views: FastMap::default(),
             fresh: FastMap::default(),
@@ -421,24 +440,49 @@ impl Checker {
         }
     }
 
-    /// Merge the memos parked by parallel checks, for a caller about to
-    /// walk what the check examined (the run share's harvest): without them
-    /// every `.dep` and `stat` below a large fan-in would be taken again.
-    pub fn absorb_parked(&mut self) {
-        for m in std::mem::take(&mut self.parked) {
-            self.verdicts.reserve(m.verdicts.len());
-            for (k, v) in m.verdicts {
-                self.verdicts.entry(k).or_insert(v);
-            }
-            self.deps.reserve(m.deps.len());
-            for (k, v) in m.deps {
-                self.deps.entry(k).or_insert(v);
-            }
-            self.stats.reserve(m.stats.len());
-            for (k, v) in m.stats {
-                self.stats.entry(k).or_insert(v);
+    /// Run `job` on the checker of each worker parked by
+    /// [`Checker::check_fan_in`], with the paths it checked, all at once;
+    /// the results in no particular order. The workers end after it. For a
+    /// caller about to walk what the check examined (the run share's
+    /// harvest): the workers' memos already hold every `.dep` and `stat`
+    /// below those paths, and each walks its own part on its own core.
+    pub fn on_parked<R, F>(&mut self, job: F) -> Vec<R>
+    where
+        R: Send + 'static,
+        F: Fn(&mut Checker, &[PathBuf]) -> R + Send + Sync + 'static,
+    {
+        let job = Arc::new(job);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut sent = 0;
+        for Parked(worker) in std::mem::take(&mut self.parked) {
+            let (job, tx) = (job.clone(), tx.clone());
+            let run: ParkedJob = Box::new(move |ch, part| {
+                let _ = tx.send(job(ch, part));
+            });
+            if worker.send(run).is_ok() {
+                sent += 1;
             }
         }
+        drop(tx);
+        rx.iter().take(sent).collect()
+    }
+
+    /// Was `path`'s verdict reached by a parked worker (whose memos, not
+    /// ours, hold what lies below it)?
+    pub fn delegated(&self, path: &Path) -> bool {
+        self.delegated.contains(path.as_os_str())
+    }
+
+    /// Has a check of this checker (or of its workers) cut a dependency
+    /// cycle since it was made or reset?
+    pub fn met_cycle(&self) -> bool {
+        self.met_cycle
+    }
+
+    /// The targets whose check is under way above this checker's: a worker
+    /// starts with its parent's.
+    pub fn ancestors(&self) -> impl Iterator<Item = &Path> {
+        self.visiting.iter().map(Path::new)
     }
 
     /// The shared view of `dir`, remembered here: the shared table is behind
@@ -470,6 +514,8 @@ impl Checker {
         self.lexists.clear();
         self.stats.clear();
         self.parked.clear();
+        self.delegated.clear();
+        self.met_cycle = false;
         // Built files changed these directories: their snapshots are stale.
         self.dep_caches = Arc::default();
         self.views.clear();
@@ -547,6 +593,11 @@ impl Checker {
 
     /// Seed the memo with a verdict reached by another checker on the same
     /// tree (the query applets check a tree level by level in parallel).
+    /// The verdict reached on `target`, if any yet.
+    pub fn verdict(&self, target: &Path) -> Option<&Verdict> {
+        self.verdicts.get(target.as_os_str())
+    }
+
     pub fn preset_verdict(&mut self, target: &Path, v: Verdict) {
         self.verdicts.insert(key(target), v);
     }
@@ -622,6 +673,7 @@ impl Checker {
             return v.clone();
         }
         if !self.visiting.insert(key(target)) {
+            self.met_cycle = true;
             return Verdict::UpToDate;
         }
         let v = self.decide(target, operand);
@@ -754,6 +806,29 @@ impl Checker {
         } else {
             todo
         };
+        self.check_parallel(todo);
+    }
+
+    /// Check `paths` (absolute, clean), on all the cores when they are many
+    /// (see [`Checker::check_fan_in`]; the verdicts of these paths are then
+    /// delegated, see [`Checker::on_parked`]).
+    pub fn check_many(&mut self, paths: &[PathBuf]) {
+        let todo: Vec<PathBuf> = paths
+            .iter()
+            .filter(|p| !self.verdicts.contains_key(p.as_os_str()))
+            .cloned()
+            .collect();
+        if !self.no_parallel && todo.len() >= CHECK_MANY_PARALLEL {
+            self.check_parallel(todo);
+        }
+        for p in paths {
+            self.check(p);
+        }
+    }
+
+    /// Check `todo` (none decided yet) on one worker per core, each with a
+    /// checker of its own, parked afterwards with its memos.
+    fn check_parallel(&mut self, todo: Vec<PathBuf>) {
         if todo.len() < 2 {
             return;
         }
@@ -769,74 +844,81 @@ impl Checker {
         }
         let chunk = todo.len().div_ceil(workers);
         let (build, trust) = (self.build, self.trust);
-        let (caches, known) = (&self.dep_caches, &self.known_absent);
-        let (visiting, warned) = (&self.visiting, &self.warned);
         let collect = self.collect_always.is_some();
         /// What the parent needs of a worker: the verdicts and stats of its
         /// share (the parent's decision reads nothing deeper), and what it
-        /// reports or persists.
+        /// reports or persists. The rest of its memos stay with it, parked.
         struct Share {
             verdicts: Vec<(Key, Verdict)>,
             stats: Vec<(Key, Option<Inode>)>,
             fresh: FastMap<Key, Vec<Fresh>>,
             warnings: Vec<String>,
             always: Option<Vec<PathBuf>>,
-            memos: Memos,
+            met_cycle: bool,
         }
-        let parts: Vec<Share> = std::thread::scope(|scope| {
-            let handles: Vec<_> = todo
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        let mut ch = Checker::new(build, trust);
-                        ch.no_parallel = true;
-                        ch.dep_caches = caches.clone();
-                        ch.known_absent = known.clone();
-                        ch.visiting = visiting.clone();
-                        ch.collect_always = collect.then(Vec::new);
-                        ch.warned = warned.clone();
-                        let share = part.len() * 2;
-                        ch.verdicts.reserve(share);
-                        ch.deps.reserve(share);
-                        ch.stats.reserve(share * 2);
-                        let mut out = Share {
-                            verdicts: Vec::with_capacity(part.len()),
-                            stats: Vec::with_capacity(part.len()),
-                            fresh: FastMap::default(),
-                            warnings: Vec::new(),
-                            always: None,
-                            memos: Memos {
-                                verdicts: FastMap::default(),
-                                deps: FastMap::default(),
-                                stats: FastMap::default(),
-                            },
-                        };
-                        for p in part {
-                            // The parent compares the stat with its record.
-                            let st = ch.stat(p);
-                            let v = ch.check_at(p, false);
-                            out.stats.push((key(p), st));
-                            out.verdicts.push((key(p), v));
-                        }
-                        out.fresh = std::mem::take(&mut ch.fresh);
-                        out.warnings = std::mem::take(&mut ch.warnings);
-                        out.always = ch.collect_always.take();
-                        out.memos = Memos {
-                            verdicts: std::mem::take(&mut ch.verdicts),
-                            deps: std::mem::take(&mut ch.deps),
-                            stats: std::mem::take(&mut ch.stats),
-                        };
-                        out
-                    })
-                })
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        });
+        let (tx, rx) = std::sync::mpsc::channel::<(Share, Parked)>();
+        let mut started = 0;
+        for part in todo.chunks(chunk) {
+            let part = part.to_vec();
+            let mut ch = Checker::new(build, trust);
+            ch.no_parallel = true;
+            ch.dep_caches = self.dep_caches.clone();
+            ch.known_absent = self.known_absent.clone();
+            ch.visiting = self.visiting.clone();
+            ch.collect_always = collect.then(Vec::new);
+            ch.warned = self.warned.clone();
+            let tx = tx.clone();
+            // Not scoped: the worker outlives this call, parked with its
+            // memos (see `Parked`).
+            let spawned = std::thread::Builder::new().spawn(move || {
+                let share = part.len() * 2;
+                ch.verdicts.reserve(share);
+                ch.deps.reserve(share);
+                ch.stats.reserve(share * 2);
+                let mut out = Share {
+                    verdicts: Vec::with_capacity(part.len()),
+                    stats: Vec::with_capacity(part.len()),
+                    fresh: FastMap::default(),
+                    warnings: Vec::new(),
+                    always: None,
+                    met_cycle: false,
+                };
+                for p in &part {
+                    // The parent compares the stat with its record.
+                    let st = ch.stat(p);
+                    let v = ch.check_at(p, false);
+                    out.stats.push((key(p), st));
+                    out.verdicts.push((key(p), v));
+                }
+                out.fresh = std::mem::take(&mut ch.fresh);
+                out.warnings = std::mem::take(&mut ch.warnings);
+                out.always = ch.collect_always.take();
+                out.met_cycle = ch.met_cycle;
+                let (jobs, wait) = std::sync::mpsc::channel::<ParkedJob>();
+                if tx.send((out, Parked(jobs))).is_ok() {
+                    if let Ok(job) = wait.recv() {
+                        job(&mut ch, &part);
+                    }
+                }
+                // Freeing the memos one by one costs more than the process
+                // exit that follows the one build of a process.
+                std::mem::forget(ch);
+            });
+            if spawned.is_ok() {
+                started += 1;
+            }
+        }
+        drop(tx);
+        // A worker that failed leaves its part to the decision below.
+        let parts: Vec<(Share, Parked)> = rx.iter().take(started).collect();
         let n = todo.len();
         self.verdicts.reserve(n);
         self.stats.reserve(n);
-        for mut w in parts {
+        self.delegated.reserve(n);
+        for (w, parked) in parts {
+            self.met_cycle |= w.met_cycle;
             for (k, v) in w.verdicts {
+                self.delegated.insert(k.clone());
                 self.verdicts.entry(k).or_insert(v);
             }
             for (k, v) in w.stats {
@@ -853,10 +935,10 @@ impl Checker {
             for m in w.warnings {
                 self.warn(m);
             }
-            if let (Some(mine), Some(theirs)) = (self.collect_always.as_mut(), w.always.as_mut()) {
-                mine.append(theirs);
+            if let (Some(mine), Some(mut theirs)) = (self.collect_always.as_mut(), w.always) {
+                mine.append(&mut theirs);
             }
-            self.parked.push(w.memos);
+            self.parked.push(parked);
         }
     }
 

@@ -185,16 +185,13 @@ pub fn build(
         // A top-level run with nothing to build starts no process that
         // could read the share: recording in it would be wasted work.
         let readers = !(ctx.top_level && out.is_empty());
-        if share.is_some() && readers {
-            checker.absorb_parked();
-        }
         let mut roots = targets.clone();
         if share.is_some() && readers {
             roots.extend(complete_fan_ins(&mut checker, &out, &preset));
         }
         flush_warnings(&mut checker, reporter);
         if let (Some(s), true) = (share.as_ref(), readers) {
-            let facts = harvest(&mut checker, &roots, &preset);
+            let facts = harvest_all(&mut checker, &roots, preset);
             // Losing facts only costs speed.
             let _ = s.append(&facts);
         }
@@ -239,7 +236,12 @@ pub fn build(
                     _ => None,
                 }
             };
-            record::ifchange(fd, dir, &targets, &mut known).map_err(|e| {
+            // What this run verified or built, with the file as recorded.
+            let vouched = |t: &Path| match selfrecs.get(t.as_os_str()) {
+                Some(Some(s)) if trust != crate::state::inode::InodeTrust::None => Some(*s),
+                _ => None,
+            };
+            record::ifchange(fd, dir, &targets, &vouched, &mut known).map_err(|e| {
                 Error::io(
                     format!("recording dependencies into {}={fd}", crate::env::DEP_FD),
                     e,
@@ -355,60 +357,117 @@ fn run_shared(
 /// The check of a target stops at its first out-of-date dependency, but a
 /// target about to be rebuilt will most likely ask for the same
 /// dependencies again from its .do, in a nested redo-ifchange that would
-/// check the rest from scratch. For a large fan-in (where the checker has
-/// already checked all of them in parallel, see `Checker::check_fan_in`;
-/// [`Checker::absorb_parked`] brings those verdicts here), checking the rest
-/// is cheap, and the
-/// share then hands the verdicts to the nested process. Returns the
-/// dependencies checked.
+/// check the rest from scratch, in a process that has yet to load what we
+/// hold. So down each chain of out-of-date targets from the operands, the
+/// dependencies not yet checked are checked here, all at once and on all
+/// the cores ([`Checker::check_many`]), and the share then hands the
+/// verdicts to the nested processes. Returns the dependencies checked.
 fn complete_fan_ins(
     checker: &mut Checker,
     ood: &[PathBuf],
     preset: &FastSet<OsString>,
 ) -> Vec<PathBuf> {
     use crate::state::dep::Record;
-    let mut out = Vec::new();
-    for t in ood {
-        if preset.contains(t.as_os_str()) {
-            continue;
-        }
-        let crate::ood::DepState::Present(dep) = checker.dep(t) else {
-            continue;
-        };
-        if dep.records.len() < crate::ood::PARALLEL_FAN_IN
-            || dep.build == checker.build
-            || dep.has_always()
-        {
-            continue;
-        }
-        let tdir = crate::paths::dir_of(t);
-        let base = crate::paths::base_of(t);
-        for r in dep.records.iter() {
-            if let Record::Ifchange { path, .. } = r {
-                if path.as_os_str() != base {
+    let mut checked = Vec::new();
+    let mut seen: FastSet<OsString> = FastSet::default();
+    let mut chain: Vec<PathBuf> = ood
+        .iter()
+        .filter(|t| !preset.contains(t.as_os_str()))
+        .cloned()
+        .collect();
+    // In rounds: what a round finds out of date has its own rest.
+    while !chain.is_empty() {
+        let mut todo = Vec::new();
+        while let Some(t) = chain.pop() {
+            if !seen.insert(t.as_os_str().to_owned()) {
+                continue;
+            }
+            let crate::ood::DepState::Present(dep) = checker.dep(&t) else {
+                continue;
+            };
+            // Built in this run, or about to be rebuilt for an always-target
+            // whose news decides the rest.
+            if dep.build == checker.build || dep.has_always() {
+                continue;
+            }
+            let tdir = crate::paths::dir_of(&t);
+            let base = crate::paths::base_of(&t);
+            for r in dep.records.iter() {
+                if let Record::Ifchange { path, .. } = r {
+                    if path.as_os_str() == base {
+                        continue;
+                    }
                     let abs = crate::paths::abs_join(tdir, path);
-                    if !preset.contains(abs.as_os_str()) {
-                        checker.check(&abs);
-                        out.push(abs);
+                    if preset.contains(abs.as_os_str()) {
+                        continue;
+                    }
+                    match checker.verdict(&abs) {
+                        Some(Verdict::Ood(_)) => chain.push(abs),
+                        Some(_) => {}
+                        None => todo.push(abs),
                     }
                 }
             }
         }
+        todo.sort_unstable();
+        todo.dedup();
+        checker.check_many(&todo);
+        chain = todo
+            .iter()
+            .filter(|p| matches!(checker.verdict(p), Some(Verdict::Ood(_))))
+            .cloned()
+            .collect();
+        checked.append(&mut todo);
     }
-    out
+    checked
 }
 
 /// The verdicts this process's final check pass reached, as facts for the
-/// share: every target the checker decided (operands and the part of their
-/// closures it walked), except those the share gave us. Verified facts are
-/// all dropped if the walk meets a cycle (see [`runshare`]).
+/// share: the operands and, below out-of-date targets, what their check
+/// examined (see [`runshare`]), except those the share gave us. Verified facts are
+/// all dropped if the walk meets a cycle (see [`runshare`]). The parts a
+/// parallel check gave to workers are walked by those workers, on their
+/// own memos, at the same time as ours.
+fn harvest_all(
+    checker: &mut Checker,
+    roots: &[PathBuf],
+    preset: FastSet<OsString>,
+) -> Vec<runshare::Fact> {
+    let preset = std::sync::Arc::new(preset);
+    let (mut facts, mut cycle) = harvest(checker, roots, &preset, true);
+    // The walks below stop at up-to-date targets and so may not meet a
+    // cycle that the check cut: the checkers say so themselves.
+    cycle |= checker.met_cycle();
+    let theirs = {
+        let preset = preset.clone();
+        checker.on_parked(move |ch, part| {
+            let (facts, cycle) = harvest(ch, part, &preset, false);
+            (facts, cycle || ch.met_cycle())
+        })
+    };
+    for (f, c) in theirs {
+        facts.extend(f);
+        cycle |= c;
+    }
+    if cycle {
+        facts.retain(|f| !matches!(f, runshare::Fact::Verified(..)));
+    }
+    facts
+}
+
+/// The facts of one checker's walk from `roots`, and whether it met a
+/// cycle. The parent's walk (`parent`) leaves the paths a parked worker
+/// checked to that worker's walk; a worker's walk counts reaching one of
+/// its ancestors (the targets being checked above its part) as a cycle.
 fn harvest(
     checker: &mut Checker,
     roots: &[PathBuf],
     preset: &FastSet<OsString>,
-) -> Vec<runshare::Fact> {
+    parent: bool,
+) -> (Vec<runshare::Fact>, bool) {
     use crate::ood::{DepState, Reason};
     use crate::state::dep::Record;
+    use crate::state::inode::InodeTrust;
     use runshare::Fact;
 
     #[derive(PartialEq)]
@@ -424,6 +483,14 @@ fn harvest(
     let mut marks: FastMap<OsString, Mark> = FastMap::default();
     let mut facts = Vec::new();
     let mut cycle = false;
+    if !parent {
+        for a in checker.ancestors() {
+            marks.insert(a.as_os_str().to_owned(), Mark::Open);
+        }
+    }
+    let skip = |checker: &Checker, t: &Path| {
+        preset.contains(t.as_os_str()) || (parent && checker.delegated(t))
+    };
 
     // Enter a node: its fact and the children its verdict examined.
     let enter = |checker: &mut Checker, t: &Path, facts: &mut Vec<Fact>| -> Vec<PathBuf> {
@@ -444,15 +511,26 @@ fn harvest(
         match v {
             Verdict::Source => Vec::new(),
             Verdict::UpToDate => {
+                // The self-record goes with the fact only while the file is
+                // as it says: a reader records T with it, without a stat
+                // (not an externally modified T, not under trust none).
                 let s = dep.self_ifchange(Path::new(base)).map(|(i, h)| (*i, *h));
+                let s = s.filter(|(i, _)| {
+                    checker.trust != InodeTrust::None
+                        && checker
+                            .stat(t)
+                            .is_some_and(|now| now.equals(i, checker.trust))
+                });
                 if dep.build == checker.build {
-                    // Up to date by the BuildUUID alone: the checker looked
-                    // no further, neither do we.
+                    // Up to date by the BuildUUID alone.
                     facts.push(Fact::Built(t.to_path_buf(), s));
                     return Vec::new();
                 }
+                // No further: only the .do files of out-of-date targets
+                // run, and they ask about their own dependencies; nothing
+                // will ask about what lies below an up-to-date target.
                 facts.push(Fact::Verified(t.to_path_buf(), s));
-                deps.collect()
+                Vec::new()
             }
             Verdict::Ood(reason) => {
                 // The dependencies examined before the one that decided.
@@ -483,8 +561,16 @@ fn harvest(
     };
 
     for root in roots {
-        if preset.contains(root.as_os_str()) || marks.contains_key(root.as_os_str()) {
+        if skip(checker, root) {
             continue;
+        }
+        match marks.get(root.as_os_str()) {
+            Some(Mark::Open) => {
+                cycle = true;
+                continue;
+            }
+            Some(Mark::Done) => continue,
+            None => {}
         }
         marks.insert(root.as_os_str().to_owned(), Mark::Open);
         let children = enter(checker, root, &mut facts);
@@ -503,7 +589,7 @@ fn harvest(
             }
             let c = top.children[top.next].clone();
             top.next += 1;
-            if preset.contains(c.as_os_str()) {
+            if skip(checker, &c) {
                 continue;
             }
             match marks.get(c.as_os_str()) {
@@ -523,10 +609,7 @@ fn harvest(
             });
         }
     }
-    if cycle {
-        facts.retain(|f| !matches!(f, Fact::Verified(..)));
-    }
-    facts
+    (facts, cycle)
 }
 
 fn flush_warnings(checker: &mut Checker, reporter: &dyn Reporter) {

@@ -59,20 +59,42 @@ fn stat_all(targets: &[PathBuf]) -> Vec<io::Result<std::fs::Metadata>> {
 }
 
 /// Record each target as ifchange (with its current inode data and hash) or
-/// ifchange-nonexistent. `known_hash` may supply the hash of a file whose
-/// inode data proves it unchanged (a target's own `.dep` self-record), which
-/// saves re-reading every dependency of a large fan-in.
+/// ifchange-nonexistent. `vouched` may supply both for a target this build
+/// run has just verified or built (the run share's self-record): no `stat`
+/// then. Should the file change after all between that verdict and this
+/// record, the record names the older version, and the next run rebuilds
+/// the dependant: the error is on the safe side. `known_hash` may supply the
+/// hash of a file whose inode data proves it unchanged (a target's own
+/// `.dep` self-record), which saves re-reading every dependency of a large
+/// fan-in.
 pub fn ifchange(
     fd: i32,
     dep_dir: &Path,
     targets: &[PathBuf],
+    vouched: &dyn Fn(&Path) -> Option<(Inode, dep::Hash)>,
     known_hash: &mut dyn FnMut(&Path, &Inode) -> Option<dep::Hash>,
 ) -> io::Result<()> {
+    let vouched: Vec<Option<(Inode, dep::Hash)>> = targets.iter().map(|t| vouched(t)).collect();
+    let unknown: Vec<PathBuf> = targets
+        .iter()
+        .zip(&vouched)
+        .filter(|(_, v)| v.is_none())
+        .map(|(t, _)| t.clone())
+        .collect();
+    let mut metas = stat_all(&unknown).into_iter();
     let mut recs = Vec::with_capacity(targets.len());
-    for (t, meta) in targets.iter().zip(stat_all(targets)) {
+    for (t, v) in targets.iter().zip(vouched) {
         let rel = paths::rel(dep_dir, t);
-        match meta {
-            Ok(m) if m.is_file() => {
+        if let Some((inode, hash)) = v {
+            recs.push(Record::Ifchange {
+                inode,
+                hash,
+                path: rel,
+            });
+            continue;
+        }
+        match metas.next() {
+            Some(Ok(m)) if m.is_file() => {
                 let inode = Inode::from_meta(&m);
                 let hash = match known_hash(t, &inode) {
                     Some(h) => h,
@@ -84,7 +106,7 @@ pub fn ifchange(
                     path: rel,
                 });
             }
-            Ok(m) => {
+            Some(Ok(m)) => {
                 // Directories and other non-files have no content to hash;
                 // record them by inode data with the hash of nothing.
                 recs.push(Record::Ifchange {
@@ -93,7 +115,7 @@ pub fn ifchange(
                     path: rel,
                 });
             }
-            Err(_) => recs.push(Record::IfchangeNonexistent(rel)),
+            _ => recs.push(Record::IfchangeNonexistent(rel)),
         }
     }
     write_all_once(fd, &encode(&recs)?)

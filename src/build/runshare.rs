@@ -56,9 +56,11 @@
 //!   appended (after T's build returned). The checker's rule 2 makes such a
 //!   target up to date for the rest of the run whatever happens later, so the
 //!   entry never expires. It carries T's self-record (inode data + hash, from
-//!   that `.dep`); a reader uses the hash only if T's current inode data
-//!   equals it under the run's inode trust (else it hashes T), exactly as the
-//!   record step already does with the `.dep` self-record.
+//!   that `.dep`), which a reader records as T's ifchange record without a
+//!   `stat` (under any inode trust but `none`). Should T change after all
+//!   before that record is made (only from outside redo: T is built once),
+//!   the record names the older T and the next run rebuilds the dependant:
+//!   the error is on the safe side.
 //! * **Ood(T, reason)** — some process found T out of date. A target found out
 //!   of date stays so until it is built in this run; trusting an old verdict
 //!   can at worst build T once more than a fresh check would (goredo trusts
@@ -96,11 +98,19 @@
 //!   files other targets depend on (or a user editing sources mid-run) may be
 //!   noticed only by the next run, where a fresh check per process would
 //!   notice it in later processes of the same run.
-//!   Verified entries are also not written when the walk of the checker's
-//!   memo meets a dependency cycle recorded on disk (the checker cuts cycles,
-//!   and a verdict reached under a cut is not the verdict a fresh check of
-//!   another member of the cycle would reach), nor from the first pass of a
-//!   check that collected always-targets.
+//!   Verified entries are also not written when the check cut a dependency
+//!   cycle recorded on disk (a verdict reached under a cut is not the
+//!   verdict a fresh check of another member of the cycle would reach), nor
+//!   from the first pass of a check that collected always-targets. A
+//!   Verified entry carries T's self-record only if T's file matched it
+//!   when checked (not a T modified outside redo); a reader then records it
+//!   as for Built.
+//!
+//! What is written: the operands' verdicts and, below each out-of-date
+//! target, the verdicts of the dependencies its check examined, with the
+//! rest of its dependencies checked for the purpose (a rebuilt target's .do
+//! asks about them next). Nothing below an up-to-date target: no .do there
+//! runs.
 //!
 //! A process that cannot reach the share simply checks. The one case that
 //! loses a guarantee is a *forced* build (or a file-creating build) in a

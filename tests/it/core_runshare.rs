@@ -262,3 +262,99 @@ fn top_level_runs_do_not_share() {
     let third = sb.read("inner.var").trim().to_string();
     assert_ne!(third, outer);
 }
+
+/// A deep tree (fan-ins of 4, three levels): the top level checks the rest
+/// of every out-of-date fan-in on its way down, in rounds (the second
+/// changed leaf is found only by that completion), and the nested
+/// processes build exactly the out-of-date path, each target once.
+#[test]
+fn deep_tree_with_two_changed_leaves_rebuilds_their_paths_once() {
+    let mut sb = new_sb()
+        .file("all.do", "redo-ifchange n0.nd\necho all >>log\ncat n0.nd\n")
+        .file(
+            "default.lf.do",
+            "redo-ifchange \"$2.in\"\necho \"$1\" >>log\ncat \"$2.in\"\n",
+        );
+    // n0 -> n1_0..3 -> n2_0..15 -> l0..63
+    let kids = |name: &str, list: Vec<String>| -> (String, String) {
+        let args = list.join(" ");
+        (
+            format!("{name}.do"),
+            format!("redo-ifchange {args}\necho \"$1\" >>log\ncat {args}\n"),
+        )
+    };
+    let (f, c) = kids("n0.nd", (0..4).map(|i| format!("n1_{i}.nd")).collect());
+    sb = sb.file(f, c);
+    for i in 0..4 {
+        let (f, c) = kids(
+            &format!("n1_{i}.nd"),
+            (0..4).map(|j| format!("n2_{}.nd", i * 4 + j)).collect(),
+        );
+        sb = sb.file(f, c);
+    }
+    for k in 0..16 {
+        let (f, c) = kids(
+            &format!("n2_{k}.nd"),
+            (0..4).map(|j| format!("l{}.lf", k * 4 + j)).collect(),
+        );
+        sb = sb.file(f, c);
+    }
+    for l in 0..64 {
+        sb = sb.file(format!("l{l}.in"), format!("{l}\n"));
+    }
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(log_lines(&sb, "log").len(), 1 + 1 + 4 + 16 + 64);
+    sb.remove("log");
+
+    // l21 is under n1_1/n2_5; l50 under n1_3/n2_12, found only when the
+    // rest of n0's fan-in is checked.
+    sb.write("l21.in", "twenty-one\n");
+    sb.write("l50.in", "fifty\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    let want: Vec<String> = [
+        "all", "n0.nd", "n1_1.nd", "n2_5.nd", "l21.lf", "n1_3.nd", "n2_12.nd", "l50.lf",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(sorted(log_lines(&sb, "log")), sorted(want));
+    assert!(sb.read("all").contains("twenty-one\n"));
+    assert!(sb.read("all").contains("fifty\n"));
+    sb.remove("log");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert!(log_lines(&sb, "log").is_empty(), "no-op rebuilt something");
+}
+
+/// A target up to date whose file was modified outside redo (its `.dep`
+/// self-record no longer matches it) is recorded by its dependant as it is
+/// now, not as its `.dep` says: else the dependant would be rebuilt on every
+/// run.
+#[test]
+fn externally_modified_operand_is_recorded_as_it_is() {
+    let sb = new_sb()
+        .file(
+            "all.do",
+            "redo-ifchange a.t b.t\necho all >>log\ncat a.t b.t\n",
+        )
+        .file(
+            "default.t.do",
+            "redo-ifchange \"$2.in\"\necho \"$1\" >>log\ncat \"$2.in\"\n",
+        )
+        .file("a.in", "a\n")
+        .file("b.in", "b\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    sb.remove("log");
+    sb.write("a.t", "edited by hand\n");
+    sb.write("b.in", "bee\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(
+        sorted(log_lines(&sb, "log")),
+        sorted(vec!["all".into(), "b.t".into()])
+    );
+    assert_eq!(sb.read("all"), "edited by hand\nbee\n");
+    sb.remove("log");
+    for _ in 0..2 {
+        sb.run(&["redo-ifchange", "all"]).success();
+        assert!(log_lines(&sb, "log").is_empty(), "rebuilt again");
+    }
+}
