@@ -2,6 +2,7 @@
 //! argv[0] (`redo`, `redo-ifchange`, ... as goredo does), owns argv parsing,
 //! the terminal, signals and exit codes. The engine is `ferredo` (src/).
 
+mod alloc;
 mod args;
 mod build;
 mod install;
@@ -11,26 +12,6 @@ mod record;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-
-/// mimalloc (v2) rather than glibc's malloc: a check allocates a few small
-/// memos per file from several threads, and glibc grows each thread's arena
-/// one page at a time (an `mprotect` each, ~2000 per no-op over 10000
-/// targets). Measured on the 10000-target no-op: 85 -> 59 ms (tree),
-/// 96 -> 69 ms (flat); see compat/bench/RESULTS.md.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-extern "C" {
-    // Exported by the mimalloc the crate links; the typed binding needs the
-    // `extended` feature of libmimalloc-sys, which pulls in more than this.
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// mimalloc v2's `mi_option_abandoned_page_purge`: give the free pages of
-/// exited threads (the parallel check's workers) back at once rather than
-/// after the purge delay. Without it the peak RSS of a no-op that rewrites
-/// the `.dep` caches rises by 10-15 MB; with it no measurable cost.
-const MI_OPTION_ABANDONED_PAGE_PURGE: std::ffi::c_int = 12;
 
 pub const APPLETS: &[&str] = &[
     "redo",
@@ -73,8 +54,6 @@ pub fn logical_cwd() -> std::io::Result<PathBuf> {
 }
 
 fn main() {
-    // SAFETY: sets a process-wide allocator option before any thread exists.
-    unsafe { mi_option_set(MI_OPTION_ABANDONED_PAGE_PURGE, 1) };
     let argv: Vec<OsString> = std::env::args_os().collect();
     let name = argv
         .first()
