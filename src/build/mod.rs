@@ -478,7 +478,7 @@ fn harvest(
     struct Frame {
         children: Vec<PathBuf>,
         next: usize,
-        t: PathBuf,
+        t: Option<PathBuf>,
     }
     let mut marks: FastMap<OsString, Mark> = FastMap::default();
     let mut facts = Vec::new();
@@ -560,11 +560,25 @@ fn harvest(
         }
     };
 
-    for root in roots {
-        if skip(checker, root) {
+    // The roots are the children of a frame that stands for no target.
+    let mut stack = vec![Frame {
+        children: roots.to_vec(),
+        next: 0,
+        t: None,
+    }];
+    while let Some(top) = stack.last_mut() {
+        if top.next == top.children.len() {
+            if let Some(Some(t)) = stack.pop().map(|f| f.t) {
+                marks.insert(t.into_os_string(), Mark::Done);
+            }
             continue;
         }
-        match marks.get(root.as_os_str()) {
+        let c = top.children[top.next].clone();
+        top.next += 1;
+        if skip(checker, &c) {
+            continue;
+        }
+        match marks.get(c.as_os_str()) {
             Some(Mark::Open) => {
                 cycle = true;
                 continue;
@@ -572,42 +586,13 @@ fn harvest(
             Some(Mark::Done) => continue,
             None => {}
         }
-        marks.insert(root.as_os_str().to_owned(), Mark::Open);
-        let children = enter(checker, root, &mut facts);
-        let mut stack = vec![Frame {
+        marks.insert(c.as_os_str().to_owned(), Mark::Open);
+        let children = enter(checker, &c, &mut facts);
+        stack.push(Frame {
             children,
             next: 0,
-            t: root.clone(),
-        }];
-        while let Some(top) = stack.last_mut() {
-            if top.next == top.children.len() {
-                let done = stack.pop().map(|f| f.t);
-                if let Some(t) = done {
-                    marks.insert(t.into_os_string(), Mark::Done);
-                }
-                continue;
-            }
-            let c = top.children[top.next].clone();
-            top.next += 1;
-            if skip(checker, &c) {
-                continue;
-            }
-            match marks.get(c.as_os_str()) {
-                Some(Mark::Open) => {
-                    cycle = true;
-                    continue;
-                }
-                Some(Mark::Done) => continue,
-                None => {}
-            }
-            marks.insert(c.as_os_str().to_owned(), Mark::Open);
-            let children = enter(checker, &c, &mut facts);
-            stack.push(Frame {
-                children,
-                next: 0,
-                t: c,
-            });
-        }
+            t: Some(c),
+        });
     }
     (facts, cycle)
 }
