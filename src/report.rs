@@ -42,6 +42,10 @@ pub enum Event<'a> {
         target: &'a Path,
         pid: Option<i32>,
     },
+    /// That wait is over (whatever the other process's result).
+    Waited {
+        target: &'a Path,
+    },
     Warning(&'a str),
     Error(&'a str),
     Debug(&'a str),

@@ -10,6 +10,7 @@ use ferredo::error::Error;
 use ferredo::jobserver::{Jobserver, Request, Style};
 
 use crate::output::Terminal;
+use crate::status;
 
 fn command(applet: &'static str) -> Command {
     let mut c = Command::new(applet)
@@ -252,13 +253,18 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
         sequential: applet == "redo",
         trace: m.get_flag("x"),
         extra_env: Vec::new(),
+        extra_fds: Vec::new(),
     };
     if ctx.top_level {
         if let Some(path) = crate::install::child_path() {
             opts.extra_env.push(("PATH".into(), Some(path)));
         }
     }
+    let (status_var, status_fd) = term.start_status(&ctx, crate::env_get(status::STATUS_FD));
+    opts.extra_env.push(status_var);
+    opts.extra_fds.extend(status_fd);
     let result = build::build(&ctx, &js, &term, &targets, &opts);
+    term.finish_status();
     for w in js.take_warnings() {
         term.warning(&w.0);
     }

@@ -9,6 +9,7 @@ mod install;
 mod output;
 mod query;
 mod record;
+mod status;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -9,16 +9,44 @@
 //! Colour only when stderr is a terminal, `NO_COLOR` is empty or unset, and
 //! we are the top-level redo (a nested redo's lines travel through its parent,
 //! prefixed with `REDO_STDERR_PREFIX`, and the parent prints them unchanged).
+//! The status line (`status.rs`) is drawn through the same lock, below the
+//! last message line.
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ferredo::env::Context;
 use ferredo::report::{Event, Reporter};
 
+use crate::status::{self, Counts, Role};
+
+/// Stderr and, while the status line is shown, its totals.
+struct Screen {
+    err: std::io::Stderr,
+    board: Option<Counts>,
+    /// Whether the line is on the terminal now (and must be erased).
+    drawn: bool,
+    colour: bool,
+}
+
+impl Screen {
+    fn draw_status(&mut self, buf: &mut Vec<u8>) {
+        if let Some(c) = &self.board {
+            if c.run > 0 || c.wait > 0 || c.done > 0 {
+                buf.push(b'\r');
+                buf.extend_from_slice(c.render(self.colour).as_bytes());
+                buf.extend_from_slice(b"\x1b[K");
+                self.drawn = true;
+            }
+        }
+    }
+}
+
 pub struct Terminal {
-    out: Mutex<std::io::Stderr>,
+    screen: Arc<Mutex<Screen>>,
+    status: OnceLock<Role>,
+    tty: bool,
     colour: bool,
     prefix: Option<String>,
     level: u32,
@@ -38,9 +66,17 @@ const RESET: &str = "\x1b[0m";
 impl Terminal {
     pub fn new(ctx: &Context) -> Terminal {
         let tty = unsafe { libc::isatty(2) } == 1;
+        let colour = tty && !ctx.no_color && ctx.stderr_prefix.is_none();
         Terminal {
-            out: Mutex::new(std::io::stderr()),
-            colour: tty && !ctx.no_color && ctx.stderr_prefix.is_none(),
+            screen: Arc::new(Mutex::new(Screen {
+                err: std::io::stderr(),
+                board: None,
+                drawn: false,
+                colour,
+            })),
+            status: OnceLock::new(),
+            tty,
+            colour,
             prefix: ctx.stderr_prefix.clone(),
             level: ctx.level,
             cwd: ctx.cwd.clone(),
@@ -63,10 +99,82 @@ impl Terminal {
         if let Some(p) = &self.prefix {
             buf.extend_from_slice(p.as_bytes());
         }
+        let mut screen = self.screen.lock().unwrap_or_else(|e| e.into_inner());
+        if screen.drawn {
+            buf.push(b'\r');
+        }
         buf.extend_from_slice(bytes);
+        if screen.drawn {
+            buf.extend_from_slice(b"\x1b[K");
+        }
         buf.push(b'\n');
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = out.write_all(&buf);
+        screen.draw_status(&mut buf);
+        let _ = screen.err.write_all(&buf);
+    }
+
+    /// Start sending status events, and drawing the line if we are the
+    /// top-level on a terminal. Returns the variable and the fd every child
+    /// must get. Call once, after the jobserver has taken its inherited fds.
+    pub fn start_status(
+        &self,
+        ctx: &Context,
+        inherited: Option<std::ffi::OsString>,
+    ) -> ((String, Option<String>), Option<std::os::fd::RawFd>) {
+        let role = if !ctx.top_level {
+            status::inherited(ctx, inherited)
+        } else if self.tty && !ctx.flags.no_status {
+            match status::pipe() {
+                Ok((read_end, write_end)) => {
+                    self.screen.lock().unwrap_or_else(|e| e.into_inner()).board =
+                        Some(Counts::default());
+                    let screen = Arc::clone(&self.screen);
+                    let spawned =
+                        std::thread::Builder::new()
+                            .name("status".into())
+                            .spawn(move || {
+                                status::read_events(read_end, |events| {
+                                    let mut s = screen.lock().unwrap_or_else(|e| e.into_inner());
+                                    let Some(c) = s.board.as_mut() else { return };
+                                    for &e in events {
+                                        c.apply(e);
+                                    }
+                                    let mut buf = Vec::with_capacity(64);
+                                    s.draw_status(&mut buf);
+                                    let _ = s.err.write_all(&buf);
+                                })
+                            });
+                    if spawned.is_ok() {
+                        // The write end lives as long as the process.
+                        use std::os::fd::IntoRawFd;
+                        Role::Send(write_end.into_raw_fd())
+                    } else {
+                        Role::Off
+                    }
+                }
+                Err(_) => Role::Off,
+            }
+        } else {
+            Role::Off
+        };
+        let for_children = role.for_children();
+        let _ = self.status.set(role);
+        for_children
+    }
+
+    /// Erase the status line and draw it no more.
+    pub fn finish_status(&self) {
+        let mut screen = self.screen.lock().unwrap_or_else(|e| e.into_inner());
+        if screen.drawn {
+            let _ = screen.err.write_all(b"\r\x1b[K");
+            screen.drawn = false;
+        }
+        screen.board = None;
+    }
+
+    fn send(&self, event: u8) {
+        if let Some(role) = self.status.get() {
+            role.send(event);
+        }
     }
 
     fn paint(&self, colour: &str, text: &str) -> String {
@@ -97,6 +205,7 @@ impl Reporter for Terminal {
     fn emit(&self, ev: Event<'_>) {
         match ev {
             Event::Started { target, pid } => {
+                self.send(status::RUN);
                 if self.debug {
                     let l = format!("dbg {}{} runs [{pid}]", self.indent(), self.show(target));
                     self.line(self.paint(YELLOW, &l).as_bytes());
@@ -108,6 +217,9 @@ impl Reporter for Terminal {
                 elapsed,
                 error,
             } => {
+                if elapsed.is_some() {
+                    self.send(status::DONE);
+                }
                 let mut name = self.show(target);
                 if let (Some(d), Some(_)) = (default_do, elapsed) {
                     name = format!("{name} ({})", self.show(d));
@@ -151,6 +263,7 @@ impl Reporter for Terminal {
                 self.line(self.paint(YELLOW, &l).as_bytes());
             }
             Event::Waiting { target, pid } => {
+                self.send(status::WAIT);
                 if self.debug {
                     let l = match pid {
                         Some(p) if p > 0 => {
@@ -161,6 +274,7 @@ impl Reporter for Terminal {
                     self.line(self.paint(YELLOW, &l).as_bytes());
                 }
             }
+            Event::Waited { .. } => self.send(status::WAITED),
             Event::Warning(m) => self.warning(m),
             Event::Error(m) => self.error(m),
             Event::Debug(m) => {

@@ -311,7 +311,9 @@ pub fn run(
         Attempt::Busy { pid } => {
             release_slot();
             sh.reporter.emit(Event::Waiting { target, pid });
-            lock::wait_unlocked(&lock_path).map_err(|e| format!("waiting for the lock: {e}"))?;
+            let waited = lock::wait_unlocked(&lock_path);
+            sh.reporter.emit(Event::Waited { target });
+            waited.map_err(|e| format!("waiting for the lock: {e}"))?;
             return match fs::read(crate::state::dep_path(target)) {
                 Ok(b) => match dep::decode_build(&b) {
                     Ok(u) if u == sh.ctx.build_uuid => Ok(Outcome::AlreadyBuilt),

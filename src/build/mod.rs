@@ -66,6 +66,8 @@ pub struct Options {
     pub trace: bool,
     /// Extra variables for every child (e.g. PATH with private applets).
     pub extra_env: Vec<(String, Option<String>)>,
+    /// Fds every child keeps (e.g. the status pipe named in `extra_env`).
+    pub extra_fds: Vec<RawFd>,
 }
 
 /// Build `targets` (absolute, clean) and record them as dependencies of the
@@ -91,6 +93,7 @@ pub fn build(
     let mut child_env = js.child_env();
     child_env.extend(opts.extra_env.iter().cloned());
     let mut child_fds = js.child_fds();
+    child_fds.extend(opts.extra_fds.iter().copied());
     let mut share = if ctx.top_level {
         runshare::RunShare::create(&ctx.build_uuid)
     } else {

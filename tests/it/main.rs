@@ -20,6 +20,7 @@ mod core_parallel;
 mod core_runshare;
 mod core_signals;
 mod core_state;
+mod core_status;
 mod demo;
 mod interop_common;
 mod interop_faults;
