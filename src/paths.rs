@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 /// `x/..` (never above `/`). An empty result is `.`.
 pub fn clean(p: &Path) -> PathBuf {
     let bytes = p.as_os_str().as_bytes();
+    if is_clean(bytes) {
+        return p.to_path_buf();
+    }
     let absolute = bytes.first() == Some(&b'/');
     let mut parts: Vec<&[u8]> = Vec::new();
     for comp in bytes.split(|&b| b == b'/') {
@@ -41,18 +44,45 @@ pub fn clean(p: &Path) -> PathBuf {
     PathBuf::from(OsString::from_vec(out))
 }
 
+/// Already as [`clean`] would make it: no empty, `.` or `..` component
+/// (a lone `/` or `.` is clean too). Most paths are; this saves rebuilding them.
+fn is_clean(bytes: &[u8]) -> bool {
+    match bytes {
+        b"/" | b"." => return true,
+        [] => return false,
+        _ => {}
+    }
+    let body = bytes.strip_prefix(b"/").unwrap_or(bytes);
+    body.split(|&b| b == b'/')
+        .all(|c| !matches!(c, b"" | b"." | b".."))
+}
+
 /// Join `rel` onto the absolute `base` and clean; an absolute `rel` wins.
 pub fn abs_join(base: &Path, rel: &Path) -> PathBuf {
-    if rel.as_os_str().as_bytes().first() == Some(&b'/') {
-        clean(rel)
-    } else {
-        clean(&base.join(rel))
+    let r = rel.as_os_str().as_bytes();
+    if r.first() == Some(&b'/') {
+        return clean(rel);
     }
+    let b = base.as_os_str().as_bytes();
+    if is_clean(b) && b != b"." && is_clean(r) && r != b"." {
+        // Both clean and `rel` names something below: plain concatenation.
+        let mut out = Vec::with_capacity(b.len() + 1 + r.len());
+        out.extend_from_slice(b);
+        if b != b"/" {
+            out.push(b'/');
+        }
+        out.extend_from_slice(r);
+        return PathBuf::from(OsString::from_vec(out));
+    }
+    clean(&base.join(rel))
 }
 
 /// The path of `target` relative to the directory `from`; both must be
 /// absolute and clean. Like Go's `filepath.Rel`.
 pub fn rel(from: &Path, target: &Path) -> PathBuf {
+    if let Some(rest) = below(from, target) {
+        return PathBuf::from(OsStr::from_bytes(rest));
+    }
     let split = |p: &Path| -> Vec<Vec<u8>> {
         p.as_os_str()
             .as_bytes()
@@ -83,14 +113,53 @@ pub fn rel(from: &Path, target: &Path) -> PathBuf {
     PathBuf::from(OsString::from_vec(out))
 }
 
+/// [`rel`] in the common case, `target` strictly below `from` (both
+/// absolute and clean): the rest of its bytes, borrowed.
+pub fn below<'a>(from: &Path, target: &'a Path) -> Option<&'a [u8]> {
+    let (f, t) = (from.as_os_str().as_bytes(), target.as_os_str().as_bytes());
+    if f.first() != Some(&b'/') {
+        return None;
+    }
+    let rest = if f == b"/" {
+        t.strip_prefix(b"/")
+    } else {
+        t.strip_prefix(f)?.strip_prefix(b"/")
+    }?;
+    (!rest.is_empty()).then_some(rest)
+}
+
+/// The bytes of a path split at its last `/`, when its last component is a
+/// plain name (what `Path::parent`/`file_name` give then, without their
+/// component parsing, which is slow on hot paths).
+fn split_plain(p: &Path) -> Option<(&[u8], &[u8])> {
+    let b = p.as_os_str().as_bytes();
+    let cut = b.iter().rposition(|&c| c == b'/')?;
+    let name = &b[cut + 1..];
+    if matches!(name, b"" | b"." | b"..") {
+        return None;
+    }
+    // `a//b` or `/./b` style: leave it to the standard library.
+    let dir = &b[..cut];
+    if dir.ends_with(b"/") || dir.ends_with(b"/.") || dir == b"." {
+        return None;
+    }
+    Some((if dir.is_empty() { b"/" } else { dir }, name))
+}
+
 /// Parent directory of an absolute clean path (`/` for `/x`).
 pub fn dir_of(p: &Path) -> &Path {
-    p.parent().unwrap_or(Path::new("/"))
+    match split_plain(p) {
+        Some((dir, _)) => Path::new(OsStr::from_bytes(dir)),
+        None => p.parent().unwrap_or(Path::new("/")),
+    }
 }
 
 /// Last component as raw bytes-preserving OsStr.
 pub fn base_of(p: &Path) -> &OsStr {
-    p.file_name().unwrap_or(OsStr::new(""))
+    match split_plain(p) {
+        Some((_, name)) => OsStr::from_bytes(name),
+        None => p.file_name().unwrap_or(OsStr::new("")),
+    }
 }
 
 /// Append a string suffix to a path's bytes without touching separators.
@@ -114,8 +183,70 @@ mod tests {
             ("", "."),
             ("/", "/"),
             ("a/..", "."),
+            ("/a/b", "/a/b"),
+            ("a", "a"),
+            ("/a/", "/a"),
+            ("./a", "a"),
+            ("a/.", "a"),
+            ("..", ".."),
+            (".", "."),
         ] {
             assert_eq!(clean(Path::new(i)), PathBuf::from(o), "{i}");
+        }
+    }
+
+    #[test]
+    fn dir_of_and_base_of_agree_with_std() {
+        for p in [
+            "/a/b",
+            "/a",
+            "/",
+            "a/b",
+            "a",
+            "/a/b/",
+            "/a/.",
+            "/a/..",
+            "a//b",
+            "/a/./b",
+            "./a",
+            "/a/b.c",
+            "..",
+            ".",
+            "",
+            "/x y/z\u{e9}",
+        ] {
+            let path = Path::new(p);
+            assert_eq!(
+                dir_of(path),
+                path.parent().unwrap_or(Path::new("/")),
+                "{p:?}"
+            );
+            assert_eq!(
+                base_of(path),
+                path.file_name().unwrap_or(OsStr::new("")),
+                "{p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn abs_join_cases() {
+        for (b, r, o) in [
+            ("/a/b", "c", "/a/b/c"),
+            ("/a/b", "c/d", "/a/b/c/d"),
+            ("/", "x", "/x"),
+            ("/a/b", "../c", "/a/c"),
+            ("/a/b", ".", "/a/b"),
+            ("/a/b", "./c/", "/a/b/c"),
+            ("/a/b", "/x/../y", "/y"),
+            ("/a/b", "..", "/a"),
+            ("/", "..", "/"),
+        ] {
+            assert_eq!(
+                abs_join(Path::new(b), Path::new(r)),
+                PathBuf::from(o),
+                "{b} {r}"
+            );
         }
     }
 
@@ -127,6 +258,9 @@ mod tests {
             ("/a/b", "/a/b", "."),
             ("/", "/x/y", "x/y"),
             ("/a/b/c", "/usr/include/x.h", "../../../usr/include/x.h"),
+            ("/a/b", "/a/bc/d", "../bc/d"),
+            ("/a/b", "/a/b/c/d", "c/d"),
+            ("/", "/", "."),
         ] {
             assert_eq!(rel(Path::new(f), Path::new(t)), PathBuf::from(o));
         }

@@ -324,8 +324,10 @@ pub fn run(
         }
     };
 
+    let base_name = PathBuf::from(paths::base_of(target));
+    // Only the old BuildUUID and self-record matter here.
     let old = match fs::read(crate::state::dep_path(target)) {
-        Ok(b) => match Dep::decode(&b) {
+        Ok(b) => match dep::decode_self(&b, &base_name) {
             Ok(d) => Some(d),
             Err(e) => {
                 sh.reporter.emit(Event::Warning(&format!(
@@ -337,17 +339,13 @@ pub fn run(
         },
         Err(_) => None,
     };
-    if !spec.force && old.as_ref().is_some_and(|d| d.build == sh.ctx.build_uuid) {
+    if !spec.force && old.is_some_and(|(build, _)| build == sh.ctx.build_uuid) {
         return Ok(Outcome::AlreadyBuilt);
     }
-    let base_name = PathBuf::from(paths::base_of(target));
     let before = fs::symlink_metadata(target)
         .ok()
         .map(|m| Inode::from_meta(&m));
-    let old_self = old
-        .as_ref()
-        .and_then(|d| d.self_ifchange(&base_name))
-        .map(|(i, h)| (*i, *h));
+    let old_self = old.and_then(|(_, s)| s);
     if let (Some((recorded, _)), Some(now)) = (old_self, before) {
         if !recorded.equals(&now, sh.ctx.trust) {
             if sh.ctx.flags.stop_if_modified {
@@ -584,27 +582,13 @@ pub fn run(
     // The committed .dep is this file (renamed): read it through our fd.
     let mut b = Vec::new();
     if dep_file.seek(SeekFrom::Start(0)).is_ok() && dep_file.read_to_end(&mut b).is_ok() {
-        if let Ok(d) = Dep::decode(&b) {
-            warn_simultaneous(sh, target, &d);
-        }
+        warn_simultaneous(sh, target, &b);
     }
     Ok(Outcome::Built(produced))
 }
 
-fn warn_simultaneous(sh: &Shared, target: &Path, d: &Dep) {
-    let creates: std::collections::HashSet<&Path> = d
-        .records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Ifcreate(p) => Some(p.as_path()),
-            _ => None,
-        })
-        .collect();
-    let both = d
-        .records
-        .iter()
-        .any(|r| matches!(r, Record::Ifchange { path, .. } if creates.contains(path.as_path())));
-    if both {
+fn warn_simultaneous(sh: &Shared, target: &Path, dep_bytes: &[u8]) {
+    if dep::creates_and_changes(dep_bytes) == Ok(true) {
         sh.reporter.emit(Event::Warning(&format!(
             "simultaneous ifcreate and ifchange records: {}",
             sh.show(target)

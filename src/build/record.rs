@@ -6,7 +6,9 @@
 //! dependant target's directory (`REDO_DEP_CWD` joined with `REDO_DIRPREFIX`),
 //! whatever directory the .do has `cd`'d into.
 
+use std::ffi::OsStr;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::paths;
@@ -82,43 +84,42 @@ pub fn ifchange(
         .map(|(t, _)| t.clone())
         .collect();
     let mut metas = stat_all(&unknown).into_iter();
-    let mut recs = Vec::with_capacity(targets.len());
+    // Encoded in operand order into one buffer, for one write.
+    let mut buf = Vec::with_capacity(targets.len() * 128);
+    let bad = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
     for (t, v) in targets.iter().zip(vouched) {
-        let rel = paths::rel(dep_dir, t);
-        if let Some((inode, hash)) = v {
-            recs.push(Record::Ifchange {
-                inode,
-                hash,
-                path: rel,
-            });
-            continue;
-        }
-        match metas.next() {
-            Some(Ok(m)) if m.is_file() => {
-                let inode = Inode::from_meta(&m);
-                let hash = match known_hash(t, &inode) {
-                    Some(h) => h,
-                    None => dep::hash_file(t)?,
-                };
-                recs.push(Record::Ifchange {
-                    inode,
-                    hash,
-                    path: rel,
-                });
+        let owned;
+        let rel = match paths::below(dep_dir, t) {
+            Some(r) => r,
+            None => {
+                owned = paths::rel(dep_dir, t);
+                owned.as_os_str().as_bytes()
             }
-            Some(Ok(m)) => {
+        };
+        let (inode, hash) = match v {
+            Some(known) => known,
+            None => match metas.next() {
+                Some(Ok(m)) if m.is_file() => {
+                    let inode = Inode::from_meta(&m);
+                    let hash = match known_hash(t, &inode) {
+                        Some(h) => h,
+                        None => dep::hash_file(t)?,
+                    };
+                    (inode, hash)
+                }
                 // Directories and other non-files have no content to hash;
                 // record them by inode data with the hash of nothing.
-                recs.push(Record::Ifchange {
-                    inode: Inode::from_meta(&m),
-                    hash: dep::hash_bytes(b""),
-                    path: rel,
-                });
-            }
-            _ => recs.push(Record::IfchangeNonexistent(rel)),
-        }
+                Some(Ok(m)) => (Inode::from_meta(&m), dep::hash_bytes(b"")),
+                _ => {
+                    let r = Record::IfchangeNonexistent(PathBuf::from(OsStr::from_bytes(rel)));
+                    dep::encode_record(&mut buf, &r).map_err(bad)?;
+                    continue;
+                }
+            },
+        };
+        dep::encode_ifchange(&mut buf, &inode, &hash, rel).map_err(bad)?;
     }
-    write_all_once(fd, &encode(&recs)?)
+    write_all_once(fd, &buf)
 }
 
 pub fn ifcreate(fd: i32, dep_dir: &Path, targets: &[PathBuf]) -> io::Result<()> {

@@ -128,27 +128,34 @@ pub fn encode_record(out: &mut Vec<u8>, r: &Record) -> Result<(), String> {
         Record::Always => chunk(out, T_ALWAYS, &[]),
         Record::Stamp(h) => chunk(out, T_STAMP, &[h]),
         Record::Ifchange { inode, hash, path } => {
-            let mut fields = [0u8; 48];
-            for (i, v) in [
-                inode.size,
-                inode.ino,
-                inode.ctime_sec,
-                inode.ctime_nsec,
-                inode.mtime_sec,
-                inode.mtime_nsec,
-            ]
-            .iter()
-            .enumerate()
-            {
-                fields[i * 8..i * 8 + 8].copy_from_slice(&v.to_be_bytes());
-            }
-            chunk(
-                out,
-                T_IFCHANGE,
-                &[&fields, hash, path.as_os_str().as_bytes()],
-            )
+            encode_ifchange(out, inode, hash, path.as_os_str().as_bytes())
         }
     }
+}
+
+/// Append an ifchange record's chunk (what [`encode_record`] writes for
+/// one), from borrowed parts.
+pub fn encode_ifchange(
+    out: &mut Vec<u8>,
+    inode: &Inode,
+    hash: &Hash,
+    path: &[u8],
+) -> Result<(), String> {
+    let mut fields = [0u8; 48];
+    for (i, v) in [
+        inode.size,
+        inode.ino,
+        inode.ctime_sec,
+        inode.ctime_nsec,
+        inode.mtime_sec,
+        inode.mtime_nsec,
+    ]
+    .iter()
+    .enumerate()
+    {
+        fields[i * 8..i * 8 + 8].copy_from_slice(&v.to_be_bytes());
+    }
+    chunk(out, T_IFCHANGE, &[&fields, hash, path])
 }
 
 impl Dep {
@@ -168,13 +175,22 @@ impl Dep {
 
     /// The target's own record (goredo writes it last): the ifchange or
     /// ifcreate whose path is the target's basename.
+    /// Paths compare as bytes, as goredo compares them (and far faster than
+    /// `Path`'s component-wise equality).
     pub fn self_record(&self, base: &Path) -> Option<&Record> {
-        self.records.iter().rev().find(|r| r.path() == Some(base))
+        let base = base.as_os_str();
+        self.records
+            .iter()
+            .rev()
+            .find(|r| r.path().is_some_and(|p| p.as_os_str() == base))
     }
 
     pub fn self_ifchange(&self, base: &Path) -> Option<(&Inode, &Hash)> {
+        let base = base.as_os_str();
         self.records.iter().rev().find_map(|r| match r {
-            Record::Ifchange { inode, hash, path } if path == base => Some((inode, hash)),
+            Record::Ifchange { inode, hash, path } if path.as_os_str() == base => {
+                Some((inode, hash))
+            }
             _ => None,
         })
     }
@@ -184,11 +200,14 @@ impl Dep {
     }
 }
 
-/// Decode a sequence of chunks (the body of a .dep, or what children appended).
-pub fn decode_records(mut b: &[u8], base_offset: usize) -> Result<Vec<Record>, DecodeError> {
-    let mut out = Vec::new();
+/// Walk a sequence of chunks, checking each one's framing, type and payload
+/// length, and hand each (type, payload) to `each`.
+fn walk_chunks<'a>(
+    mut b: &'a [u8],
+    base_offset: usize,
+    mut each: impl FnMut(u8, &'a [u8]),
+) -> Result<(), DecodeError> {
     let mut off = base_offset;
-    let path = |p: &[u8]| PathBuf::from(OsString::from_vec(p.to_vec()));
     while !b.is_empty() {
         if b.len() < 3 {
             return Err(DecodeError::BadChunk {
@@ -205,43 +224,11 @@ pub fn decode_records(mut b: &[u8], base_offset: usize) -> Result<Vec<Record>, D
         }
         let typ = b[2];
         let payload = &b[3..len];
-        let rec = match typ {
-            T_IFCREATE => Record::Ifcreate(path(payload)),
-            T_IFCHANGE_NONEX => Record::IfchangeNonexistent(path(payload)),
-            T_ALWAYS if payload.is_empty() => Record::Always,
-            T_STAMP if payload.len() == HASH_LEN => {
-                let mut h = [0u8; HASH_LEN];
-                h.copy_from_slice(payload);
-                Record::Stamp(h)
-            }
-            T_IFCHANGE if payload.len() >= 48 + HASH_LEN => {
-                let u = |i: usize| {
-                    let mut x = [0u8; 8];
-                    x.copy_from_slice(&payload[i * 8..i * 8 + 8]);
-                    u64::from_be_bytes(x)
-                };
-                let inode = Inode {
-                    size: u(0),
-                    ino: u(1),
-                    ctime_sec: u(2),
-                    ctime_nsec: u(3),
-                    mtime_sec: u(4),
-                    mtime_nsec: u(5),
-                };
-                let mut hash = [0u8; HASH_LEN];
-                hash.copy_from_slice(&payload[48..48 + HASH_LEN]);
-                Record::Ifchange {
-                    inode,
-                    hash,
-                    path: path(&payload[48 + HASH_LEN..]),
-                }
-            }
-            T_ALWAYS | T_STAMP | T_IFCHANGE => {
-                return Err(DecodeError::BadChunk {
-                    offset: off,
-                    why: "wrong payload length",
-                })
-            }
+        let fits = match typ {
+            T_IFCREATE | T_IFCHANGE_NONEX => true,
+            T_ALWAYS => payload.is_empty(),
+            T_STAMP => payload.len() == HASH_LEN,
+            T_IFCHANGE => payload.len() >= 48 + HASH_LEN,
             _ => {
                 return Err(DecodeError::BadChunk {
                     offset: off,
@@ -249,11 +236,104 @@ pub fn decode_records(mut b: &[u8], base_offset: usize) -> Result<Vec<Record>, D
                 })
             }
         };
-        out.push(rec);
+        if !fits {
+            return Err(DecodeError::BadChunk {
+                offset: off,
+                why: "wrong payload length",
+            });
+        }
+        each(typ, payload);
         b = &b[len..];
         off += len;
     }
+    Ok(())
+}
+
+/// An ifchange payload (already length-checked): inode data, hash, path.
+fn ifchange_fields(payload: &[u8]) -> (Inode, Hash, &[u8]) {
+    let u = |i: usize| {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&payload[i * 8..i * 8 + 8]);
+        u64::from_be_bytes(x)
+    };
+    let inode = Inode {
+        size: u(0),
+        ino: u(1),
+        ctime_sec: u(2),
+        ctime_nsec: u(3),
+        mtime_sec: u(4),
+        mtime_nsec: u(5),
+    };
+    let mut hash = [0u8; HASH_LEN];
+    hash.copy_from_slice(&payload[48..48 + HASH_LEN]);
+    (inode, hash, &payload[48 + HASH_LEN..])
+}
+
+/// Decode a sequence of chunks (the body of a .dep, or what children appended).
+pub fn decode_records(b: &[u8], base_offset: usize) -> Result<Vec<Record>, DecodeError> {
+    let mut out = Vec::new();
+    let path = |p: &[u8]| PathBuf::from(OsString::from_vec(p.to_vec()));
+    walk_chunks(b, base_offset, |typ, payload| {
+        out.push(match typ {
+            T_IFCREATE => Record::Ifcreate(path(payload)),
+            T_IFCHANGE_NONEX => Record::IfchangeNonexistent(path(payload)),
+            T_ALWAYS => Record::Always,
+            T_STAMP => {
+                let mut h = [0u8; HASH_LEN];
+                h.copy_from_slice(payload);
+                Record::Stamp(h)
+            }
+            _ => {
+                let (inode, hash, p) = ifchange_fields(payload);
+                Record::Ifchange {
+                    inode,
+                    hash,
+                    path: path(p),
+                }
+            }
+        })
+    })?;
     Ok(out)
+}
+
+/// The BuildUUID and the target's own ifchange record ([`Dep::self_ifchange`])
+/// of a `.dep`'s bytes, checked as [`Dep::decode`] checks them but without
+/// building the other records: a fan-in's `.dep` holds thousands.
+#[allow(clippy::type_complexity)]
+pub fn decode_self(
+    b: &[u8],
+    base: &Path,
+) -> Result<([u8; 16], Option<(Inode, Hash)>), DecodeError> {
+    let build = decode_build(b)?;
+    let mut found = None;
+    walk_chunks(&b[HEADER_LEN..], HEADER_LEN, |typ, payload| {
+        if typ == T_IFCHANGE && payload[48 + HASH_LEN..] == *base.as_os_str().as_bytes() {
+            let (inode, hash, _) = ifchange_fields(payload);
+            found = Some((inode, hash));
+        }
+    })?;
+    Ok((build, found))
+}
+
+/// Does a `.dep` (whole file) name one path both as ifcreate and as
+/// ifchange? Without building its records: most have no ifcreate but the
+/// `.do` lookup's few, and a fan-in's holds thousands of ifchanges.
+pub fn creates_and_changes(b: &[u8]) -> Result<bool, DecodeError> {
+    decode_build(b)?;
+    let body = &b[HEADER_LEN..];
+    let mut creates = std::collections::HashSet::new();
+    walk_chunks(body, HEADER_LEN, |typ, payload| {
+        if typ == T_IFCREATE {
+            creates.insert(payload);
+        }
+    })?;
+    let mut both = false;
+    if !creates.is_empty() {
+        walk_chunks(body, HEADER_LEN, |typ, payload| {
+            both |= typ == T_IFCHANGE && creates.contains(&payload[48 + HASH_LEN..]);
+        })?;
+    }
+    Ok(both)
 }
 
 /// BLAKE3-256 of a file's whole content. Large files are memory-mapped by
@@ -272,6 +352,58 @@ pub fn hash_bytes(b: &[u8]) -> Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_self_agrees_with_a_full_decode() {
+        let rec = |path: &str, n: u64| Record::Ifchange {
+            inode: Inode {
+                size: n,
+                ino: n + 1,
+                ctime_sec: 3,
+                ctime_nsec: 4,
+                mtime_sec: 5,
+                mtime_nsec: 6,
+            },
+            hash: [n as u8; 32],
+            path: path.into(),
+        };
+        let dep = Dep {
+            build: [7; 16],
+            records: vec![
+                Record::Ifcreate("t.do".into()),
+                rec("default.do", 1),
+                rec("t", 2),
+                rec("src", 3),
+                Record::Always,
+                rec("t", 4),
+            ],
+        };
+        let b = dep.encode().unwrap();
+        for base in ["t", "src", "none"] {
+            let full = Dep::decode(&b).unwrap();
+            let want = full.self_ifchange(Path::new(base)).map(|(i, h)| (*i, *h));
+            assert_eq!(
+                decode_self(&b, Path::new(base)),
+                Ok(([7; 16], want)),
+                "{base}"
+            );
+        }
+        assert_eq!(creates_and_changes(&b), Ok(false));
+        let mut dep2 = dep.clone();
+        dep2.records.push(Record::Ifcreate("src".into()));
+        assert_eq!(creates_and_changes(&dep2.encode().unwrap()), Ok(true));
+        // Corrupt framing is an error either way.
+        let mut bad = b.clone();
+        bad.push(9);
+        assert!(Dep::decode(&bad).is_err());
+        assert!(decode_self(&bad, Path::new("t")).is_err());
+        bad.truncate(b.len() - 1);
+        bad[HEADER_LEN + 2] = 42;
+        assert_eq!(
+            decode_self(&bad, Path::new("t")).map(|_| ()),
+            Dep::decode(&bad).map(|_| ())
+        );
+    }
 
     #[test]
     fn round_trip_and_layout() {
