@@ -147,6 +147,12 @@ pub type FastSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
 /// `Path`'s component-wise `Hash`.
 type Key = OsString;
 
+/// A path's hash as the memo maps compute it.
+fn path_hash(p: &Path) -> u64 {
+    use std::hash::BuildHasher;
+    BuildHasherDefault::<FxHasher>::default().hash_one(p.as_os_str())
+}
+
 fn key(p: &Path) -> Key {
     p.as_os_str().to_os_string()
 }
@@ -194,7 +200,9 @@ pub struct Checker {
     /// memos for [`Checker::on_parked`].
     parked: Vec<Parked>,
     /// The paths whose verdicts came from a parked worker.
-    delegated: FastSet<Key>,
+    /// By [`path_hash`]: a collision only makes a harvest skip a path,
+    /// which costs facts, never correctness.
+    delegated: FastSet<u64>,
     /// A check met a target already being checked above it (a recorded
     /// dependency cycle) and cut it there: verdicts above the cut are not
     /// those of a plain walk.
@@ -226,7 +234,8 @@ type ParkedJob = Box<dyn FnOnce(&mut Checker, &[PathBuf]) + Send>;
 
 /// A worker of [`Checker::check_fan_in`] after its check: its thread waits
 /// with its checker for one job ([`Checker::on_parked`]), or for the sender
-/// to go, and ends.
+/// to go, and ends. (Its memos stay in the caches of the CPU that made
+/// them: moving the job to another thread was measured slower.)
 struct Parked(std::sync::mpsc::Sender<ParkedJob>);
 
 /// What [`Checker::take_fresh`] hands over.
@@ -236,8 +245,8 @@ pub struct DepFresh(FastMap<Key, Vec<Fresh>>);
 enum Fresh {
     /// Read from disk, with its key (taken through the open file).
     Read(OsString, FileKey, Vec<u8>),
-    /// The cache's entry, whose key `stat` confirmed.
-    Kept(OsString),
+    /// The cache's entry (by ordinal), whose key `stat` confirmed.
+    Kept(u32),
 }
 
 /// One directory's `.redo/` as first seen: snapshot, then cache.
@@ -251,6 +260,9 @@ pub struct DirView {
     /// files rather than the whole cache.
     cache: std::sync::OnceLock<Option<(Arc<Cached>, bool)>>,
     lookups: std::sync::atomic::AtomicUsize,
+    /// The snapshotted `.redo/` itself, opened when entries are validated
+    /// one by one: `fstatat` on it walks one path component, not all.
+    fd: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
 }
 
 /// `.dep` lookups in one directory before its cache is worth loading.
@@ -267,6 +279,50 @@ impl DirView {
             snap,
             cache: std::sync::OnceLock::new(),
             lookups: std::sync::atomic::AtomicUsize::new(0),
+            fd: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The key of `.redo/<name>.dep` now; `Ok(None)` when it does not exist.
+    fn dep_key(&self, name: &std::ffi::OsStr) -> std::io::Result<Option<FileKey>> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::unix::ffi::OsStrExt;
+        let fd = self.fd.get_or_init(|| {
+            let snap = self.snap.as_ref()?;
+            let c = std::ffi::CString::new(self.redo_dir.as_os_str().as_bytes()).ok()?;
+            let raw = unsafe {
+                libc::open(
+                    c.as_ptr(),
+                    libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                )
+            };
+            if raw < 0 {
+                return None;
+            }
+            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            // Only the directory the snapshot describes will do.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            let ok = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0 && snap.same_dir(&st);
+            ok.then_some(fd)
+        });
+        let mut file = name.as_bytes().to_vec();
+        file.extend_from_slice(b".dep");
+        let r = match (fd, std::ffi::CString::new(file.clone())) {
+            (Some(fd), Ok(c)) => {
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                if unsafe { libc::fstatat(fd.as_raw_fd(), c.as_ptr(), &mut st, 0) } == 0 {
+                    Ok(FileKey::of_stat(&st))
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            }
+            _ => std::fs::metadata(self.redo_dir.join(std::ffi::OsStr::from_bytes(&file)))
+                .map(|m| FileKey::of(&m)),
+        };
+        match r {
+            Ok(k) => Ok(Some(k)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -307,8 +363,8 @@ impl DirView {
                 // A fast cache holds every .dep of the directory.
                 None => DepSource::NoDep,
             },
-            Some((c, false)) => match c.entry(name) {
-                Some((k, b)) => DepSource::Check(k, b),
+            Some((c, false)) => match c.find(name).and_then(|i| Some((i, c.at(i)?))) {
+                Some((i, (_, k, b))) => DepSource::Check(i, k, b),
                 None => DepSource::Disk,
             },
             None => DepSource::Disk,
@@ -341,10 +397,7 @@ impl DirView {
             .iter()
             .filter_map(|f| match f {
                 Fresh::Read(n, k, b) => Some((n.as_os_str(), *k, b.as_slice())),
-                Fresh::Kept(n) => {
-                    let (k, b) = loaded.as_ref()?.0.entry(n)?;
-                    Some((n.as_os_str(), k, b))
-                }
+                Fresh::Kept(i) => loaded.as_ref()?.0.at(*i),
             })
             .collect();
         depcache::store(&self.redo_dir, snap, entries);
@@ -376,7 +429,7 @@ enum DepSource<'a> {
     NoDep,
     Cached(&'a [u8]),
     /// The cache's copy, if `stat` still gives this key.
-    Check(FileKey, &'a [u8]),
+    Check(u32, FileKey, &'a [u8]),
     Disk,
 }
 
@@ -470,7 +523,7 @@ impl Checker {
     /// Was `path`'s verdict reached by a parked worker (whose memos, not
     /// ours, hold what lies below it)?
     pub fn delegated(&self, path: &Path) -> bool {
-        self.delegated.contains(path.as_os_str())
+        self.delegated.contains(&path_hash(path))
     }
 
     /// Has a check of this checker (or of its workers) cut a dependency
@@ -539,12 +592,12 @@ impl Checker {
         match view.source(name) {
             DepSource::NoRedoDir | DepSource::NoDep => return DepState::Absent,
             DepSource::Cached(b) => return self.decode_dep(&path, b),
-            DepSource::Check(k, b) => match std::fs::metadata(&path) {
-                Ok(m) if FileKey::of(&m) == k => {
-                    self.add_fresh(target, Fresh::Kept(name.to_os_string()));
+            DepSource::Check(i, k, b) => match view.dep_key(name) {
+                Ok(Some(now)) if now == k => {
+                    self.add_fresh(target, Fresh::Kept(i));
                     return self.decode_dep(&path, b);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return DepState::Absent,
+                Ok(None) => return DepState::Absent,
                 _ => {}
             },
             DepSource::Disk => {}
@@ -596,6 +649,11 @@ impl Checker {
     /// The verdict reached on `target`, if any yet.
     pub fn verdict(&self, target: &Path) -> Option<&Verdict> {
         self.verdicts.get(target.as_os_str())
+    }
+
+    /// Room for `n` more verdicts (before presetting many).
+    pub fn reserve_verdicts(&mut self, n: usize) {
+        self.verdicts.reserve(n);
     }
 
     pub fn preset_verdict(&mut self, target: &Path, v: Verdict) {
@@ -849,8 +907,7 @@ impl Checker {
         /// share (the parent's decision reads nothing deeper), and what it
         /// reports or persists. The rest of its memos stay with it, parked.
         struct Share {
-            verdicts: Vec<(Key, Verdict)>,
-            stats: Vec<(Key, Option<Inode>)>,
+            checked: Vec<(Key, Option<Inode>, Verdict)>,
             fresh: FastMap<Key, Vec<Fresh>>,
             warnings: Vec<String>,
             always: Option<Vec<PathBuf>>,
@@ -876,8 +933,7 @@ impl Checker {
                 ch.deps.reserve(share);
                 ch.stats.reserve(share * 2);
                 let mut out = Share {
-                    verdicts: Vec::with_capacity(part.len()),
-                    stats: Vec::with_capacity(part.len()),
+                    checked: Vec::with_capacity(part.len()),
                     fresh: FastMap::default(),
                     warnings: Vec::new(),
                     always: None,
@@ -887,8 +943,7 @@ impl Checker {
                     // The parent compares the stat with its record.
                     let st = ch.stat(p);
                     let v = ch.check_at(p, false);
-                    out.stats.push((key(p), st));
-                    out.verdicts.push((key(p), v));
+                    out.checked.push((key(p), st, v));
                 }
                 out.fresh = std::mem::take(&mut ch.fresh);
                 out.warnings = std::mem::take(&mut ch.warnings);
@@ -917,12 +972,10 @@ impl Checker {
         self.delegated.reserve(n);
         for (w, parked) in parts {
             self.met_cycle |= w.met_cycle;
-            for (k, v) in w.verdicts {
-                self.delegated.insert(k.clone());
+            for (k, st, v) in w.checked {
+                self.delegated.insert(path_hash(Path::new(&k)));
+                self.stats.entry(k.clone()).or_insert(st);
                 self.verdicts.entry(k).or_insert(v);
-            }
-            for (k, v) in w.stats {
-                self.stats.entry(k).or_insert(v);
             }
             for (dir, mut fresh) in w.fresh {
                 match self.fresh.get_mut(&dir) {

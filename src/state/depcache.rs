@@ -119,6 +119,11 @@ impl Snapshot {
         ]
     }
 
+    /// Is `st` (an `fstat` of an open directory) the directory snapshotted?
+    pub fn same_dir(&self, st: &libc::stat) -> bool {
+        st.st_dev == self.dev && st.st_ino == self.ino
+    }
+
     /// The directory's size in bytes (a hint of how many entries it has).
     pub fn size(&self) -> u64 {
         self.size
@@ -146,6 +151,16 @@ impl FileKey {
             size: m.size(),
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+
+    /// The key of a raw `stat` (as [`FileKey::of`] of the same file).
+    pub fn of_stat(st: &libc::stat) -> FileKey {
+        FileKey {
+            ino: st.st_ino,
+            size: st.st_size as u64,
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+            ctime: (st.st_ctime, st.st_ctime_nsec),
         }
     }
 
@@ -192,7 +207,11 @@ fn cache_path(redo_dir: &Path) -> PathBuf {
 /// The cached `.dep` files of one directory, by target name.
 pub struct Cached {
     buf: Vec<u8>,
-    index: FastMap<OsString, (FileKey, usize, usize)>,
+    /// In file order: the name's and the bytes' ranges in `buf`.
+    entries: Vec<CachedEntry>,
+    /// Open addressing over `entries` (ordinals; `EMPTY` is free), keyed
+    /// by the name's bytes in `buf`: no copy of 10000 names per load.
+    table: Vec<u32>,
     /// The directory state for which every entry is current and the cache
     /// complete; None: entries must be checked one by one.
     snap: Option<[i64; 7]>,
@@ -206,16 +225,46 @@ impl Cached {
     }
 
     /// The key and bytes of `name`'s `.dep`.
+    /// The ordinal of `name`'s entry.
+    pub fn find(&self, name: &OsStr) -> Option<u32> {
+        let name = name.as_bytes();
+        let mask = self.table.len().checked_sub(1)?;
+        let mut slot = name_hash(name) as usize & mask;
+        loop {
+            let i = self.table[slot];
+            if i == EMPTY {
+                return None;
+            }
+            let e = &self.entries[i as usize];
+            if &self.buf[e.name.0..e.name.1] == name {
+                return Some(i);
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// Name, key and `.dep` bytes of the entry at `ordinal`.
+    pub fn at(&self, ordinal: u32) -> Option<(&OsStr, FileKey, &[u8])> {
+        let e = self.entries.get(ordinal as usize)?;
+        Some((
+            OsStr::from_bytes(&self.buf[e.name.0..e.name.1]),
+            e.key,
+            &self.buf[e.data.0..e.data.1],
+        ))
+    }
+
     pub fn entry(&self, name: &OsStr) -> Option<(FileKey, &[u8])> {
-        self.index.get(name).map(|&(k, a, b)| (k, &self.buf[a..b]))
+        self.find(name)
+            .and_then(|i| self.at(i))
+            .map(|(_, k, b)| (k, b))
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.entries.is_empty()
     }
 }
 
@@ -256,8 +305,10 @@ fn parse(buf: Vec<u8>) -> Option<Arc<Cached>> {
     debug_assert_eq!(b - a, SNAP_LEN);
     let (a, b) = take(&mut at, 4)?;
     let count = u32::from_le_bytes(body[a..b].try_into().ok()?) as usize;
-    let mut index = FastMap::default();
-    index.reserve(count.min(1 << 20));
+    if count >= EMPTY as usize {
+        return None;
+    }
+    let mut entries = Vec::with_capacity(count.min(1 << 20));
     for _ in 0..count {
         let (a, b) = take(&mut at, 2)?;
         let nlen = u16::from_le_bytes(body[a..b].try_into().ok()?) as usize;
@@ -267,15 +318,58 @@ fn parse(buf: Vec<u8>) -> Option<Arc<Cached>> {
         let (a, b) = take(&mut at, 4)?;
         let dlen = u32::from_le_bytes(body[a..b].try_into().ok()?) as usize;
         let (da, db) = take(&mut at, dlen)?;
-        index.insert(
-            OsStr::from_bytes(&body[na..nb]).to_os_string(),
-            (key, da, db),
-        );
+        entries.push(CachedEntry {
+            name: (na, nb),
+            key,
+            data: (da, db),
+        });
     }
     if at != body.len() {
         return None;
     }
-    Some(Arc::new(Cached { buf, index, snap }))
+    // At most half full, so probes stay short.
+    let size = (entries.len() * 2).max(2).next_power_of_two();
+    let mut table = vec![EMPTY; size];
+    for (i, e) in entries.iter().enumerate() {
+        let mut slot = name_hash(&body[e.name.0..e.name.1]) as usize & (size - 1);
+        loop {
+            let j = table[slot];
+            if j == EMPTY {
+                table[slot] = i as u32;
+                break;
+            }
+            // A name twice (never written so): the last stands, as in a map.
+            let f = &entries[j as usize];
+            if body[f.name.0..f.name.1] == body[e.name.0..e.name.1] {
+                table[slot] = i as u32;
+                break;
+            }
+            slot = (slot + 1) & (size - 1);
+        }
+    }
+    Some(Arc::new(Cached {
+        buf,
+        entries,
+        table,
+        snap,
+    }))
+}
+
+struct CachedEntry {
+    name: (usize, usize),
+    key: FileKey,
+    data: (usize, usize),
+}
+
+const EMPTY: u32 = u32::MAX;
+
+/// FNV-1a over the name's bytes (names are short; no DoS concern here).
+fn name_hash(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &x in b {
+        h = (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^ (h >> 29)
 }
 
 /// Read a `.dep` and take its key through the open file (the bytes belong to
@@ -382,10 +476,16 @@ pub fn store(redo_dir: &Path, snap: &Snapshot, entries: Vec<(&OsStr, FileKey, &[
     };
     // Streamed through a small buffer: the cache of a big directory is
     // megabytes, and one buffer of it would be the peak of a no-op's memory.
-    let mut out = Summed {
-        w: std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut()),
-        sum: blake3::Hasher::new(),
-    };
+    // The sum is taken of what the buffer flushes, 64 KiB at a time:
+    // blake3 hashes big inputs on all SIMD lanes, small ones one chunk
+    // after another.
+    let mut out = std::io::BufWriter::with_capacity(
+        1 << 16,
+        Summed {
+            w: tmp.as_file_mut(),
+            sum: blake3::Hasher::new(),
+        },
+    );
     let mut head = Vec::with_capacity(MAGIC.len() + SNAP_LEN + 4);
     head.extend_from_slice(MAGIC);
     if fast {
@@ -397,7 +497,7 @@ pub fn store(redo_dir: &Path, snap: &Snapshot, entries: Vec<(&OsStr, FileKey, &[
         head.extend_from_slice(&[0u8; SNAP_LEN]);
     }
     head.extend_from_slice(&count.to_le_bytes());
-    let mut ok = out.put(&head).is_ok();
+    let mut ok = out.write_all(&head).is_ok();
     let mut rec = Vec::with_capacity(2 + KEY_LEN + 4 + 256);
     for (name, (key, dep)) in all.iter().filter(|(n, (_, d))| fits(n, d)) {
         if !ok {
@@ -408,13 +508,14 @@ pub fn store(redo_dir: &Path, snap: &Snapshot, entries: Vec<(&OsStr, FileKey, &[
         rec.extend_from_slice(name.as_bytes());
         key.encode(&mut rec);
         rec.extend_from_slice(&(dep.len() as u32).to_le_bytes());
-        ok = out.put(&rec).is_ok() && out.put(dep).is_ok();
+        ok = out.write_all(&rec).is_ok() && out.write_all(dep).is_ok();
     }
-    let sum = *out.sum.finalize().as_bytes();
-    if !ok || out.w.write_all(&sum).is_err() || out.w.flush().is_err() {
+    let Ok(Summed { w: file, sum }) = out.into_inner() else {
+        return false;
+    };
+    if !ok || file.write_all(sum.finalize().as_bytes()).is_err() {
         return false;
     }
-    drop(out);
     tmp.persist(cache_path(redo_dir)).is_ok()
 }
 
@@ -424,10 +525,15 @@ struct Summed<W: Write> {
     sum: blake3::Hasher,
 }
 
-impl<W: Write> Summed<W> {
-    fn put(&mut self, b: &[u8]) -> std::io::Result<()> {
-        self.sum.update(b);
-        self.w.write_all(b)
+impl<W: Write> Write for Summed<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.w.write(b)?;
+        self.sum.update(&b[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush()
     }
 }
 
@@ -455,6 +561,32 @@ mod tests {
         settle();
         let (b, k) = read_keyed(&p).unwrap();
         (b, k.expect("quiet"))
+    }
+
+    #[test]
+    fn every_entry_of_a_big_cache_is_found_by_name_and_by_ordinal() {
+        let (_d, r) = quiet_dir();
+        let key = FileKey::of(&std::fs::metadata(&r).unwrap());
+        let names: Vec<String> = (0..3000).map(|i| format!("t{i}.o")).collect();
+        let bodies: Vec<Vec<u8>> = (0..3000).map(|i| format!("dep {i}").into_bytes()).collect();
+        let snap = Snapshot::take(&r).unwrap();
+        let entries = names
+            .iter()
+            .zip(&bodies)
+            .map(|(n, b)| (OsStr::new(n.as_str()), key, b.as_slice()))
+            .collect();
+        assert!(store(&r, &snap, entries));
+        let c = load(&r).unwrap();
+        assert_eq!(c.len(), 3000);
+        for (n, b) in names.iter().zip(&bodies) {
+            let i = c
+                .find(OsStr::new(n))
+                .unwrap_or_else(|| panic!("{n} not found"));
+            assert_eq!(c.at(i), Some((OsStr::new(n.as_str()), key, b.as_slice())));
+        }
+        for absent in ["t3000.o", "t1.o.x", "", "t1"] {
+            assert_eq!(c.find(OsStr::new(absent)), None, "{absent}");
+        }
     }
 
     #[test]
