@@ -1,7 +1,7 @@
 //! `redo` and `redo-ifchange`.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction, Command};
 use ferredo::build::{self, signals, Options};
@@ -136,7 +136,14 @@ fn command(applet: &'static str) -> Command {
     c
 }
 
-pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
+pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
+    // Flags come before operands (args.rs): when the first word is an
+    // operand, all are, and clap need not walk the thousands of them an
+    // `all.do`'s redo-ifchange may pass.
+    let operands: Option<Vec<OsString>> = match argv.get(1) {
+        Some(a) if !a.as_encoded_bytes().starts_with(b"-") => Some(argv.split_off(1)),
+        _ => None,
+    };
     let m = match command(applet).try_get_matches_from(crate::args::normalise(argv)) {
         Ok(m) => m,
         Err(e) => {
@@ -211,13 +218,19 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
             return 2;
         }
     };
-    let targets: Vec<PathBuf> = m
-        .get_many::<OsString>("targets")
-        .map(|v| {
-            v.map(|t| ferredo::paths::abs_join(&cwd, &PathBuf::from(t)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let targets: Vec<PathBuf> = match &operands {
+        Some(v) => v
+            .iter()
+            .map(|t| ferredo::paths::abs_join(&cwd, Path::new(t)))
+            .collect(),
+        None => m
+            .get_many::<OsString>("targets")
+            .map(|v| {
+                v.map(|t| ferredo::paths::abs_join(&cwd, Path::new(t)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
     let targets = if targets.is_empty() {
         if applet == "redo" && ctx.top_level {
             vec![cwd.join("all")]

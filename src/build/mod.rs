@@ -84,12 +84,22 @@ pub fn build(
         // own dep fd and must not inherit every ancestor's.
         signals::set_cloexec(fd);
     }
+    // Operands once each, in order; most lists have no repeats to drop.
     let mut seen: FastSet<&std::ffi::OsStr> = FastSet::default();
-    let targets: Vec<PathBuf> = targets
-        .iter()
-        .filter(|t| seen.insert(t.as_os_str()))
-        .cloned()
-        .collect();
+    seen.reserve(targets.len());
+    let targets: std::borrow::Cow<[PathBuf]> = if targets.iter().all(|t| seen.insert(t.as_os_str()))
+    {
+        std::borrow::Cow::Borrowed(targets)
+    } else {
+        seen.clear();
+        targets
+            .iter()
+            .filter(|t| seen.insert(t.as_os_str()))
+            .cloned()
+            .collect()
+    };
+    drop(seen);
+    let targets: &[PathBuf] = &targets;
     let mut child_env = js.child_env();
     child_env.extend(opts.extra_env.iter().cloned());
     let mut child_fds = js.child_fds();
@@ -123,8 +133,13 @@ pub fn build(
         child_fds,
     };
 
-    for t in &targets {
-        if let Some(pos) = ctx.chain.iter().position(|c| c == t) {
+    for t in targets {
+        // Clean absolute paths: equal exactly when their bytes are.
+        if let Some(pos) = ctx
+            .chain
+            .iter()
+            .position(|c| c.as_os_str() == t.as_os_str())
+        {
             let mut cycle: Vec<String> = ctx.chain[pos..].iter().map(|c| sh.show(c)).collect();
             cycle.push(sh.show(t));
             let msg = format!(
@@ -140,65 +155,83 @@ pub fn build(
     // Self-records (inode data + hash) of operands, from the share or from
     // our own builds: recording them needs no .dep read and no hashing.
     let mut selfrecs: SelfRecs = FastMap::default();
+    let mut built_recs: FastMap<OsString, Option<runshare::SelfRecord>> = FastMap::default();
     let mut checker = Checker::new(ctx.build_uuid, ctx.trust);
     let fresh_lists = || -> std::sync::Arc<dyn crate::ood::KnownAbsent> {
         std::sync::Arc::new(crate::state::dirlist::SharedDirLists::default())
     };
     checker.known_absent = Some(fresh_lists());
     let to_build: Vec<PathBuf> = if opts.force {
-        targets.clone()
+        targets.to_vec()
     } else {
-        let mut preset: FastSet<OsString> = FastSet::default();
-        if let Some(s) = share.as_mut() {
-            apply_share(s, &mut checker, &targets, &mut preset, &mut selfrecs, ctx);
-        }
-        checker.collect_always = Some(Vec::new());
-        for t in &targets {
-            checker.check(t);
-        }
-        let always = checker.collect_always.take().unwrap_or_default();
-        flush_warnings(&mut checker, reporter);
-        if !always.is_empty() {
-            let mut uniq = std::collections::HashSet::new();
-            let always: Vec<PathBuf> = always
-                .into_iter()
-                .filter(|p| uniq.insert(p.clone()))
-                .collect();
-            run_shared(&sh, js, &always, false, false, opts.trace, share.as_ref())?;
-            checker.reset();
-            checker.known_absent = Some(fresh_lists());
-            // The final pass starts now: look the share up again (its
-            // epoch tags what this pass finds).
-            preset.clear();
-            selfrecs.clear();
+        'check: {
+            let mut preset: FastSet<&std::ffi::OsStr> = FastSet::default();
+            let mut shared = vec![None; targets.len()];
             if let Some(s) = share.as_mut() {
-                apply_share(s, &mut checker, &targets, &mut preset, &mut selfrecs, ctx);
+                shared = apply_share(s, &mut checker, targets, &mut preset, &mut selfrecs, ctx);
             }
-        }
-        let mut out = Vec::new();
-        for t in &targets {
-            let v = checker.check(t);
-            if let Verdict::Ood(reason) = &v {
-                if ctx.flags.debug {
-                    reporter.emit(Event::Ood { target: t, reason });
+            if shared.iter().all(Option::is_some) {
+                // The share knows every operand (an all.do's redo-ifchange
+                // after the top-level checked its tree): nothing to check, and
+                // nothing new to tell the share.
+                break 'check targets
+                    .iter()
+                    .zip(shared)
+                    .filter(|(_, v)| matches!(v, Some(Verdict::Ood(_))))
+                    .map(|(t, _)| t.to_path_buf())
+                    .collect();
+            }
+            seed(&mut checker, targets, shared);
+            checker.collect_always = Some(Vec::new());
+            for t in targets {
+                checker.check(t);
+            }
+            let always = checker.collect_always.take().unwrap_or_default();
+            flush_warnings(&mut checker, reporter);
+            if !always.is_empty() {
+                let mut uniq = std::collections::HashSet::new();
+                let always: Vec<PathBuf> = always
+                    .into_iter()
+                    .filter(|p| uniq.insert(p.clone()))
+                    .collect();
+                run_shared(&sh, js, &always, false, false, opts.trace, share.as_ref())?;
+                checker.reset();
+                checker.known_absent = Some(fresh_lists());
+                // The final pass starts now: look the share up again (its
+                // epoch tags what this pass finds).
+                preset.clear();
+                selfrecs.clear();
+                if let Some(s) = share.as_mut() {
+                    let shared =
+                        apply_share(s, &mut checker, targets, &mut preset, &mut selfrecs, ctx);
+                    seed(&mut checker, targets, shared);
                 }
-                out.push(t.clone());
             }
+            let mut out = Vec::new();
+            for t in targets {
+                let v = checker.check(t);
+                if let Verdict::Ood(reason) = &v {
+                    if ctx.flags.debug {
+                        reporter.emit(Event::Ood { target: t, reason });
+                    }
+                    out.push(t.to_path_buf());
+                }
+            }
+            // A top-level run with nothing to build starts no process that
+            // could read the share: recording in it would be wasted work.
+            let readers = !(ctx.top_level && out.is_empty());
+            let mut roots = targets.to_vec();
+            if share.is_some() && readers {
+                roots.extend(complete_fan_ins(&mut checker, &out, &preset));
+            }
+            flush_warnings(&mut checker, reporter);
+            if let (Some(s), true) = (share.as_ref(), readers) {
+                let facts = harvest_all(&mut checker, &roots, &preset);
+                // Losing facts only costs speed.
+                let _ = s.append(&facts);
+            }
+            out
         }
-        // A top-level run with nothing to build starts no process that
-        // could read the share: recording in it would be wasted work.
-        let readers = !(ctx.top_level && out.is_empty());
-        let mut roots = targets.clone();
-        if share.is_some() && readers {
-            roots.extend(complete_fan_ins(&mut checker, &out, &preset));
-        }
-        flush_warnings(&mut checker, reporter);
-        if let (Some(s), true) = (share.as_ref(), readers) {
-            let facts = harvest_all(&mut checker, &roots, preset);
-            // Losing facts only costs speed.
-            let _ = s.append(&facts);
-        }
-        out
     };
 
     let result = run_shared(
@@ -215,8 +248,13 @@ pub fn build(
         Err(e) => (Err(e), Vec::new()),
     };
     for (t, s) in built {
-        selfrecs.insert(t.into_os_string(), s);
+        built_recs.insert(t.into_os_string(), s);
     }
+    let selfrec = |t: &Path| {
+        selfrecs
+            .get(t.as_os_str())
+            .or_else(|| built_recs.get(t.as_os_str()))
+    };
     // What we built changed the tree: answer later questions from the kernel.
     checker.known_absent = None;
     if result.is_ok() {
@@ -226,7 +264,7 @@ pub fn build(
                 if trust == crate::state::inode::InodeTrust::None {
                     return None;
                 }
-                if let Some(Some((rec, h))) = selfrecs.get(t.as_os_str()) {
+                if let Some(Some((rec, h))) = selfrec(t) {
                     if rec.equals(now, trust) {
                         return Some(*h);
                     }
@@ -240,11 +278,11 @@ pub fn build(
                 }
             };
             // What this run verified or built, with the file as recorded.
-            let vouched = |t: &Path| match selfrecs.get(t.as_os_str()) {
+            let vouched = |t: &Path| match selfrec(t) {
                 Some(Some(s)) if trust != crate::state::inode::InodeTrust::None => Some(*s),
                 _ => None,
             };
-            record::ifchange(fd, dir, &targets, &vouched, &mut known).map_err(|e| {
+            record::ifchange(fd, dir, targets, &vouched, &mut known).map_err(|e| {
                 Error::io(
                     format!("recording dependencies into {}={fd}", crate::env::DEP_FD),
                     e,
@@ -261,24 +299,35 @@ pub fn build(
     result
 }
 
-type SelfRecs = FastMap<OsString, Option<runshare::SelfRecord>>;
+/// Keyed by the operands' own paths (no copies).
+type SelfRecs<'t> = FastMap<&'t std::ffi::OsStr, Option<runshare::SelfRecord>>;
 
-/// Preset the checker with what the share vouches for among `targets`.
-fn apply_share(
+/// What the share vouches for among `targets`, into `preset` and `selfrecs`.
+/// The verdicts returned, one per target, are for the checker to be seeded
+/// with ([`seed`]) before it checks anything.
+fn apply_share<'t>(
     share: &mut runshare::RunShare,
     checker: &mut Checker,
-    targets: &[PathBuf],
-    preset: &mut FastSet<OsString>,
-    selfrecs: &mut SelfRecs,
+    targets: &'t [PathBuf],
+    preset: &mut FastSet<&'t std::ffi::OsStr>,
+    selfrecs: &mut SelfRecs<'t>,
     ctx: &Context,
-) {
+) -> Vec<Option<Verdict>> {
     use runshare::Known;
-    for (t, k) in targets.iter().zip(share.lookup(targets)) {
+    let known = share.lookup(targets);
+    let vouched = known
+        .iter()
+        .filter(|k| matches!(k, Some(Known::Built(_)) | Some(Known::Verified(_))))
+        .count();
+    preset.reserve(vouched);
+    selfrecs.reserve(vouched);
+    let mut verdicts = vec![None; targets.len()];
+    for ((t, k), v) in targets.iter().zip(known).zip(&mut verdicts) {
         match k {
             Some(Known::Built(s)) | Some(Known::Verified(s)) => {
-                checker.preset_verdict(t, Verdict::UpToDate);
-                preset.insert(t.as_os_str().to_owned());
-                selfrecs.insert(t.as_os_str().to_owned(), s);
+                *v = Some(Verdict::UpToDate);
+                preset.insert(t.as_os_str());
+                selfrecs.insert(t.as_os_str(), s);
             }
             // Out of date unless built since: confirm from the .dep header
             // (a build racing us is caught again under the target's lock).
@@ -286,12 +335,24 @@ fn apply_share(
             Some(Known::Ood(reason)) if !ctx.flags.debug => {
                 if let crate::ood::DepState::Present(d) = checker.dep(t) {
                     if d.build != ctx.build_uuid {
-                        checker.preset_verdict(t, Verdict::Ood(reason));
-                        preset.insert(t.as_os_str().to_owned());
+                        *v = Some(Verdict::Ood(reason));
+                        preset.insert(t.as_os_str());
                     }
                 }
             }
             _ => {}
+        }
+    }
+    verdicts
+}
+
+/// Give the checker what the share vouched for, so that a check reaching
+/// one of these targets from another stops there.
+fn seed(checker: &mut Checker, targets: &[PathBuf], verdicts: Vec<Option<Verdict>>) {
+    checker.reserve_verdicts(verdicts.iter().flatten().count());
+    for (t, v) in targets.iter().zip(verdicts) {
+        if let Some(v) = v {
+            checker.preset_verdict(t, v);
         }
     }
 }
@@ -334,13 +395,11 @@ fn run_shared(
         let Ok(b) = std::fs::read(crate::state::dep_path(t)) else {
             continue;
         };
-        let Ok(d) = crate::state::dep::Dep::decode(&b) else {
+        let base = Path::new(crate::paths::base_of(t));
+        let Ok((build, s)) = crate::state::dep::decode_self(&b, base) else {
             continue;
         };
-        if d.build == sh.ctx.build_uuid {
-            let s = d
-                .self_ifchange(Path::new(crate::paths::base_of(t)))
-                .map(|(i, h)| (*i, *h));
+        if build == sh.ctx.build_uuid {
             built.push((t.clone(), s));
         }
     }
@@ -368,7 +427,7 @@ fn run_shared(
 fn complete_fan_ins(
     checker: &mut Checker,
     ood: &[PathBuf],
-    preset: &FastSet<OsString>,
+    preset: &FastSet<&std::ffi::OsStr>,
 ) -> Vec<PathBuf> {
     use crate::state::dep::Record;
     let mut checked = Vec::new();
@@ -434,17 +493,17 @@ fn complete_fan_ins(
 fn harvest_all(
     checker: &mut Checker,
     roots: &[PathBuf],
-    preset: FastSet<OsString>,
+    preset: &FastSet<&std::ffi::OsStr>,
 ) -> Vec<runshare::Fact> {
-    let preset = std::sync::Arc::new(preset);
-    let (mut facts, mut cycle) = harvest(checker, roots, &preset, true);
+    let (mut facts, mut cycle) = harvest(checker, roots, &|p| preset.contains(p), true);
     // The walks below stop at up-to-date targets and so may not meet a
     // cycle that the check cut: the checkers say so themselves.
     cycle |= checker.met_cycle();
+    // The parked workers outlive this call: they get their own copy.
     let theirs = {
-        let preset = preset.clone();
+        let preset: FastSet<OsString> = preset.iter().map(|p| p.to_os_string()).collect();
         checker.on_parked(move |ch, part| {
-            let (facts, cycle) = harvest(ch, part, &preset, false);
+            let (facts, cycle) = harvest(ch, part, &|p| preset.contains(p), false);
             (facts, cycle || ch.met_cycle())
         })
     };
@@ -465,7 +524,7 @@ fn harvest_all(
 fn harvest(
     checker: &mut Checker,
     roots: &[PathBuf],
-    preset: &FastSet<OsString>,
+    preset: &dyn Fn(&std::ffi::OsStr) -> bool,
     parent: bool,
 ) -> (Vec<runshare::Fact>, bool) {
     use crate::ood::{DepState, Reason};
@@ -484,16 +543,16 @@ fn harvest(
         t: Option<PathBuf>,
     }
     let mut marks: FastMap<OsString, Mark> = FastMap::default();
-    let mut facts = Vec::new();
+    marks.reserve(roots.len());
+    let mut facts = Vec::with_capacity(roots.len());
     let mut cycle = false;
     if !parent {
         for a in checker.ancestors() {
             marks.insert(a.as_os_str().to_owned(), Mark::Open);
         }
     }
-    let skip = |checker: &Checker, t: &Path| {
-        preset.contains(t.as_os_str()) || (parent && checker.delegated(t))
-    };
+    let skip =
+        |checker: &Checker, t: &Path| preset(t.as_os_str()) || (parent && checker.delegated(t));
 
     // Enter a node: its fact and the children its verdict examined.
     let enter = |checker: &mut Checker, t: &Path, facts: &mut Vec<Fact>| -> Vec<PathBuf> {
@@ -576,9 +635,9 @@ fn harvest(
             }
             continue;
         }
-        let c = top.children[top.next].clone();
+        let c = &top.children[top.next];
         top.next += 1;
-        if skip(checker, &c) {
+        if skip(checker, c) {
             continue;
         }
         match marks.get(c.as_os_str()) {
@@ -589,8 +648,14 @@ fn harvest(
             Some(Mark::Done) => continue,
             None => {}
         }
-        marks.insert(c.as_os_str().to_owned(), Mark::Open);
+        let c = c.clone();
         let children = enter(checker, &c, &mut facts);
+        if children.is_empty() {
+            // A leaf of the walk (most nodes): done as soon as entered.
+            marks.insert(c.into_os_string(), Mark::Done);
+            continue;
+        }
+        marks.insert(c.as_os_str().to_owned(), Mark::Open);
         stack.push(Frame {
             children,
             next: 0,

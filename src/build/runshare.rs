@@ -198,6 +198,42 @@ fn with_file<R>(fd: RawFd, f: impl FnOnce(&std::fs::File) -> R) -> R {
     f(&file)
 }
 
+/// The share's first bytes, mapped read-only. Sound while the read lock is
+/// held: committed bytes are never rewritten, and the file never shrinks.
+struct Mapped {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl Mapped {
+    fn new(fd: RawFd, len: usize) -> Option<Mapped> {
+        if len == 0 {
+            return None;
+        }
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        (ptr != libc::MAP_FAILED).then_some(Mapped { ptr, len })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        unsafe { libc::munmap(self.ptr, self.len) };
+    }
+}
+
 fn pread_exact(fd: RawFd, buf: &mut [u8], off: u64) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
     with_file(fd, |f| f.read_exact_at(buf, off))
@@ -589,13 +625,14 @@ impl RunShare {
         };
         self.epoch_read = Some(h.epoch);
         let fd = self.fd.as_raw_fd();
-        // Many operands: one read of everything; few: a read per hop.
-        let whole: Option<Vec<u8>> = if targets.len() > 64 {
-            let mut b = vec![0u8; h.len as usize];
-            pread_exact(fd, &mut b, 0).ok().map(|_| b)
+        // Many operands: a map of everything (no copy, no fresh memory to
+        // fault in); few: a read per hop.
+        let mapped = if targets.len() > 64 {
+            Mapped::new(fd, h.len as usize)
         } else {
             None
         };
+        let whole: Option<&[u8]> = mapped.as_ref().map(|m| m.bytes());
         let mut heads = vec![0u8; (NBUCKETS * 8) as usize];
         match &whole {
             Some(b) => heads.copy_from_slice(&b[HEADER_LEN as usize..DATA_START as usize]),
@@ -615,7 +652,7 @@ impl RunShare {
             while off >= DATA_START && off < h.len && hops < 1_000_000 {
                 hops += 1;
                 let avail = (h.len - off) as usize;
-                let bytes: &[u8] = match &whole {
+                let bytes: &[u8] = match whole {
                     Some(b) => &b[off as usize..],
                     None => {
                         let want = avail.min(scratch.len());
