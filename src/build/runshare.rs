@@ -45,7 +45,9 @@
 //! length), then the bucket heads. Readers take a read lock. Nothing below
 //! the committed length is ever rewritten, so a writer killed mid-batch
 //! leaves at worst uncommitted bytes that the next writer overwrites: no
-//! reader ever sees a torn entry. `EDEADLK` (the kernel's per-process cycle
+//! reader ever sees a torn entry. (For the same reason a reader of many
+//! operands maps the committed bytes instead of copying them: under its read
+//! lock they cannot change, and the file never shrinks.) `EDEADLK` (the kernel's per-process cycle
 //! detection is fooled by our target locks held by other threads) is retried
 //! after a short sleep; no process ever waits for anything while it holds
 //! the share lock, so the retry terminates.
