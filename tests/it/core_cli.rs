@@ -321,3 +321,19 @@ fn private_applet_dir_when_the_applets_are_not_on_path() {
     sb.run(&["redo", "all"]).success();
     assert_no_temp_files(&sb);
 }
+
+#[test]
+fn words_after_the_first_operand_are_operands_even_like_flags() {
+    // As Go's flag package parses goredo's argv: flags end at the first
+    // operand (ferredo takes that case without its argument parser).
+    let sb = new_sb().file("default.out.do", "echo \"$2\"\n");
+    sb.run(&["redo-ifchange", "a.out", "-j.out", "-x.out"])
+        .success();
+    assert_eq!(sb.read("a.out"), "a\n");
+    assert_eq!(sb.read("-j.out"), "-j\n");
+    assert_eq!(sb.read("-x.out"), "-x\n");
+    // A flag first is still a flag.
+    sb.run(&["redo-ifchange", "-j", "2", "b.out", "-k.out"])
+        .success();
+    assert_eq!(sb.read("-k.out"), "-k\n");
+}
