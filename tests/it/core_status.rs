@@ -72,12 +72,16 @@ fn status_line_is_coloured_unless_no_color() {
 
 #[test]
 fn status_line_shows_a_wait_for_a_target_another_redo_builds() {
-    // a and b both need `shared`; whichever nested redo comes second waits.
+    // a builds `shared`; b asks for it only once that build has started,
+    // so b's redo finds it locked and waits.
     let sb = new_sb()
         .file("all.do", "redo-ifchange a b\n")
         .file("a.do", "redo-ifchange shared\n")
-        .file("b.do", "redo-ifchange shared\n")
-        .file("shared.do", "sleep 1\necho shared\n");
+        .file(
+            "b.do",
+            "while [ ! -e started ]; do sleep 0.01; done\nredo-ifchange shared\n",
+        )
+        .file("shared.do", "touch started\nsleep 1\necho shared\n");
     let out = on_pty(&sb, "-j2 all", &[("NO_COLOR", "1")]);
     out.success();
     let lines = drawn(&out.stdout());
