@@ -29,7 +29,7 @@
 //! - The pipe's fds are 10 or above, away from the numbers an inherited
 //!   jobserver may name (`--jobserver-auth=3,4`).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use ferredo::env::Context;
 
@@ -139,19 +139,9 @@ fn is_writable_fifo(fd: RawFd) -> bool {
 /// A new pipe for the top-level: (read end, write end), both close-on-exec
 /// and numbered 10 or above.
 pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use ferredo::jobserver::to_high;
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
-    Ok((high(r)?, high(w)?))
-}
-
-fn high(fd: OwnedFd) -> std::io::Result<OwnedFd> {
-    if fd.as_raw_fd() >= 10 {
-        return Ok(fd);
-    }
-    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+    Ok((to_high(r)?, to_high(w)?))
 }
 
 /// Read events until every write end is closed, handing each batch to

@@ -89,7 +89,9 @@ pub(super) fn dup_high(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 }
 
 /// Make sure an fd we own is CLOEXEC and >= [`MIN_FD`] (moving it if needed).
-pub(super) fn to_high(fd: OwnedFd) -> io::Result<OwnedFd> {
+/// Also for the CLI's own pipes (the status line), which children inherit
+/// next to a jobserver's.
+pub fn to_high(fd: OwnedFd) -> io::Result<OwnedFd> {
     if fd.as_raw_fd() >= MIN_FD {
         set_cloexec(fd.as_raw_fd())?;
         Ok(fd)

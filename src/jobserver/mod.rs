@@ -164,6 +164,7 @@
 //! is small; with `nix`/`libc` we control every syscall.
 
 mod client;
+pub use client::to_high;
 pub mod makeflags;
 mod server;
 
