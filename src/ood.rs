@@ -147,6 +147,14 @@ pub type FastSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
 /// `Path`'s component-wise `Hash`.
 type Key = OsString;
 
+/// The memo maps' hash of raw bytes, for tables of our own (the `.dep`
+/// cache index, the run share's buckets).
+pub fn hash_bytes(b: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(b);
+    h.finish()
+}
+
 /// A path's hash as the memo maps compute it.
 fn path_hash(p: &Path) -> u64 {
     use std::hash::BuildHasher;

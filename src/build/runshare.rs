@@ -130,7 +130,7 @@ use crate::ood::Reason;
 use crate::state::dep::{Hash, HASH_LEN};
 use crate::state::inode::Inode;
 
-const MAGIC: &[u8; 16] = b"ferredo-runshr1\0";
+const MAGIC: &[u8; 16] = b"ferredo-runshr2\0";
 const HEADER_LEN: u64 = 64;
 const OFF_UUID: usize = 16;
 const OFF_LEN: usize = 32;
@@ -180,17 +180,8 @@ pub struct RunShare {
     epoch_read: Option<u64>,
 }
 
-fn fnv(b: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &c in b {
-        h ^= c as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 fn bucket(path: &[u8]) -> u64 {
-    fnv(path) % NBUCKETS
+    crate::ood::hash_bytes(path) % NBUCKETS
 }
 
 /// Use the share's fd as a `File` without taking it over (never closed here).

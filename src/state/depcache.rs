@@ -229,7 +229,7 @@ impl Cached {
     pub fn find(&self, name: &OsStr) -> Option<u32> {
         let name = name.as_bytes();
         let mask = self.table.len().checked_sub(1)?;
-        let mut slot = name_hash(name) as usize & mask;
+        let mut slot = crate::ood::hash_bytes(name) as usize & mask;
         loop {
             let i = self.table[slot];
             if i == EMPTY {
@@ -331,7 +331,7 @@ fn parse(buf: Vec<u8>) -> Option<Arc<Cached>> {
     let size = (entries.len() * 2).max(2).next_power_of_two();
     let mut table = vec![EMPTY; size];
     for (i, e) in entries.iter().enumerate() {
-        let mut slot = name_hash(&body[e.name.0..e.name.1]) as usize & (size - 1);
+        let mut slot = crate::ood::hash_bytes(&body[e.name.0..e.name.1]) as usize & (size - 1);
         loop {
             let j = table[slot];
             if j == EMPTY {
@@ -362,15 +362,6 @@ struct CachedEntry {
 }
 
 const EMPTY: u32 = u32::MAX;
-
-/// FNV-1a over the name's bytes (names are short; no DoS concern here).
-fn name_hash(b: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &x in b {
-        h = (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h ^ (h >> 29)
-}
 
 /// Read a `.dep` and take its key through the open file (the bytes belong to
 /// that inode for good). The key is None when the file is too young to be
