@@ -315,17 +315,23 @@ impl DirView {
         });
         let mut file = name.as_bytes().to_vec();
         file.extend_from_slice(b".dep");
-        let r = match (fd, std::ffi::CString::new(file.clone())) {
-            (Some(fd), Ok(c)) => {
+        let file = std::ffi::CString::new(file).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a target name")
+        })?;
+        let r = match fd {
+            Some(fd) => {
                 let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                if unsafe { libc::fstatat(fd.as_raw_fd(), c.as_ptr(), &mut st, 0) } == 0 {
+                if unsafe { libc::fstatat(fd.as_raw_fd(), file.as_ptr(), &mut st, 0) } == 0 {
                     Ok(FileKey::of_stat(&st))
                 } else {
                     Err(std::io::Error::last_os_error())
                 }
             }
-            _ => std::fs::metadata(self.redo_dir.join(std::ffi::OsStr::from_bytes(&file)))
-                .map(|m| FileKey::of(&m)),
+            None => std::fs::metadata(
+                self.redo_dir
+                    .join(std::ffi::OsStr::from_bytes(file.as_bytes())),
+            )
+            .map(|m| FileKey::of(&m)),
         };
         match r {
             Ok(k) => Ok(Some(k)),
@@ -526,6 +532,11 @@ impl Checker {
         }
         drop(tx);
         rx.iter().take(sent).collect()
+    }
+
+    /// Are workers of an earlier parallel check parked with their memos?
+    pub fn has_parked(&self) -> bool {
+        !self.parked.is_empty()
     }
 
     /// Was `path`'s verdict reached by a parked worker (whose memos, not

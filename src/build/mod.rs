@@ -499,13 +499,16 @@ fn harvest_all(
     // The walks below stop at up-to-date targets and so may not meet a
     // cycle that the check cut: the checkers say so themselves.
     cycle |= checker.met_cycle();
-    // The parked workers outlive this call: they get their own copy.
-    let theirs = {
+    // The parked workers outlive this call: they get their own copy, made
+    // only when there are any.
+    let theirs = if checker.has_parked() {
         let preset: FastSet<OsString> = preset.iter().map(|p| p.to_os_string()).collect();
         checker.on_parked(move |ch, part| {
             let (facts, cycle) = harvest(ch, part, &|p| preset.contains(p), false);
             (facts, cycle || ch.met_cycle())
         })
+    } else {
+        Vec::new()
     };
     for (f, c) in theirs {
         facts.extend(f);
