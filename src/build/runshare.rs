@@ -769,17 +769,7 @@ mod tests {
     use super::*;
 
     fn rec(n: u64) -> SelfRecord {
-        (
-            Inode {
-                size: n,
-                ino: n + 1,
-                ctime_sec: 3,
-                ctime_nsec: 4,
-                mtime_sec: 5,
-                mtime_nsec: 6,
-            },
-            [n as u8; HASH_LEN],
-        )
+        (crate::state::inode::sample(n), [n as u8; HASH_LEN])
     }
 
     #[test]

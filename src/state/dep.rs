@@ -356,14 +356,7 @@ mod tests {
     #[test]
     fn decode_self_agrees_with_a_full_decode() {
         let rec = |path: &str, n: u64| Record::Ifchange {
-            inode: Inode {
-                size: n,
-                ino: n + 1,
-                ctime_sec: 3,
-                ctime_nsec: 4,
-                mtime_sec: 5,
-                mtime_nsec: 6,
-            },
+            inode: crate::state::inode::sample(n),
             hash: [n as u8; 32],
             path: path.into(),
         };
@@ -412,14 +405,7 @@ mod tests {
             records: vec![
                 Record::Ifcreate("foo.o.do".into()),
                 Record::Ifchange {
-                    inode: Inode {
-                        size: 1,
-                        ino: 2,
-                        ctime_sec: 3,
-                        ctime_nsec: 4,
-                        mtime_sec: 5,
-                        mtime_nsec: 6,
-                    },
+                    inode: crate::state::inode::sample(1),
                     hash: [9; 32],
                     path: "default.o.do".into(),
                 },

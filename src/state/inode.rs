@@ -54,3 +54,16 @@ impl Inode {
         }
     }
 }
+
+/// Inode data for tests: size `n`, inode `n + 1`, fixed times.
+#[cfg(test)]
+pub fn sample(n: u64) -> Inode {
+    Inode {
+        size: n,
+        ino: n + 1,
+        ctime_sec: 3,
+        ctime_nsec: 4,
+        mtime_sec: 5,
+        mtime_nsec: 6,
+    }
+}
