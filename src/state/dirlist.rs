@@ -5,117 +5,232 @@
 //! `.redo/` holding every `.dep`, the `.do` candidates beside the targets,
 //! source files). After a few questions about one directory we read its
 //! listing once (a handful of `getdents` calls) and answer from memory, which
-//! replaces one failed `open`/`stat` per question.
+//! replaces one failed `open`/`stat` per question (on tmpfs a failed lookup
+//! is dear: it allocates a dentry and frees it again).
 //!
 //! Answers are `lstat`-like (a dangling symlink exists) and reflect the
-//! directory at the time it was listed: holders drop the cache whenever they
+//! directory at the time it was listed: holders drop the lists whenever they
 //! build something. `None` means "not known": the caller asks the kernel.
+//!
+//! Parallel checkers share one [`SharedDirLists`]. Each directory has its
+//! own slot, listed by one thread; listing takes a few milliseconds for
+//! 20000 names, and meanwhile the others get `None` and ask the kernel
+//! (they have stats to make anyway) or list another directory. The names of a listing are kept in one
+//! buffer with an open-addressing index: no allocation per name.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
-use crate::ood::{FastMap, FastSet};
+use crate::ood::FastMap;
 
 /// Questions about one directory answered by `stat` before it is listed.
 const LIST_AFTER: u32 = 8;
 
-#[derive(Default)]
-pub struct DirLists {
-    /// Keyed by the directory's bytes: `Path`'s own hash walks components.
-    dirs: FastMap<OsString, Entry>,
-}
-
-enum Entry {
-    Counting(u32),
-    Listed(FastSet<OsString>),
+/// What a listing found.
+enum Listing {
+    Names(NameSet),
     /// The directory does not exist: nothing below it exists.
     Missing,
     /// Unreadable (permissions): always ask the kernel.
     Unknown,
 }
 
-impl DirLists {
-    pub fn clear(&mut self) {
-        self.dirs.clear();
-    }
-
-    /// The answer for `path` if its directory is already listed (or known
-    /// missing), without counting: `None` when [`DirLists::exists`] must be
-    /// asked.
-    pub fn known(&self, path: &Path) -> Option<bool> {
-        use std::os::unix::ffi::OsStrExt;
-        let bytes = path.as_os_str().as_bytes();
-        let cut = bytes.iter().rposition(|&b| b == b'/')?;
-        let name = std::ffi::OsStr::from_bytes(&bytes[cut + 1..]);
-        match self
-            .dirs
-            .get(std::ffi::OsStr::from_bytes(&bytes[..cut.max(1)]))?
-        {
-            Entry::Listed(names) if !name.is_empty() => Some(names.contains(name)),
-            Entry::Missing if !name.is_empty() => Some(false),
-            _ => None,
-        }
-    }
-
-    /// Does `path` exist (not following a final symlink)? `None` when the
-    /// answer must come from the kernel.
-    pub fn exists(&mut self, path: &Path) -> Option<bool> {
-        // Split on the last `/` by bytes: `Path::parent` re-parses
-        // components, which shows in profiles of big trees.
-        use std::os::unix::ffi::OsStrExt;
-        let bytes = path.as_os_str().as_bytes();
-        let cut = bytes.iter().rposition(|&b| b == b'/')?;
-        let (dir, name) = (
-            &bytes[..cut.max(1)],
-            std::ffi::OsStr::from_bytes(&bytes[cut + 1..]),
-        );
-        if name.is_empty() {
-            return None;
-        }
-        let dir = std::ffi::OsStr::from_bytes(dir);
-        let entry = match self.dirs.get_mut(dir) {
-            Some(e) => e,
-            None => self
-                .dirs
-                .entry(dir.to_owned())
-                .or_insert(Entry::Counting(0)),
-        };
-        match entry {
-            Entry::Listed(names) => Some(names.contains(name)),
-            Entry::Missing => Some(false),
-            Entry::Unknown => None,
-            Entry::Counting(n) => {
-                *n += 1;
-                if *n < LIST_AFTER {
-                    return None;
-                }
-                *entry = list(Path::new(dir));
-                match entry {
-                    Entry::Listed(names) => Some(names.contains(name)),
-                    Entry::Missing => Some(false),
-                    _ => None,
-                }
-            }
+impl Listing {
+    fn answer(&self, name: &[u8]) -> Option<bool> {
+        match self {
+            Listing::Names(names) => Some(names.contains(name)),
+            Listing::Missing => Some(false),
+            Listing::Unknown => None,
         }
     }
 }
 
-fn list(dir: &Path) -> Entry {
-    match std::fs::read_dir(dir) {
-        Ok(rd) => {
-            let mut all = Vec::new();
-            for e in rd {
-                match e {
-                    Ok(e) => all.push(e.file_name()),
-                    Err(_) => return Entry::Unknown,
-                }
-            }
-            let mut names = FastSet::with_capacity_and_hasher(all.len(), Default::default());
-            names.extend(all);
-            Entry::Listed(names)
+/// One directory: the questions counted so far, then its listing.
+#[derive(Default)]
+struct Slot {
+    asked: AtomicU32,
+    /// Set by the thread that lists the directory.
+    started: AtomicBool,
+    listing: OnceLock<Listing>,
+}
+
+/// A shareable existence oracle for the out-of-date checker (see the
+/// module essay).
+#[derive(Default)]
+pub struct SharedDirLists {
+    /// Keyed by the directory's bytes: `Path`'s own hash walks components.
+    dirs: RwLock<FastMap<OsString, Arc<Slot>>>,
+}
+
+impl SharedDirLists {
+    /// Does `path` exist (not following a final symlink)? `None` when the
+    /// answer must come from the kernel.
+    pub fn exists(&self, path: &Path) -> Option<bool> {
+        // Split on the last `/` by bytes: `Path::parent` re-parses
+        // components, which shows in profiles of big trees.
+        let bytes = path.as_os_str().as_bytes();
+        let cut = bytes.iter().rposition(|&b| b == b'/')?;
+        let (dir, name) = (OsStr::from_bytes(&bytes[..cut.max(1)]), &bytes[cut + 1..]);
+        if name.is_empty() {
+            return None;
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Entry::Missing,
-        Err(_) => Entry::Unknown,
+        let slot = self.slot(dir);
+        if let Some(l) = slot.listing.get() {
+            return l.answer(name);
+        }
+        if slot.asked.fetch_add(1, Ordering::Relaxed) + 1 < LIST_AFTER {
+            return None;
+        }
+        // One thread lists; the others ask the kernel meanwhile rather than
+        // wait (they have stats to make anyway, and may list another
+        // directory).
+        if slot.started.swap(true, Ordering::Relaxed) {
+            return slot.listing.get().and_then(|l| l.answer(name));
+        }
+        slot.listing
+            .get_or_init(|| list(Path::new(dir)))
+            .answer(name)
+    }
+
+    fn slot(&self, dir: &OsStr) -> Arc<Slot> {
+        {
+            let m = self.dirs.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(s) = m.get(dir) {
+                return s.clone();
+            }
+        }
+        let mut m = self.dirs.write().unwrap_or_else(|e| e.into_inner());
+        m.entry(dir.to_owned()).or_default().clone()
+    }
+}
+
+impl crate::ood::KnownAbsent for SharedDirLists {
+    fn absent(&self, path: &Path) -> bool {
+        self.exists(path) == Some(false)
+    }
+
+    fn present(&self, path: &Path) -> bool {
+        self.exists(path) == Some(true)
+    }
+}
+
+fn list(dir: &Path) -> Listing {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return Listing::Unknown;
+    };
+    let raw = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Listing::Missing,
+            _ => Listing::Unknown,
+        };
+    }
+    // SAFETY: a descriptor we just opened and own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // getdents64 straight into one buffer, a big one: `std::fs::read_dir`
+    // makes an `OsString` (an allocation) of each of thousands of names,
+    // and readdir(3) asks 32 KiB at a time.
+    let mut chunk = vec![0u8; 256 << 10];
+    let mut names = NameSet::default();
+    loop {
+        // SAFETY: the kernel writes at most `chunk.len()` bytes into it.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                fd.as_raw_fd(),
+                chunk.as_mut_ptr(),
+                chunk.len(),
+            )
+        };
+        if n < 0 {
+            return Listing::Unknown;
+        }
+        if n == 0 {
+            break;
+        }
+        let mut at = 0usize;
+        let n = n as usize;
+        // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
+        while at + 19 < n {
+            let reclen = u16::from_ne_bytes([chunk[at + 16], chunk[at + 17]]) as usize;
+            if reclen == 0 || at + reclen > n {
+                return Listing::Unknown;
+            }
+            let name = &chunk[at + 19..at + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if name != b"." && name != b".." {
+                names.push(name);
+            }
+            at += reclen;
+        }
+    }
+    names.index();
+    Listing::Names(names)
+}
+
+/// A set of names in one buffer, indexed by open addressing.
+#[derive(Default)]
+struct NameSet {
+    buf: Vec<u8>,
+    /// The end of each name in `buf` (each starts where the last ended).
+    ends: Vec<u32>,
+    /// Ordinals into `ends`; `EMPTY` is free. A power of two, at least
+    /// twice the names.
+    table: Vec<u32>,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl NameSet {
+    fn push(&mut self, name: &[u8]) {
+        self.buf.extend_from_slice(name);
+        self.ends.push(self.buf.len() as u32);
+    }
+
+    fn name(&self, i: u32) -> &[u8] {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.buf[start..self.ends[i] as usize]
+    }
+
+    fn index(&mut self) {
+        let size = (self.ends.len() * 2).next_power_of_two().max(8);
+        let mask = size - 1;
+        let mut table = vec![EMPTY; size];
+        for i in 0..self.ends.len() as u32 {
+            let mut slot = crate::ood::hash_bytes(self.name(i)) as usize & mask;
+            while table[slot] != EMPTY {
+                slot = (slot + 1) & mask;
+            }
+            table[slot] = i;
+        }
+        self.table = table;
+    }
+
+    fn contains(&self, name: &[u8]) -> bool {
+        let Some(mask) = self.table.len().checked_sub(1) else {
+            return false;
+        };
+        let mut slot = crate::ood::hash_bytes(name) as usize & mask;
+        loop {
+            let i = self.table[slot];
+            if i == EMPTY {
+                return false;
+            }
+            if self.name(i) == name {
+                return true;
+            }
+            slot = (slot + 1) & mask;
+        }
     }
 }
 
@@ -130,7 +245,7 @@ mod tests {
             std::fs::write(d.path().join(format!("f{i}")), "").unwrap();
         }
         std::os::unix::fs::symlink("nowhere", d.path().join("dangling")).unwrap();
-        let mut l = DirLists::default();
+        let l = SharedDirLists::default();
         let mut answers = Vec::new();
         for i in 0..40 {
             answers.push(l.exists(&d.path().join(format!("f{i}"))));
@@ -138,37 +253,54 @@ mod tests {
         // Early questions go to the kernel, later ones are answered.
         assert_eq!(answers[0], None);
         assert_eq!(answers[10], Some(true));
+        assert_eq!(answers[19], Some(true));
         assert_eq!(answers[30], Some(false));
         assert_eq!(l.exists(&d.path().join("dangling")), Some(true));
-        assert_eq!(l.exists(&d.path().join("nodir/x")), None);
-    }
-}
-
-/// A shareable [`DirLists`] for the out-of-date checker's absence oracle.
-/// Parallel checkers mostly ask about listed directories: they share a read
-/// lock, and take the write lock only to count or list.
-#[derive(Default)]
-pub struct SharedDirLists(std::sync::RwLock<DirLists>);
-
-impl SharedDirLists {
-    fn exists(&self, path: &Path) -> Option<bool> {
-        {
-            let g = self.0.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(a) = g.known(path) {
-                return Some(a);
-            }
+        assert_eq!(l.exists(&d.path().join(".")), Some(false));
+        assert_eq!(l.exists(&d.path().join("f")), Some(false));
+        for _ in 0..LIST_AFTER {
+            assert_ne!(l.exists(&d.path().join("nodir/x")), Some(true));
         }
-        let mut g = self.0.write().unwrap_or_else(|e| e.into_inner());
-        g.exists(path)
-    }
-}
-
-impl crate::ood::KnownAbsent for SharedDirLists {
-    fn absent(&self, path: &Path) -> bool {
-        self.exists(path) == Some(false)
+        assert_eq!(l.exists(&d.path().join("nodir/x")), Some(false));
     }
 
-    fn present(&self, path: &Path) -> bool {
-        self.exists(path) == Some(true)
+    #[test]
+    fn a_big_listing_knows_every_name_and_no_other() {
+        let d = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..3000).map(|i| format!("n{i}.x")).collect();
+        for n in &names {
+            std::fs::write(d.path().join(n), "").unwrap();
+        }
+        let Listing::Names(set) = list(d.path()) else {
+            panic!("listing failed");
+        };
+        assert_eq!(set.ends.len(), 3000);
+        for n in &names {
+            assert!(set.contains(n.as_bytes()), "{n}");
+            assert!(!set.contains(format!("{n}.do").as_bytes()), "{n}.do");
+        }
+        assert!(!set.contains(b""));
+        assert!(matches!(list(&d.path().join("no")), Listing::Missing));
+    }
+
+    #[test]
+    fn threads_share_one_listing_per_directory() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..100 {
+            std::fs::write(d.path().join(format!("f{i}")), "").unwrap();
+        }
+        let l = SharedDirLists::default();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (l, d) = (&l, d.path());
+                s.spawn(move || {
+                    for i in 0..200 {
+                        let a = l.exists(&d.join(format!("f{}", (i * 7 + t) % 150)));
+                        assert!(a.is_none() || a == Some((i * 7 + t) % 150 < 100));
+                    }
+                });
+            }
+        });
+        assert_eq!(l.dirs.read().unwrap().len(), 1);
     }
 }
