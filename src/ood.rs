@@ -263,10 +263,13 @@ pub struct DirView {
     /// None: there is no `.redo/` here, so no target of this directory has
     /// a `.dep`.
     snap: Option<Snapshot>,
-    /// Loaded on the [`LAZY_LOAD`]th lookup: a process asking for a few
-    /// `.dep`s of a big directory (a nested redo-ifchange) reads those few
-    /// files rather than the whole cache.
+    /// Loaded on the [`LAZY_LOAD`]th lookup (or the first after
+    /// [`DirView::expect_many`]): a process asking for a few `.dep`s of a
+    /// big directory (a nested redo-ifchange) reads those few files rather
+    /// than the whole cache.
     cache: std::sync::OnceLock<Option<(Arc<Cached>, bool)>>,
+    /// Set by the thread that loads `cache`.
+    loading: std::sync::atomic::AtomicBool,
     lookups: std::sync::atomic::AtomicUsize,
     /// The snapshotted `.redo/` itself, opened when entries are validated
     /// one by one: `fstatat` on it walks one path component, not all.
@@ -286,6 +289,7 @@ impl DirView {
             redo_dir,
             snap,
             cache: std::sync::OnceLock::new(),
+            loading: std::sync::atomic::AtomicBool::new(false),
             lookups: std::sync::atomic::AtomicUsize::new(0),
             fd: std::sync::OnceLock::new(),
         }
@@ -340,16 +344,39 @@ impl DirView {
         }
     }
 
-    /// The cache and whether it is current as a whole (fast and complete).
-    fn cached(&self) -> Option<&(Arc<Cached>, bool)> {
+    /// The cache and whether it is current as a whole (fast and complete);
+    /// `Err(())` while another thread is loading it (the caller reads the
+    /// file itself rather than wait: parallel checkers start together, and
+    /// one of them can list a directory meanwhile).
+    fn cached(&self) -> Result<Option<&(Arc<Cached>, bool)>, ()> {
+        if let Some(c) = self.cache.get() {
+            return Ok(c.as_ref());
+        }
+        if self.loading.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.cache.get().map(Option::as_ref).ok_or(());
+        }
+        Ok(self.cached_wait())
+    }
+
+    /// The cache, loaded now if no thread has yet.
+    fn cached_wait(&self) -> Option<&(Arc<Cached>, bool)> {
         self.cache
             .get_or_init(|| {
+                self.loading
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 let snap = self.snap.as_ref()?;
                 let c = depcache::load(&self.redo_dir)?;
                 let fast = c.fast(snap);
                 Some((c, fast))
             })
             .as_ref()
+    }
+
+    /// Many lookups are coming (a parallel check of a big fan-in here): the
+    /// next one loads the cache, without a few dozen file reads first.
+    fn expect_many(&self) {
+        self.lookups
+            .fetch_max(LAZY_LOAD, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Does this `.redo/` hold thousands of entries (a big tree)? From the
@@ -369,9 +396,12 @@ impl DirView {
             .lookups
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if n < LAZY_LOAD && self.cache.get().is_none() {
-            return DepSource::Disk;
+            return DepSource::Early;
         }
-        match self.cached() {
+        let Ok(cached) = self.cached() else {
+            return DepSource::Early;
+        };
+        match cached {
             Some((c, true)) => match c.entry(name) {
                 Some((_, b)) => DepSource::Cached(b),
                 // A fast cache holds every .dep of the directory.
@@ -445,6 +475,10 @@ enum DepSource<'a> {
     /// The cache's copy, if `stat` still gives this key.
     Check(u32, FileKey, &'a [u8]),
     Disk,
+    /// Asked before the cache is loaded: read the file, and do not count
+    /// the question toward listing `.redo/` (a few lookups are not worth a
+    /// listing, and once the cache is loaded it answers).
+    Early,
 }
 
 impl Drop for Checker {
@@ -608,7 +642,8 @@ impl Checker {
         let path = crate::state::dep_path(target);
         let name = paths::base_of(target);
         let view = self.view(paths::dir_of(target));
-        match view.source(name) {
+        let source = view.source(name);
+        match source {
             DepSource::NoRedoDir | DepSource::NoDep => return DepState::Absent,
             DepSource::Cached(b) => return self.decode_dep(&path, b),
             DepSource::Check(i, k, b) => match view.dep_key(name) {
@@ -620,8 +655,9 @@ impl Checker {
                 _ => {}
             },
             DepSource::Disk => {}
+            DepSource::Early => {}
         }
-        if self.is_known_absent(&path) {
+        if !matches!(source, DepSource::Early) && self.is_known_absent(&path) {
             return DepState::Absent;
         }
         let (bytes, fkey) = match depcache::read_keyed(&path) {
@@ -876,13 +912,16 @@ impl Checker {
                 .filter(|p| {
                     // A big directory: its cache is worth loading now.
                     let v = caches.view(paths::dir_of(p));
-                    v.cached()
+                    v.cached_wait()
                         .is_some_and(|(c, _)| c.entry(paths::base_of(p)).is_some())
                 })
                 .collect()
         } else {
             todo
         };
+        if let Some(p) = todo.get(todo.len() / 2) {
+            self.dep_caches.view(paths::dir_of(p)).expect_many();
+        }
         self.check_parallel(todo);
     }
 
