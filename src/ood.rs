@@ -211,6 +211,10 @@ pub struct Checker {
     /// By [`path_hash`]: a collision only makes a harvest skip a path,
     /// which costs facts, never correctness.
     delegated: FastSet<u64>,
+    /// What the parked workers vouch for among the up-to-date paths they
+    /// checked (see [`Checker::vouch`]), noted while their memos were hot,
+    /// so that a harvest need not wake them for these.
+    delegated_up: Vec<(PathBuf, Vouch)>,
     /// A check met a target already being checked above it (a recorded
     /// dependency cycle) and cut it there: verdicts above the cut are not
     /// those of a plain walk.
@@ -245,6 +249,17 @@ type ParkedJob = Box<dyn FnOnce(&mut Checker, &[PathBuf]) + Send>;
 /// to go, and ends. (Its memos stay in the caches of the CPU that made
 /// them: moving the job to another thread was measured slower.)
 struct Parked(std::sync::mpsc::Sender<ParkedJob>);
+
+/// What a checker can tell other processes of the run about an up-to-date
+/// target ([`Checker::vouch`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Vouch {
+    /// The target's self-record (inode data and hash), if its file is as
+    /// recorded.
+    pub own: Option<(Inode, Hash)>,
+    /// Its `.dep` carries this run's BuildUUID.
+    pub built: bool,
+}
 
 /// What [`Checker::take_fresh`] hands over.
 pub struct DepFresh(FastMap<Key, Vec<Fresh>>);
@@ -317,9 +332,20 @@ impl DirView {
             let ok = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0 && snap.same_dir(&st);
             ok.then_some(fd)
         });
-        let mut file = name.as_bytes().to_vec();
-        file.extend_from_slice(b".dep");
-        let file = std::ffi::CString::new(file).map_err(|_| {
+        // `<name>.dep` and a NUL, on the stack when it fits: this runs once
+        // per target of a big tree after every build.
+        let name = name.as_bytes();
+        let (mut stack, mut heap) = ([0u8; 256], Vec::new());
+        let file: &[u8] = if name.len() + 5 <= stack.len() {
+            stack[..name.len()].copy_from_slice(name);
+            stack[name.len()..name.len() + 5].copy_from_slice(b".dep\0");
+            &stack[..name.len() + 5]
+        } else {
+            heap.extend_from_slice(name);
+            heap.extend_from_slice(b".dep\0");
+            &heap
+        };
+        let file = std::ffi::CStr::from_bytes_with_nul(file).map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a target name")
         })?;
         let r = match fd {
@@ -333,7 +359,7 @@ impl DirView {
             }
             None => std::fs::metadata(
                 self.redo_dir
-                    .join(std::ffi::OsStr::from_bytes(file.as_bytes())),
+                    .join(std::ffi::OsStr::from_bytes(file.to_bytes())),
             )
             .map(|m| FileKey::of(&m)),
         };
@@ -509,6 +535,7 @@ impl Checker {
             no_parallel: false,
             parked: Vec::new(),
             delegated: FastSet::default(),
+            delegated_up: Vec::new(),
             met_cycle: false,
             dep_caches: Arc::default(),
             views: FastMap::default(),
@@ -579,6 +606,35 @@ impl Checker {
         self.delegated.contains(&path_hash(path))
     }
 
+    /// What can be told of `target`, found up to date, to other processes
+    /// of the run: its self-record if the file is as recorded (never under
+    /// inode trust `none`), and whether it was built in this run. None if
+    /// it has no `.dep`.
+    pub fn vouch(&mut self, target: &Path) -> Option<Vouch> {
+        let DepState::Present(dep) = self.dep(target) else {
+            return None;
+        };
+        let own = dep
+            .self_ifchange(Path::new(paths::base_of(target)))
+            .map(|(i, h)| (*i, *h))
+            .filter(|(i, _)| {
+                self.trust != InodeTrust::None
+                    && self
+                        .stat(target)
+                        .is_some_and(|now| now.equals(i, self.trust))
+            });
+        Some(Vouch {
+            own,
+            built: dep.build == self.build,
+        })
+    }
+
+    /// The up-to-date paths parked workers checked, with what they vouch
+    /// for (taken once).
+    pub fn take_delegated_up(&mut self) -> Vec<(PathBuf, Vouch)> {
+        std::mem::take(&mut self.delegated_up)
+    }
+
     /// Has a check of this checker (or of its workers) cut a dependency
     /// cycle since it was made or reset?
     pub fn met_cycle(&self) -> bool {
@@ -621,6 +677,7 @@ impl Checker {
         self.stats.clear();
         self.parked.clear();
         self.delegated.clear();
+        self.delegated_up.clear();
         self.met_cycle = false;
         // Built files changed these directories: their snapshots are stale.
         self.dep_caches = Arc::default();
@@ -965,7 +1022,7 @@ impl Checker {
         /// share (the parent's decision reads nothing deeper), and what it
         /// reports or persists. The rest of its memos stay with it, parked.
         struct Share {
-            checked: Vec<(Key, Option<Inode>, Verdict)>,
+            checked: Vec<(Key, Option<Inode>, Verdict, Option<Vouch>)>,
             fresh: FastMap<Key, Vec<Fresh>>,
             warnings: Vec<String>,
             always: Option<Vec<PathBuf>>,
@@ -1001,7 +1058,11 @@ impl Checker {
                     // The parent compares the stat with its record.
                     let st = ch.stat(p);
                     let v = ch.check_at(p, false);
-                    out.checked.push((key(p), st, v));
+                    let vouch = match v {
+                        Verdict::UpToDate => ch.vouch(p),
+                        _ => None,
+                    };
+                    out.checked.push((key(p), st, v, vouch));
                 }
                 out.fresh = std::mem::take(&mut ch.fresh);
                 out.warnings = std::mem::take(&mut ch.warnings);
@@ -1030,8 +1091,11 @@ impl Checker {
         self.delegated.reserve(n);
         for (w, parked) in parts {
             self.met_cycle |= w.met_cycle;
-            for (k, st, v) in w.checked {
+            for (k, st, v, vouch) in w.checked {
                 self.delegated.insert(path_hash(Path::new(&k)));
+                if let Some(vouch) = vouch {
+                    self.delegated_up.push((PathBuf::from(k.clone()), vouch));
+                }
                 self.stats.entry(k.clone()).or_insert(st);
                 self.verdicts.entry(k).or_insert(v);
             }

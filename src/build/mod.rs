@@ -169,6 +169,13 @@ pub fn build(
             let mut shared = vec![None; targets.len()];
             if let Some(s) = share.as_mut() {
                 shared = apply_share(s, &mut checker, targets, &mut preset, &mut selfrecs, ctx);
+                if ctx.flags.debug && !ctx.top_level {
+                    let known = shared.iter().filter(|v| v.is_some()).count();
+                    reporter.emit(Event::Debug(&format!(
+                        "the run's share knows {known} of {} operands",
+                        targets.len()
+                    )));
+                }
             }
             if shared.iter().all(Option::is_some) {
                 // The share knows every operand (an all.do's redo-ifchange
@@ -499,12 +506,24 @@ fn harvest_all(
     // The walks below stop at up-to-date targets and so may not meet a
     // cycle that the check cut: the checkers say so themselves.
     cycle |= checker.met_cycle();
-    // The parked workers outlive this call: they get their own copy, made
+    // What the workers vouched for while checking, without waking them.
+    for (t, v) in checker.take_delegated_up() {
+        if !preset.contains(t.as_os_str()) {
+            facts.push(fact_of(t, v));
+        }
+    }
+    // Below their out-of-date paths, the workers walk with their own memos.
+    // They outlive this call: they get their own copy of the preset, made
     // only when there are any.
     let theirs = if checker.has_parked() {
         let preset: FastSet<OsString> = preset.iter().map(|p| p.to_os_string()).collect();
         checker.on_parked(move |ch, part| {
-            let (facts, cycle) = harvest(ch, part, &|p| preset.contains(p), false);
+            let ood: Vec<PathBuf> = part
+                .iter()
+                .filter(|p| matches!(ch.check(p), Verdict::Ood(_)))
+                .cloned()
+                .collect();
+            let (facts, cycle) = harvest(ch, &ood, &|p| preset.contains(p), false);
             (facts, cycle || ch.met_cycle())
         })
     } else {
@@ -520,6 +539,16 @@ fn harvest_all(
     facts
 }
 
+/// The fact for an up-to-date target.
+fn fact_of(t: PathBuf, v: crate::ood::Vouch) -> runshare::Fact {
+    if v.built {
+        // Up to date by the BuildUUID alone.
+        runshare::Fact::Built(t, v.own)
+    } else {
+        runshare::Fact::Verified(t, v.own)
+    }
+}
+
 /// The facts of one checker's walk from `roots`, and whether it met a
 /// cycle. The parent's walk (`parent`) leaves the paths a parked worker
 /// checked to that worker's walk; a worker's walk counts reaching one of
@@ -532,7 +561,6 @@ fn harvest(
 ) -> (Vec<runshare::Fact>, bool) {
     use crate::ood::{DepState, Reason};
     use crate::state::dep::Record;
-    use crate::state::inode::InodeTrust;
     use runshare::Fact;
 
     #[derive(PartialEq)]
@@ -577,24 +605,13 @@ fn harvest(
             Verdict::Source => Vec::new(),
             Verdict::UpToDate => {
                 // The self-record goes with the fact only while the file is
-                // as it says: a reader records T with it, without a stat
-                // (not an externally modified T, not under trust none).
-                let s = dep.self_ifchange(Path::new(base)).map(|(i, h)| (*i, *h));
-                let s = s.filter(|(i, _)| {
-                    checker.trust != InodeTrust::None
-                        && checker
-                            .stat(t)
-                            .is_some_and(|now| now.equals(i, checker.trust))
-                });
-                if dep.build == checker.build {
-                    // Up to date by the BuildUUID alone.
-                    facts.push(Fact::Built(t.to_path_buf(), s));
-                    return Vec::new();
-                }
-                // No further: only the .do files of out-of-date targets
+                // as it says (see `vouch`): a reader records T with it,
+                // without a stat. No further: only the .do files of out-of-date targets
                 // run, and they ask about their own dependencies; nothing
                 // will ask about what lies below an up-to-date target.
-                facts.push(Fact::Verified(t.to_path_buf(), s));
+                if let Some(v) = checker.vouch(t) {
+                    facts.push(fact_of(t.to_path_buf(), v));
+                }
                 Vec::new()
             }
             Verdict::Ood(reason) => {
