@@ -154,7 +154,7 @@ pub fn build(
 
     // Self-records (inode data + hash) of operands, from the share or from
     // our own builds: recording them needs no .dep read and no hashing.
-    let mut selfrecs: SelfRecs = FastMap::default();
+    let mut selfrecs: SelfRecs = vec![None; targets.len()];
     let mut built_recs: FastMap<OsString, Option<runshare::SelfRecord>> = FastMap::default();
     let mut checker = Checker::new(ctx.build_uuid, ctx.trust);
     let fresh_lists = || -> std::sync::Arc<dyn crate::ood::KnownAbsent> {
@@ -168,7 +168,7 @@ pub fn build(
             let mut preset: FastSet<&std::ffi::OsStr> = FastSet::default();
             let mut shared = vec![None; targets.len()];
             if let Some(s) = share.as_mut() {
-                shared = apply_share(s, &mut checker, targets, &mut preset, &mut selfrecs, ctx);
+                (shared, selfrecs) = apply_share(s, &mut checker, targets, ctx);
                 if ctx.flags.debug && !ctx.top_level {
                     let known = shared.iter().filter(|v| v.is_some()).count();
                     reporter.emit(Event::Debug(&format!(
@@ -188,7 +188,7 @@ pub fn build(
                     .map(|(t, _)| t.to_path_buf())
                     .collect();
             }
-            seed(&mut checker, targets, shared);
+            seed(&mut checker, targets, shared, &mut preset);
             checker.collect_always = Some(Vec::new());
             for t in targets {
                 checker.check(t);
@@ -207,11 +207,11 @@ pub fn build(
                 // The final pass starts now: look the share up again (its
                 // epoch tags what this pass finds).
                 preset.clear();
-                selfrecs.clear();
+                selfrecs = vec![None; targets.len()];
                 if let Some(s) = share.as_mut() {
-                    let shared =
-                        apply_share(s, &mut checker, targets, &mut preset, &mut selfrecs, ctx);
-                    seed(&mut checker, targets, shared);
+                    let shared;
+                    (shared, selfrecs) = apply_share(s, &mut checker, targets, ctx);
+                    seed(&mut checker, targets, shared, &mut preset);
                 }
             }
             let mut out = Vec::new();
@@ -257,9 +257,9 @@ pub fn build(
     for (t, s) in built {
         built_recs.insert(t.into_os_string(), s);
     }
-    let selfrec = |t: &Path| {
-        selfrecs
-            .get(t.as_os_str())
+    let selfrec = |i: usize, t: &Path| {
+        selfrecs[i]
+            .as_ref()
             .or_else(|| built_recs.get(t.as_os_str()))
     };
     // What we built changed the tree: answer later questions from the kernel.
@@ -267,11 +267,11 @@ pub fn build(
     if result.is_ok() {
         if let (Some(fd), Some(dir)) = (ctx.dep_fd, ctx.dep_dir.as_deref()) {
             let trust = ctx.trust;
-            let mut known = |t: &Path, now: &crate::state::inode::Inode| {
+            let mut known = |i: usize, t: &Path, now: &crate::state::inode::Inode| {
                 if trust == crate::state::inode::InodeTrust::None {
                     return None;
                 }
-                if let Some(Some((rec, h))) = selfrec(t) {
+                if let Some(Some((rec, h))) = selfrec(i, t) {
                     if rec.equals(now, trust) {
                         return Some(*h);
                     }
@@ -285,7 +285,7 @@ pub fn build(
                 }
             };
             // What this run verified or built, with the file as recorded.
-            let vouched = |t: &Path| match selfrec(t) {
+            let vouched = |i: usize, t: &Path| match selfrec(i, t) {
                 Some(Some(s)) if trust != crate::state::inode::InodeTrust::None => Some(*s),
                 _ => None,
             };
@@ -306,35 +306,28 @@ pub fn build(
     result
 }
 
-/// Keyed by the operands' own paths (no copies).
-type SelfRecs<'t> = FastMap<&'t std::ffi::OsStr, Option<runshare::SelfRecord>>;
+/// By the operands' positions: what the share vouched for of each (its
+/// self-record, if the file was as recorded).
+type SelfRecs = Vec<Option<Option<runshare::SelfRecord>>>;
 
-/// What the share vouches for among `targets`, into `preset` and `selfrecs`.
-/// The verdicts returned, one per target, are for the checker to be seeded
-/// with ([`seed`]) before it checks anything.
-fn apply_share<'t>(
+/// What the share says of `targets`, one entry per target: the verdicts
+/// for the checker to be seeded with ([`seed`]) before it checks anything,
+/// and the self-records of those vouched up to date.
+fn apply_share(
     share: &mut runshare::RunShare,
     checker: &mut Checker,
-    targets: &'t [PathBuf],
-    preset: &mut FastSet<&'t std::ffi::OsStr>,
-    selfrecs: &mut SelfRecs<'t>,
+    targets: &[PathBuf],
     ctx: &Context,
-) -> Vec<Option<Verdict>> {
+) -> (Vec<Option<Verdict>>, SelfRecs) {
     use runshare::Known;
     let known = share.lookup(targets);
-    let vouched = known
-        .iter()
-        .filter(|k| matches!(k, Some(Known::Built(_)) | Some(Known::Verified(_))))
-        .count();
-    preset.reserve(vouched);
-    selfrecs.reserve(vouched);
     let mut verdicts = vec![None; targets.len()];
-    for ((t, k), v) in targets.iter().zip(known).zip(&mut verdicts) {
+    let mut own = vec![None; targets.len()];
+    for (((t, k), v), o) in targets.iter().zip(known).zip(&mut verdicts).zip(&mut own) {
         match k {
             Some(Known::Built(s)) | Some(Known::Verified(s)) => {
                 *v = Some(Verdict::UpToDate);
-                preset.insert(t.as_os_str());
-                selfrecs.insert(t.as_os_str(), s);
+                *o = Some(s);
             }
             // Out of date unless built since: confirm from the .dep header
             // (a build racing us is caught again under the target's lock).
@@ -343,23 +336,30 @@ fn apply_share<'t>(
                 if let crate::ood::DepState::Present(d) = checker.dep(t) {
                     if d.build != ctx.build_uuid {
                         *v = Some(Verdict::Ood(reason));
-                        preset.insert(t.as_os_str());
                     }
                 }
             }
             _ => {}
         }
     }
-    verdicts
+    (verdicts, own)
 }
 
 /// Give the checker what the share vouched for, so that a check reaching
-/// one of these targets from another stops there.
-fn seed(checker: &mut Checker, targets: &[PathBuf], verdicts: Vec<Option<Verdict>>) {
-    checker.reserve_verdicts(verdicts.iter().flatten().count());
+/// one of these targets from another stops there; note them in `preset`.
+fn seed<'t>(
+    checker: &mut Checker,
+    targets: &'t [PathBuf],
+    verdicts: Vec<Option<Verdict>>,
+    preset: &mut FastSet<&'t std::ffi::OsStr>,
+) {
+    let n = verdicts.iter().flatten().count();
+    checker.reserve_verdicts(n);
+    preset.reserve(n);
     for (t, v) in targets.iter().zip(verdicts) {
         if let Some(v) = v {
             checker.preset_verdict(t, v);
+            preset.insert(t.as_os_str());
         }
     }
 }

@@ -73,10 +73,14 @@ pub fn ifchange(
     fd: i32,
     dep_dir: &Path,
     targets: &[PathBuf],
-    vouched: &dyn Fn(&Path) -> Option<(Inode, dep::Hash)>,
-    known_hash: &mut dyn FnMut(&Path, &Inode) -> Option<dep::Hash>,
+    vouched: &dyn Fn(usize, &Path) -> Option<(Inode, dep::Hash)>,
+    known_hash: &mut dyn FnMut(usize, &Path, &Inode) -> Option<dep::Hash>,
 ) -> io::Result<()> {
-    let vouched: Vec<Option<(Inode, dep::Hash)>> = targets.iter().map(|t| vouched(t)).collect();
+    let vouched: Vec<Option<(Inode, dep::Hash)>> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| vouched(i, t))
+        .collect();
     let unknown: Vec<PathBuf> = targets
         .iter()
         .zip(&vouched)
@@ -87,7 +91,7 @@ pub fn ifchange(
     // Encoded in operand order into one buffer, for one write.
     let mut buf = Vec::with_capacity(targets.len() * 128);
     let bad = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
-    for (t, v) in targets.iter().zip(vouched) {
+    for (i, (t, v)) in targets.iter().zip(vouched).enumerate() {
         let owned;
         let rel = match paths::below(dep_dir, t) {
             Some(r) => r,
@@ -101,7 +105,7 @@ pub fn ifchange(
             None => match metas.next() {
                 Some(Ok(m)) if m.is_file() => {
                     let inode = Inode::from_meta(&m);
-                    let hash = match known_hash(t, &inode) {
+                    let hash = match known_hash(i, t, &inode) {
                         Some(h) => h,
                         None => dep::hash_file(t)?,
                     };
