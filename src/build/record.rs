@@ -60,6 +60,9 @@ fn stat_all(targets: &[PathBuf]) -> Vec<io::Result<std::fs::Metadata>> {
     })
 }
 
+/// A target's own record: its inode data and hash.
+type Own = (Inode, dep::Hash);
+
 /// Record each target as ifchange (with its current inode data and hash) or
 /// ifchange-nonexistent. `vouched` may supply both for a target this build
 /// run has just verified or built (the run share's self-record): no `stat`
@@ -73,10 +76,10 @@ pub fn ifchange(
     fd: i32,
     dep_dir: &Path,
     targets: &[PathBuf],
-    vouched: &dyn Fn(usize, &Path) -> Option<(Inode, dep::Hash)>,
+    vouched: &dyn Fn(usize, &Path) -> Option<Own>,
     known_hash: &mut dyn FnMut(usize, &Path, &Inode) -> Option<dep::Hash>,
 ) -> io::Result<()> {
-    let vouched: Vec<Option<(Inode, dep::Hash)>> = targets
+    let vouched: Vec<Option<Own>> = targets
         .iter()
         .enumerate()
         .map(|(i, t)| vouched(i, t))
