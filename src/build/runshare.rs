@@ -296,14 +296,7 @@ fn anon_file() -> Option<OwnedFd> {
 
 fn encode_self(out: &mut Vec<u8>, s: &SelfRecord) {
     let (i, h) = s;
-    for v in [
-        i.size,
-        i.ino,
-        i.ctime_sec,
-        i.ctime_nsec,
-        i.mtime_sec,
-        i.mtime_nsec,
-    ] {
+    for v in i.fields() {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.extend_from_slice(h);
@@ -313,15 +306,8 @@ fn decode_self(b: &[u8]) -> Option<SelfRecord> {
     if b.len() < SELF_LEN {
         return None;
     }
-    let f = |k: usize| u64_at(b, k * 8);
-    let inode = Inode {
-        size: f(0)?,
-        ino: f(1)?,
-        ctime_sec: f(2)?,
-        ctime_nsec: f(3)?,
-        mtime_sec: f(4)?,
-        mtime_nsec: f(5)?,
-    };
+    // Six u64s fit: the length was checked above.
+    let inode = Inode::from_fields(std::array::from_fn(|k| u64_at(b, k * 8).unwrap_or(0)));
     let mut h = [0u8; HASH_LEN];
     h.copy_from_slice(&b[48..48 + HASH_LEN]);
     Some((inode, h))

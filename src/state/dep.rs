@@ -142,17 +142,7 @@ pub fn encode_ifchange(
     path: &[u8],
 ) -> Result<(), String> {
     let mut fields = [0u8; 48];
-    for (i, v) in [
-        inode.size,
-        inode.ino,
-        inode.ctime_sec,
-        inode.ctime_nsec,
-        inode.mtime_sec,
-        inode.mtime_nsec,
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, v) in inode.fields().iter().enumerate() {
         fields[i * 8..i * 8 + 8].copy_from_slice(&v.to_be_bytes());
     }
     chunk(out, T_IFCHANGE, &[&fields, hash, path])
@@ -256,14 +246,7 @@ fn ifchange_fields(payload: &[u8]) -> (Inode, Hash, &[u8]) {
         x.copy_from_slice(&payload[i * 8..i * 8 + 8]);
         u64::from_be_bytes(x)
     };
-    let inode = Inode {
-        size: u(0),
-        ino: u(1),
-        ctime_sec: u(2),
-        ctime_nsec: u(3),
-        mtime_sec: u(4),
-        mtime_nsec: u(5),
-    };
+    let inode = Inode::from_fields(std::array::from_fn(u));
     let mut hash = [0u8; HASH_LEN];
     hash.copy_from_slice(&payload[48..48 + HASH_LEN]);
     (inode, hash, &payload[48 + HASH_LEN..])

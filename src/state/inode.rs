@@ -36,6 +36,32 @@ impl Inode {
         }
     }
 
+    /// The six fields in the order goredo's `.dep` stores them (the run
+    /// share uses the same order).
+    pub fn fields(&self) -> [u64; 6] {
+        [
+            self.size,
+            self.ino,
+            self.ctime_sec,
+            self.ctime_nsec,
+            self.mtime_sec,
+            self.mtime_nsec,
+        ]
+    }
+
+    /// The inverse of [`Inode::fields`].
+    pub fn from_fields(f: [u64; 6]) -> Inode {
+        let [size, ino, ctime_sec, ctime_nsec, mtime_sec, mtime_nsec] = f;
+        Inode {
+            size,
+            ino,
+            ctime_sec,
+            ctime_nsec,
+            mtime_sec,
+            mtime_nsec,
+        }
+    }
+
     /// goredo's `Inode.Equals`: size and inode number always, plus the trusted
     /// time. With trust `none` two files are never equal by inode data alone
     /// for the out-of-date check; the caller then hashes.
