@@ -332,20 +332,9 @@ impl DirView {
             let ok = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0 && snap.same_dir(&st);
             ok.then_some(fd)
         });
-        // `<name>.dep` and a NUL, on the stack when it fits: this runs once
-        // per target of a big tree after every build.
-        let name = name.as_bytes();
-        let (mut stack, mut heap) = ([0u8; 256], Vec::new());
-        let file: &[u8] = if name.len() + 5 <= stack.len() {
-            stack[..name.len()].copy_from_slice(name);
-            stack[name.len()..name.len() + 5].copy_from_slice(b".dep\0");
-            &stack[..name.len() + 5]
-        } else {
-            heap.extend_from_slice(name);
-            heap.extend_from_slice(b".dep\0");
-            &heap
-        };
-        let file = std::ffi::CStr::from_bytes_with_nul(file).map_err(|_| {
+        let mut file = name.as_bytes().to_vec();
+        file.extend_from_slice(b".dep");
+        let file = std::ffi::CString::new(file).map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a target name")
         })?;
         let r = match fd {
@@ -359,7 +348,7 @@ impl DirView {
             }
             None => std::fs::metadata(
                 self.redo_dir
-                    .join(std::ffi::OsStr::from_bytes(file.to_bytes())),
+                    .join(std::ffi::OsStr::from_bytes(file.as_bytes())),
             )
             .map(|m| FileKey::of(&m)),
         };
