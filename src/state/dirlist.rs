@@ -21,7 +21,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::ood::FastMap;
@@ -59,10 +59,30 @@ struct Slot {
 
 /// A shareable existence oracle for the out-of-date checker (see the
 /// module essay).
-#[derive(Default)]
 pub struct SharedDirLists {
+    /// Tells this oracle's slots from another's in a thread's [`LAST`].
+    id: u64,
     /// Keyed by the directory's bytes: `Path`'s own hash walks components.
     dirs: RwLock<FastMap<OsString, Arc<Slot>>>,
+}
+
+impl Default for SharedDirLists {
+    fn default() -> SharedDirLists {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        SharedDirLists {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            dirs: RwLock::default(),
+        }
+    }
+}
+
+thread_local! {
+    /// The slot a thread asked about last, by oracle and directory: most
+    /// questions in a row are about one directory, and taking the shared
+    /// table's lock (and the slot's count) for each bounces their cache
+    /// lines between the parallel checkers.
+    static LAST: std::cell::RefCell<Option<(u64, OsString, Arc<Slot>)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl SharedDirLists {
@@ -77,7 +97,21 @@ impl SharedDirLists {
         if name.is_empty() {
             return None;
         }
-        let slot = self.slot(dir);
+        LAST.with_borrow_mut(|last| match last {
+            Some((id, d, slot)) if *id == self.id && d.as_os_str() == dir => {
+                self.ask(slot, dir, name)
+            }
+            _ => {
+                let slot = self.slot(dir);
+                let answer = self.ask(&slot, dir, name);
+                *last = Some((self.id, dir.to_owned(), slot));
+                answer
+            }
+        })
+    }
+
+    /// Ask `slot`, the slot of `dir`, about `name`.
+    fn ask(&self, slot: &Slot, dir: &OsStr, name: &[u8]) -> Option<bool> {
         if let Some(l) = slot.listing.get() {
             return l.answer(name);
         }
@@ -281,6 +315,25 @@ mod tests {
         }
         assert!(!set.contains(b""));
         assert!(matches!(list(&d.path().join("no")), Listing::Missing));
+    }
+
+    #[test]
+    fn a_new_oracle_never_answers_from_an_old_ones_listing() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..20 {
+            std::fs::write(d.path().join(format!("f{i}")), "").unwrap();
+        }
+        let old = SharedDirLists::default();
+        for i in 0..20 {
+            old.exists(&d.path().join(format!("f{i}")));
+        }
+        assert_eq!(old.exists(&d.path().join("new")), Some(false));
+        // Built since: a fresh oracle (same thread, same directory) must
+        // not reuse the slot this thread remembers.
+        std::fs::write(d.path().join("new"), "").unwrap();
+        let fresh = SharedDirLists::default();
+        assert_ne!(fresh.exists(&d.path().join("new")), Some(false));
+        assert_eq!(old.exists(&d.path().join("new")), Some(false));
     }
 
     #[test]
