@@ -408,10 +408,14 @@ impl DirView {
         if self.snap.is_none() {
             return DepSource::NoRedoDir;
         }
-        let n = self
-            .lookups
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n < LAZY_LOAD && self.cache.get().is_none() {
+        // Counted only until the cache is loaded: parallel checkers would
+        // otherwise contend for the counter on every lookup.
+        if self.cache.get().is_none()
+            && self
+                .lookups
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                < LAZY_LOAD
+        {
             return DepSource::Early;
         }
         let Ok(cached) = self.cached() else {
@@ -691,17 +695,18 @@ impl Checker {
     }
 
     fn load_dep(&mut self, target: &Path) -> DepState {
-        let path = crate::state::dep_path(target);
+        // The file's path is only needed to read it or name it in a warning.
+        let path = || crate::state::dep_path(target);
         let name = paths::base_of(target);
         let view = self.view(paths::dir_of(target));
         let source = view.source(name);
         match source {
             DepSource::NoRedoDir | DepSource::NoDep => return DepState::Absent,
-            DepSource::Cached(b) => return self.decode_dep(&path, b),
+            DepSource::Cached(b) => return self.decode_dep(target, b),
             DepSource::Check(i, k, b) => match view.dep_key(name) {
                 Ok(Some(now)) if now == k => {
                     self.add_fresh(target, Fresh::Kept(i));
-                    return self.decode_dep(&path, b);
+                    return self.decode_dep(target, b);
                 }
                 Ok(None) => return DepState::Absent,
                 _ => {}
@@ -709,6 +714,7 @@ impl Checker {
             DepSource::Disk => {}
             DepSource::Early => {}
         }
+        let path = path();
         if !matches!(source, DepSource::Early) && self.is_known_absent(&path) {
             return DepState::Absent;
         }
@@ -717,7 +723,7 @@ impl Checker {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return DepState::Absent,
             Err(e) => return DepState::Corrupt(format!("{}: {e}", path.display())),
         };
-        let st = self.decode_dep(&path, &bytes);
+        let st = self.decode_dep(target, &bytes);
         if let (DepState::Present(_), Some(k)) = (&st, fkey) {
             self.add_fresh(target, Fresh::Read(name.to_os_string(), k, bytes));
         }
@@ -732,11 +738,12 @@ impl Checker {
         }
     }
 
-    fn decode_dep(&mut self, path: &Path, b: &[u8]) -> DepState {
+    /// Decode `target`'s `.dep` bytes.
+    fn decode_dep(&mut self, target: &Path, b: &[u8]) -> DepState {
         match Dep::decode(b) {
             Ok(d) => DepState::Present(Arc::new(d)),
             Err(e) => {
-                let m = format!("{}: {e}", path.display());
+                let m = format!("{}: {e}", crate::state::dep_path(target).display());
                 self.warn(format!(
                     "{m}; the target will be rebuilt (delete the file to treat the target as a source)"
                 ));
@@ -804,11 +811,11 @@ impl Checker {
         if let Some(d) = self.decided(path) {
             return d.st;
         }
-        let m = if self.is_known_absent(path) {
-            None
-        } else {
-            std::fs::metadata(path).ok().map(|m| Inode::from_meta(&m))
-        };
+        // A listing's answer is as cheap as the memo, and as stable.
+        if self.is_known_absent(path) {
+            return None;
+        }
+        let m = std::fs::metadata(path).ok().map(|m| Inode::from_meta(&m));
         self.stats.insert(key(path), m);
         m
     }
@@ -819,7 +826,10 @@ impl Checker {
         if let Some(&e) = self.lexists.get(path.as_os_str()) {
             return e;
         }
-        let e = !self.is_known_absent(path) && std::fs::symlink_metadata(path).is_ok();
+        if self.is_known_absent(path) {
+            return false;
+        }
+        let e = std::fs::symlink_metadata(path).is_ok();
         self.lexists.insert(key(path), e);
         e
     }
@@ -847,8 +857,12 @@ impl Checker {
             return Verdict::UpToDate;
         }
         let v = self.decide(target, operand);
-        self.visiting.remove(target.as_os_str());
-        self.verdicts.insert(key(target), v.clone());
+        // The key made for `visiting` serves the verdict.
+        let k = self
+            .visiting
+            .take(target.as_os_str())
+            .unwrap_or_else(|| key(target));
+        self.verdicts.insert(k, v.clone());
         v
     }
 
