@@ -49,6 +49,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::ood::FastMap;
+use crate::state::nameindex::NameIndex;
 
 pub const CACHE_DIR: &str = ".ferredo";
 pub const CACHE_FILE: &str = "deps";
@@ -209,9 +210,9 @@ pub struct Cached {
     buf: Vec<u8>,
     /// In file order: the name's and the bytes' ranges in `buf`.
     entries: Vec<CachedEntry>,
-    /// Open addressing over `entries` (ordinals; `EMPTY` is free), keyed
-    /// by the name's bytes in `buf`: no copy of 10000 names per load.
-    table: Vec<u32>,
+    /// Ordinals of `entries` by the name's bytes in `buf`: no copy of
+    /// 10000 names per load.
+    index: NameIndex,
     /// The directory state for which every entry is current and the cache
     /// complete; None: entries must be checked one by one.
     snap: Option<[i64; 7]>,
@@ -228,19 +229,10 @@ impl Cached {
     /// The ordinal of `name`'s entry.
     pub fn find(&self, name: &OsStr) -> Option<u32> {
         let name = name.as_bytes();
-        let mask = self.table.len().checked_sub(1)?;
-        let mut slot = crate::ood::hash_bytes(name) as usize & mask;
-        loop {
-            let i = self.table[slot];
-            if i == EMPTY {
-                return None;
-            }
+        self.index.find(crate::ood::hash_bytes(name), |i| {
             let e = &self.entries[i as usize];
-            if &self.buf[e.name.0..e.name.1] == name {
-                return Some(i);
-            }
-            slot = (slot + 1) & mask;
-        }
+            &self.buf[e.name.0..e.name.1] == name
+        })
     }
 
     /// Name, key and `.dep` bytes of the entry at `ordinal`.
@@ -305,9 +297,7 @@ fn parse(buf: Vec<u8>) -> Option<Arc<Cached>> {
     debug_assert_eq!(b - a, SNAP_LEN);
     let (a, b) = take(&mut at, 4)?;
     let count = u32::from_le_bytes(body[a..b].try_into().ok()?) as usize;
-    if count >= EMPTY as usize {
-        return None;
-    }
+    let mut index = NameIndex::with_capacity(count)?;
     let mut entries = Vec::with_capacity(count.min(1 << 20));
     for _ in 0..count {
         let (a, b) = take(&mut at, 2)?;
@@ -327,30 +317,18 @@ fn parse(buf: Vec<u8>) -> Option<Arc<Cached>> {
     if at != body.len() {
         return None;
     }
-    // At most half full, so probes stay short.
-    let size = (entries.len() * 2).max(2).next_power_of_two();
-    let mut table = vec![EMPTY; size];
     for (i, e) in entries.iter().enumerate() {
-        let mut slot = crate::ood::hash_bytes(&body[e.name.0..e.name.1]) as usize & (size - 1);
-        loop {
-            let j = table[slot];
-            if j == EMPTY {
-                table[slot] = i as u32;
-                break;
-            }
-            // A name twice (never written so): the last stands, as in a map.
+        let name = &body[e.name.0..e.name.1];
+        // A name twice (never written so): the last stands, as in a map.
+        index.insert(crate::ood::hash_bytes(name), i as u32, |j| {
             let f = &entries[j as usize];
-            if body[f.name.0..f.name.1] == body[e.name.0..e.name.1] {
-                table[slot] = i as u32;
-                break;
-            }
-            slot = (slot + 1) & (size - 1);
-        }
+            &body[f.name.0..f.name.1] == name
+        });
     }
     Some(Arc::new(Cached {
         buf,
         entries,
-        table,
+        index,
         snap,
     }))
 }
@@ -360,8 +338,6 @@ struct CachedEntry {
     key: FileKey,
     data: (usize, usize),
 }
-
-const EMPTY: u32 = u32::MAX;
 
 /// Read a `.dep` and take its key through the open file (the bytes belong to
 /// that inode for good). The key is None when the file is too young to be

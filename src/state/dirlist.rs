@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::ood::FastMap;
+use crate::state::nameindex::NameIndex;
 
 /// Questions about one directory answered by `stat` before it is listed.
 const LIST_AFTER: u32 = 8;
@@ -43,6 +44,16 @@ impl Listing {
         match self {
             Listing::Names(names) => Some(names.contains(name)),
             Listing::Missing => Some(false),
+            Listing::Unknown => None,
+        }
+    }
+
+    /// Is `name` certainly absent? Reads no name of the listing (see
+    /// [`NameIndex::may_hold`]).
+    fn rules_out(&self, name: &[u8]) -> Option<bool> {
+        match self {
+            Listing::Names(names) => Some(!names.may_hold(name)),
+            Listing::Missing => Some(true),
             Listing::Unknown => None,
         }
     }
@@ -89,6 +100,16 @@ impl SharedDirLists {
     /// Does `path` exist (not following a final symlink)? `None` when the
     /// answer must come from the kernel.
     pub fn exists(&self, path: &Path) -> Option<bool> {
+        self.question(path, Listing::answer)
+    }
+
+    /// Is `path` certainly absent? `Some(false)` may also mean "probably
+    /// there": a caller about to `stat` it anyway needs no more.
+    pub fn ruled_out(&self, path: &Path) -> Option<bool> {
+        self.question(path, Listing::rules_out)
+    }
+
+    fn question(&self, path: &Path, ask: fn(&Listing, &[u8]) -> Option<bool>) -> Option<bool> {
         // Split on the last `/` by bytes: `Path::parent` re-parses
         // components, which shows in profiles of big trees.
         let bytes = path.as_os_str().as_bytes();
@@ -99,11 +120,11 @@ impl SharedDirLists {
         }
         LAST.with_borrow_mut(|last| match last {
             Some((id, d, slot)) if *id == self.id && d.as_os_str() == dir => {
-                self.ask(slot, dir, name)
+                self.ask(slot, dir, name, ask)
             }
             _ => {
                 let slot = self.slot(dir);
-                let answer = self.ask(&slot, dir, name);
+                let answer = self.ask(&slot, dir, name, ask);
                 *last = Some((self.id, dir.to_owned(), slot));
                 answer
             }
@@ -111,9 +132,15 @@ impl SharedDirLists {
     }
 
     /// Ask `slot`, the slot of `dir`, about `name`.
-    fn ask(&self, slot: &Slot, dir: &OsStr, name: &[u8]) -> Option<bool> {
+    fn ask(
+        &self,
+        slot: &Slot,
+        dir: &OsStr,
+        name: &[u8],
+        ask: fn(&Listing, &[u8]) -> Option<bool>,
+    ) -> Option<bool> {
         if let Some(l) = slot.listing.get() {
-            return l.answer(name);
+            return ask(l, name);
         }
         if slot.asked.fetch_add(1, Ordering::Relaxed) + 1 < LIST_AFTER {
             return None;
@@ -122,11 +149,9 @@ impl SharedDirLists {
         // wait (they have stats to make anyway, and may list another
         // directory).
         if slot.started.swap(true, Ordering::Relaxed) {
-            return slot.listing.get().and_then(|l| l.answer(name));
+            return slot.listing.get().and_then(|l| ask(l, name));
         }
-        slot.listing
-            .get_or_init(|| list(Path::new(dir)))
-            .answer(name)
+        ask(slot.listing.get_or_init(|| list(Path::new(dir))), name)
     }
 
     fn slot(&self, dir: &OsStr) -> Arc<Slot> {
@@ -143,7 +168,7 @@ impl SharedDirLists {
 
 impl crate::ood::KnownAbsent for SharedDirLists {
     fn absent(&self, path: &Path) -> bool {
-        self.exists(path) == Some(false)
+        self.ruled_out(path) == Some(true)
     }
 
     fn present(&self, path: &Path) -> bool {
@@ -207,7 +232,9 @@ fn list(dir: &Path) -> Listing {
             at += reclen;
         }
     }
-    names.index();
+    if !names.index() {
+        return Listing::Unknown;
+    }
     Listing::Names(names)
 }
 
@@ -217,12 +244,9 @@ struct NameSet {
     buf: Vec<u8>,
     /// The end of each name in `buf` (each starts where the last ended).
     ends: Vec<u32>,
-    /// Ordinals into `ends`; `EMPTY` is free. A power of two, at least
-    /// twice the names.
-    table: Vec<u32>,
+    /// Ordinals into `ends`, made by [`NameSet::index`].
+    index: Option<NameIndex>,
 }
-
-const EMPTY: u32 = u32::MAX;
 
 impl NameSet {
     fn push(&mut self, name: &[u8]) {
@@ -236,35 +260,30 @@ impl NameSet {
         &self.buf[start..self.ends[i] as usize]
     }
 
-    fn index(&mut self) {
-        let size = (self.ends.len() * 2).next_power_of_two().max(8);
-        let mask = size - 1;
-        let mut table = vec![EMPTY; size];
+    /// Index the names (false when there are too many).
+    fn index(&mut self) -> bool {
+        let Some(mut index) = NameIndex::with_capacity(self.ends.len()) else {
+            return false;
+        };
         for i in 0..self.ends.len() as u32 {
-            let mut slot = crate::ood::hash_bytes(self.name(i)) as usize & mask;
-            while table[slot] != EMPTY {
-                slot = (slot + 1) & mask;
-            }
-            table[slot] = i;
+            // Names in a directory are unique.
+            index.insert(crate::ood::hash_bytes(self.name(i)), i, |_| false);
         }
-        self.table = table;
+        self.index = Some(index);
+        true
     }
 
     fn contains(&self, name: &[u8]) -> bool {
-        let Some(mask) = self.table.len().checked_sub(1) else {
-            return false;
-        };
-        let mut slot = crate::ood::hash_bytes(name) as usize & mask;
-        loop {
-            let i = self.table[slot];
-            if i == EMPTY {
-                return false;
-            }
-            if self.name(i) == name {
-                return true;
-            }
-            slot = (slot + 1) & mask;
-        }
+        self.index.as_ref().is_some_and(|ix| {
+            ix.find(crate::ood::hash_bytes(name), |i| self.name(i) == name)
+                .is_some()
+        })
+    }
+
+    fn may_hold(&self, name: &[u8]) -> bool {
+        self.index
+            .as_ref()
+            .is_some_and(|ix| ix.may_hold(crate::ood::hash_bytes(name)))
     }
 }
 

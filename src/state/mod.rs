@@ -8,6 +8,7 @@ pub mod dirlist;
 pub mod inode;
 pub mod lock;
 pub mod log;
+pub mod nameindex;
 pub mod rec;
 
 use std::path::{Path, PathBuf};
