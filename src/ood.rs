@@ -689,26 +689,31 @@ impl Checker {
         if let Some(d) = self.deps.get(target.as_os_str()) {
             return d.clone();
         }
-        let st = self.load_dep(target);
-        self.deps.insert(key(target), st.clone());
+        let (st, memo) = self.load_dep(target);
+        if memo {
+            self.deps.insert(key(target), st.clone());
+        }
         st
     }
 
-    fn load_dep(&mut self, target: &Path) -> DepState {
+    /// The `.dep` state of `target`, and whether it is worth memoising: an
+    /// absence the cache or a listing answered is as cheap to ask again (a
+    /// big check asks once about each of thousands of sources).
+    fn load_dep(&mut self, target: &Path) -> (DepState, bool) {
         // The file's path is only needed to read it or name it in a warning.
         let path = || crate::state::dep_path(target);
         let name = paths::base_of(target);
         let view = self.view(paths::dir_of(target));
         let source = view.source(name);
         match source {
-            DepSource::NoRedoDir | DepSource::NoDep => return DepState::Absent,
-            DepSource::Cached(b) => return self.decode_dep(target, b),
+            DepSource::NoRedoDir | DepSource::NoDep => return (DepState::Absent, false),
+            DepSource::Cached(b) => return (self.decode_dep(target, b), true),
             DepSource::Check(i, k, b) => match view.dep_key(name) {
                 Ok(Some(now)) if now == k => {
                     self.add_fresh(target, Fresh::Kept(i));
-                    return self.decode_dep(target, b);
+                    return (self.decode_dep(target, b), true);
                 }
-                Ok(None) => return DepState::Absent,
+                Ok(None) => return (DepState::Absent, true),
                 _ => {}
             },
             DepSource::Disk => {}
@@ -716,18 +721,18 @@ impl Checker {
         }
         let path = path();
         if !matches!(source, DepSource::Early) && self.is_known_absent(&path) {
-            return DepState::Absent;
+            return (DepState::Absent, false);
         }
         let (bytes, fkey) = match depcache::read_keyed(&path) {
             Ok(r) => r,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return DepState::Absent,
-            Err(e) => return DepState::Corrupt(format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (DepState::Absent, true),
+            Err(e) => return (DepState::Corrupt(format!("{}: {e}", path.display())), true),
         };
         let st = self.decode_dep(target, &bytes);
         if let (DepState::Present(_), Some(k)) = (&st, fkey) {
             self.add_fresh(target, Fresh::Read(name.to_os_string(), k, bytes));
         }
-        st
+        (st, true)
     }
 
     /// Queue a warning for the caller, once per checker however many passes
@@ -805,6 +810,16 @@ impl Checker {
     /// `stat` of `path` (following symlinks) as inode data; None when it
     /// does not exist (or cannot be examined). Memoised until [`Checker::reset`].
     pub fn stat(&mut self, path: &Path) -> Option<Inode> {
+        self.stat_with(path, true)
+    }
+
+    /// [`Checker::stat`] of a path a `.dep` records as existing: most still
+    /// do, and asking a listing first would be a wasted lookup.
+    fn stat_recorded(&mut self, path: &Path) -> Option<Inode> {
+        self.stat_with(path, false)
+    }
+
+    fn stat_with(&mut self, path: &Path, ask_listing: bool) -> Option<Inode> {
         if let Some(m) = self.stats.get(path.as_os_str()) {
             return *m;
         }
@@ -812,7 +827,7 @@ impl Checker {
             return d.st;
         }
         // A listing's answer is as cheap as the memo, and as stable.
-        if self.is_known_absent(path) {
+        if ask_listing && self.is_known_absent(path) {
             return None;
         }
         let m = std::fs::metadata(path).ok().map(|m| Inode::from_meta(&m));
@@ -1084,7 +1099,7 @@ impl Checker {
                 };
                 for p in &part {
                     // The parent compares the stat with its record.
-                    let st = ch.stat(p);
+                    let st = ch.stat_recorded(p);
                     let v = ch.check_at(p, false);
                     if let (Verdict::UpToDate, Some(vouch)) = (&v, ch.vouch(p)) {
                         out.vouched.push((p.clone(), vouch));
@@ -1136,7 +1151,7 @@ impl Checker {
 
     /// Has the file at `abs` changed against its recorded inode data and hash?
     pub fn changed(&mut self, abs: &Path, inode: &Inode, hash: &Hash) -> Option<Reason> {
-        let Some(now) = self.stat(abs) else {
+        let Some(now) = self.stat_recorded(abs) else {
             return Some(Reason::DepMissing(abs.to_path_buf()));
         };
         if now.size != inode.size {
