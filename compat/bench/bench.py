@@ -442,6 +442,31 @@ class Runner:
             times.append(t)
         return statistics.median(times)
 
+    def interleaved(self, cases, runs):
+        """Median seconds of each case's argv, the cases run in turn, `runs` rounds: on a VM
+        whose speed drifts over minutes, a ratio of two tools measured minutes apart moves
+        with the drift; taken round by round, it does not. cases: {label: (argv, cwd,
+        prepare or None, extra_env)}. None for a case that failed."""
+        times = {k: [] for k in cases}
+        for _ in range(runs):
+            for k, (argv, cwd, prepare, extra) in cases.items():
+                if times[k] is None:
+                    continue
+                env = self._env(extra)
+                if prepare:
+                    subprocess.run(["bash", "-c", prepare], env=env, check=True,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                t0 = time.perf_counter()
+                r = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                t = time.perf_counter() - t0
+                if r.returncode != 0:
+                    self.fail(" ".join(argv), r.stderr)
+                    times[k] = None
+                    continue
+                times[k].append(t)
+        return {k: (statistics.median(v) if v else None) for k, v in times.items()}
+
     def rss(self, cmd, prepare=None, extra_env=None):
         """Peak RSS in KiB of the largest process of `cmd` (GNU time %M), or None."""
         if not self.gnutime:
@@ -681,6 +706,29 @@ def main():
                            for c in ("rss_full", "rss_noop")]
                     name = f"{'nosync' if fer.endswith('nosync') else 'fsync'}/{other}"
                     print(f"{'  ratio ' + name:<24}" + "".join(f"{c:>10}" for c in cells + rss))
+            # The same no-op and change, ferredo and ninja in turn (see Runner.interleaved).
+            pair = ("ferredo-nosync", "ninja")
+            if all(rows.get(t, {}).get("noop") for t in pair):
+                def argv(tool):
+                    if kinds[tool] == "redo":
+                        return ["redo-ifchange", "-j1", "all"]
+                    return [ninja, "-j1", "all"]
+                wd = {t: os.path.join(base, "work-" + t) for t in pair}
+                cases = {("noop", t): (argv(t), wd[t], None, tool_env.get(t)) for t in pair}
+                if w.change:
+                    for t in pair:
+                        prep = f"date +%s%N > {shlex.quote(os.path.join(wd[t], w.change))}"
+                        cases[("change", t)] = (argv(t), wd[t], prep, tool_env.get(t))
+                got = runner.interleaved(cases, max(runs, 10))
+                cells = []
+                for c in ("noop", "change"):
+                    a, b = got.get((c, pair[0])), got.get((c, pair[1]))
+                    if a is not None and b is not None:
+                        cells.append(f"{c} {fmt_t(a)} / {fmt_t(b)} = {ratio(a, b)}")
+                        rows[pair[0]][c + "_interleaved"] = a
+                        rows[pair[1]][c + "_interleaved"] = b
+                print(f"  interleaved, ferredo REDO_NO_SYNC=1 / ninja, {max(runs, 10)} rounds: "
+                      + "; ".join(cells))
             print()
             results.append({"workload": wk, "n": n, "targets": len(w.rules), "rows": rows})
             if not args.keep:
