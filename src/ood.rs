@@ -1070,8 +1070,11 @@ impl Checker {
         }
         let (tx, rx) = std::sync::mpsc::channel::<(Share, Parked)>();
         let mut started = 0;
-        for part in todo.chunks(chunk) {
-            let part = part.to_vec();
+        // Each worker owns its part: split off, not copied path by path.
+        let mut rest = todo;
+        while !rest.is_empty() {
+            let tail = rest.split_off(chunk.min(rest.len()));
+            let part = std::mem::replace(&mut rest, tail);
             let mut ch = Checker::new(build, trust);
             ch.no_parallel = true;
             ch.dep_caches = self.dep_caches.clone();
@@ -1083,10 +1086,13 @@ impl Checker {
             // Not scoped: the worker outlives this call, parked with its
             // memos (see `Parked`).
             let spawned = std::thread::Builder::new().spawn(move || {
+                // A flat fan-in's part: a verdict and a stat of each path
+                // and of its source, a .dep of each (sources' absence is not
+                // memoised). Deeper parts grow the tables as they go.
                 let share = part.len() * 2;
                 ch.verdicts.reserve(share);
-                ch.deps.reserve(share);
-                ch.stats.reserve(share * 2);
+                ch.deps.reserve(part.len());
+                ch.stats.reserve(share);
                 let mut decided = FastMap::default();
                 decided.reserve(part.len());
                 let mut out = Share {
