@@ -204,8 +204,9 @@ pub struct Checker {
     /// What each parked worker decided of its share, consulted after our
     /// own memos: moving a worker's table here costs nothing, while merging
     /// its entries into ours took milliseconds of a 10000-target check, on
-    /// one core, after the workers were done.
-    delegated: Vec<FastMap<Key, Decided>>,
+    /// one core, after the workers were done. Later workers consult them
+    /// too (a later parallel pass often meets subtrees decided already).
+    delegated: Vec<Arc<FastMap<Key, Decided>>>,
     /// What the parked workers vouch for among the up-to-date paths they
     /// checked (see [`Checker::vouch`]), noted while their memos were hot,
     /// so that a harvest need not wake them for these.
@@ -1002,16 +1003,18 @@ impl Checker {
         // In a tree, split only among subtrees: the dependencies that are
         // targets themselves (their .dep is in the cache), not the .do file
         // or sources beside a single child.
+        let is_target = |caches: &DepCaches, p: &Path| {
+            // A big directory: its cache is worth loading now.
+            let v = caches.view(paths::dir_of(p));
+            v.cached_wait()
+                .is_some_and(|(c, _)| c.entry(paths::base_of(p)).is_some())
+        };
         let todo: Vec<PathBuf> = if big_tree {
-            let caches = &self.dep_caches;
-            todo.into_iter()
-                .filter(|p| {
-                    // A big directory: its cache is worth loading now.
-                    let v = caches.view(paths::dir_of(p));
-                    v.cached_wait()
-                        .is_some_and(|(c, _)| c.entry(paths::base_of(p)).is_some())
-                })
-                .collect()
+            let todo: Vec<PathBuf> = todo
+                .into_iter()
+                .filter(|p| is_target(&self.dep_caches, p))
+                .collect();
+            self.deepen(todo, &is_target)
         } else {
             todo
         };
@@ -1019,6 +1022,73 @@ impl Checker {
             self.dep_caches.view(paths::dir_of(p)).expect_many();
         }
         self.check_parallel(todo);
+    }
+
+    /// A few big subtrees share badly between cores: the last one runs
+    /// alone while the others idle. Replace each subtree of `todo` by its
+    /// subtrees (the dependencies that are targets, see `is_target`), a
+    /// level or two down, until there are pieces enough; the targets left
+    /// out above them are then decided here, from the workers' verdicts.
+    /// A subtree whose subtrees are all decided already (by an earlier
+    /// split above it) is left out at once: deciding it here is cheap.
+    fn deepen(
+        &mut self,
+        mut todo: Vec<PathBuf>,
+        is_target: &dyn Fn(&DepCaches, &Path) -> bool,
+    ) -> Vec<PathBuf> {
+        const PIECES: usize = 64;
+        for round in 0..3 {
+            if todo.len() >= PIECES && round > 0 {
+                break;
+            }
+            let split = todo.len() < PIECES;
+            let mut seen: FastSet<Key> = FastSet::default();
+            let mut deeper = Vec::new();
+            let mut grew = false;
+            for p in todo {
+                let kids: Vec<PathBuf> = match self.dep(&p) {
+                    // Not one up to date by the build id alone, nor an
+                    // always-target: their subtrees are not asked about.
+                    DepState::Present(d) if d.build != self.build && !d.has_always() => {
+                        let (dir, base) = (paths::dir_of(&p), paths::base_of(&p));
+                        d.records
+                            .iter()
+                            .filter_map(|r| match r {
+                                Record::Ifchange { path, .. } if path.as_os_str() != base => {
+                                    Some(paths::abs_join(dir, path))
+                                }
+                                _ => None,
+                            })
+                            .filter(|k| is_target(&self.dep_caches, k))
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+                let open: Vec<PathBuf> = kids
+                    .iter()
+                    .filter(|k| self.verdict(k).is_none())
+                    .cloned()
+                    .collect();
+                if !kids.is_empty() && open.is_empty() {
+                    continue;
+                }
+                if split && open.len() >= 2 {
+                    grew = true;
+                    for k in open {
+                        if seen.insert(key(&k)) {
+                            deeper.push(k);
+                        }
+                    }
+                } else if seen.insert(key(&p)) {
+                    deeper.push(p);
+                }
+            }
+            todo = deeper;
+            if !grew {
+                break;
+            }
+        }
+        todo
     }
 
     /// Check `paths` (absolute, clean), on all the cores when they are many
@@ -1054,7 +1124,14 @@ impl Checker {
         if workers < 2 {
             return;
         }
-        let chunk = todo.len().div_ceil(workers);
+        let workers = workers.min(todo.len());
+        // Workers take the paths a batch at a time rather than a fixed
+        // share each: the parts of a tree differ widely in size, and a fixed
+        // split left one core idle for up to a sixth of a check.
+        let batch = (todo.len() / (workers * 16)).max(1);
+        let each = todo.len().div_ceil(workers);
+        let todo = Arc::new(todo);
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (build, trust) = (self.build, self.trust);
         let collect = self.collect_always.is_some();
         /// What the parent needs of a worker: the verdicts and stats of its
@@ -1070,16 +1147,14 @@ impl Checker {
         }
         let (tx, rx) = std::sync::mpsc::channel::<(Share, Parked)>();
         let mut started = 0;
-        // Each worker owns its part: split off, not copied path by path.
-        let mut rest = todo;
-        while !rest.is_empty() {
-            let tail = rest.split_off(chunk.min(rest.len()));
-            let part = std::mem::replace(&mut rest, tail);
+        for _ in 0..workers {
+            let (todo, next) = (todo.clone(), next.clone());
             let mut ch = Checker::new(build, trust);
             ch.no_parallel = true;
             ch.dep_caches = self.dep_caches.clone();
             ch.known_absent = self.known_absent.clone();
             ch.visiting = self.visiting.clone();
+            ch.delegated = self.delegated.clone();
             ch.collect_always = collect.then(Vec::new);
             ch.warned = self.warned.clone();
             let tx = tx.clone();
@@ -1089,28 +1164,39 @@ impl Checker {
                 // A flat fan-in's part: a verdict and a stat of each path
                 // and of its source, a .dep of each (sources' absence is not
                 // memoised). Deeper parts grow the tables as they go.
-                let share = part.len() * 2;
-                ch.verdicts.reserve(share);
-                ch.deps.reserve(part.len());
-                ch.stats.reserve(share);
+                ch.verdicts.reserve(each * 2);
+                ch.deps.reserve(each);
+                ch.stats.reserve(each * 2);
                 let mut decided = FastMap::default();
-                decided.reserve(part.len());
+                decided.reserve(each);
                 let mut out = Share {
                     decided,
-                    vouched: Vec::with_capacity(part.len()),
+                    vouched: Vec::with_capacity(each),
                     fresh: FastMap::default(),
                     warnings: Vec::new(),
                     always: None,
                     met_cycle: false,
                 };
-                for p in &part {
-                    // The parent compares the stat with its record.
-                    let st = ch.stat_recorded(p);
-                    let v = ch.check_at(p, false);
-                    if let (Verdict::UpToDate, Some(vouch)) = (&v, ch.vouch(p)) {
-                        out.vouched.push((p.clone(), vouch));
+                // The paths this worker checked, for its parked job.
+                let mut part = Vec::with_capacity(each);
+                loop {
+                    let start = next.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
+                    let Some(taken) = todo.get(start..(start + batch).min(todo.len())) else {
+                        break;
+                    };
+                    if taken.is_empty() {
+                        break;
                     }
-                    out.decided.insert(key(p), Decided { st, verdict: v });
+                    for p in taken {
+                        // The parent compares the stat with its record.
+                        let st = ch.stat_recorded(p);
+                        let v = ch.check_at(p, false);
+                        if let (Verdict::UpToDate, Some(vouch)) = (&v, ch.vouch(p)) {
+                            out.vouched.push((p.clone(), vouch));
+                        }
+                        out.decided.insert(key(p), Decided { st, verdict: v });
+                        part.push(p.clone());
+                    }
                 }
                 out.fresh = std::mem::take(&mut ch.fresh);
                 out.warnings = std::mem::take(&mut ch.warnings);
@@ -1131,11 +1217,12 @@ impl Checker {
             }
         }
         drop(tx);
-        // A worker that failed leaves its part to the decision below.
+        // Workers that could not start leave the paths to the others, and
+        // if none started, to the decision below.
         let parts: Vec<(Share, Parked)> = rx.iter().take(started).collect();
         for (mut w, parked) in parts {
             self.met_cycle |= w.met_cycle;
-            self.delegated.push(w.decided);
+            self.delegated.push(Arc::new(w.decided));
             self.delegated_up.append(&mut w.vouched);
             for (dir, mut fresh) in w.fresh {
                 match self.fresh.get_mut(&dir) {

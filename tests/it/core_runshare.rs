@@ -329,6 +329,66 @@ fn deep_tree_with_two_changed_leaves_rebuilds_their_paths_once() {
     assert!(log_lines(&sb, "log").is_empty(), "no-op rebuilt something");
 }
 
+/// A tree big enough for the parallel check (its `.redo/` holds ~1800
+/// entries) with few subtrees at each level: the check splits it a level or
+/// two down (`Checker::deepen`), later passes reuse the first one's
+/// verdicts, and exactly the out-of-date paths are rebuilt, each once.
+#[test]
+fn big_deep_tree_split_below_its_top_rebuilds_exactly_the_changed_paths() {
+    let mut sb = new_sb()
+        .file("all.do", "redo-ifchange n0.nd\necho all >>log\necho all\n")
+        .file(
+            "default.lf.do",
+            "redo-ifchange \"$2.in\"\necho \"$1\" >>log\ncat \"$2.in\"\n",
+        );
+    let kids = |name: String, list: Vec<String>| -> (String, String) {
+        let args = list.join(" ");
+        (
+            format!("{name}.do"),
+            format!("redo-ifchange {args}\necho \"$1\" >>log\necho \"$1\"\n"),
+        )
+    };
+    // n0 -> n1_0..7 -> n2_0..79 -> l0..799
+    let (f, c) = kids(
+        "n0.nd".into(),
+        (0..8).map(|i| format!("n1_{i}.nd")).collect(),
+    );
+    sb = sb.file(f, c);
+    for i in 0..8 {
+        let n2 = (0..10).map(|j| format!("n2_{}.nd", i * 10 + j)).collect();
+        let (f, c) = kids(format!("n1_{i}.nd"), n2);
+        sb = sb.file(f, c);
+    }
+    for k in 0..80 {
+        let leaves = (0..10).map(|j| format!("l{}.lf", k * 10 + j)).collect();
+        let (f, c) = kids(format!("n2_{k}.nd"), leaves);
+        sb = sb.file(f, c);
+    }
+    for l in 0..800 {
+        sb = sb.file(format!("l{l}.in"), format!("{l}\n"));
+    }
+    sb.run(&["redo-ifchange", "-j2", "all"]).success();
+    assert_eq!(log_lines(&sb, "log").len(), 1 + 1 + 8 + 80 + 800);
+    sb.remove("log");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert!(log_lines(&sb, "log").is_empty(), "no-op rebuilt something");
+
+    // The first leaf of the tree, and one in the last subtree.
+    sb.write("l0.in", "zero\n");
+    sb.write("l795.in", "seven nine five\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    let want: Vec<String> = [
+        "all", "n0.nd", "n1_0.nd", "n2_0.nd", "l0.lf", "n1_7.nd", "n2_79.nd", "l795.lf",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(sorted(log_lines(&sb, "log")), sorted(want));
+    sb.remove("log");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert!(log_lines(&sb, "log").is_empty(), "no-op rebuilt something");
+}
+
 /// A target up to date whose file was modified outside redo (its `.dep`
 /// self-record no longer matches it) is recorded by its dependant as it is
 /// now, not as its `.dep` says: else the dependant would be rebuilt on every
