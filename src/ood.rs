@@ -447,15 +447,18 @@ impl DirView {
             return;
         }
         // Rewrite a per-entry cache only with news enough, or a chance to
-        // make it fast: writing megabytes so that the next run reads two
-        // `.dep` files fewer (a build's usual news) costs more than it saves.
-        // The stale entries left add up, run after run, until they are news
-        // enough.
+        // make it fast (the directory was quiet and has not changed since:
+        // after a build it has): writing megabytes so that the next run
+        // reads two `.dep` files fewer (a build's usual news) costs more
+        // than it saves. The stale entries left add up, run after run,
+        // until they are news enough.
         let read = fresh
             .iter()
             .filter(|f| matches!(f, Fresh::Read(..)))
             .count();
-        if read < (fresh.len() / 16).max(1) && !snap.quiet() {
+        let news = read >= (fresh.len() / 16).max(1);
+        let fast_now = snap.quiet() && snap.still(&self.redo_dir);
+        if !news && !fast_now {
             return;
         }
         let entries: Vec<(&std::ffi::OsStr, FileKey, &[u8])> = fresh

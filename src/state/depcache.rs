@@ -130,6 +130,11 @@ impl Snapshot {
         self.size
     }
 
+    /// Does `redo_dir` still have this snapshot's state?
+    pub fn still(&self, redo_dir: &Path) -> bool {
+        Snapshot::take(redo_dir).is_some_and(|s| s.state() == self.state())
+    }
+
     /// Was the directory quiet when the snapshot was taken (see the essay)?
     pub fn quiet(&self) -> bool {
         quiet(self.mtime, self.ctime, self.taken)
@@ -384,8 +389,7 @@ pub fn store(redo_dir: &Path, snap: &Snapshot, entries: Vec<(&OsStr, FileKey, &[
     // Complete the set for a fast cache; creating `.ferredo/` above changed
     // the directory, which the snapshot check below then sees.
     let mut rest: Vec<(OsString, FileKey, Vec<u8>)> = Vec::new();
-    let mut fast =
-        snap.quiet() && Snapshot::take(redo_dir).is_some_and(|s| s.state() == snap.state());
+    let mut fast = snap.quiet() && snap.still(redo_dir);
     if fast {
         match std::fs::read_dir(redo_dir) {
             Ok(list) => {
@@ -416,7 +420,7 @@ pub fn store(redo_dir: &Path, snap: &Snapshot, entries: Vec<(&OsStr, FileKey, &[
             Err(_) => fast = false,
         }
         // Nothing may have changed while we listed and read.
-        fast = fast && Snapshot::take(redo_dir).is_some_and(|s| s.state() == snap.state());
+        fast = fast && snap.still(redo_dir);
     }
     if fast {
         for (n, k, b) in &rest {
