@@ -823,12 +823,17 @@ impl Checker {
         self.stat_with(path, false)
     }
 
+    /// The memoised `stat` of `path`, ours or a parked worker's.
+    fn stat_known(&self, path: &Path) -> Option<Option<Inode>> {
+        self.stats
+            .get(path.as_os_str())
+            .copied()
+            .or_else(|| self.decided(path).map(|d| d.st))
+    }
+
     fn stat_with(&mut self, path: &Path, ask_listing: bool) -> Option<Inode> {
-        if let Some(m) = self.stats.get(path.as_os_str()) {
-            return *m;
-        }
-        if let Some(d) = self.decided(path) {
-            return d.st;
+        if let Some(m) = self.stat_known(path) {
+            return m;
         }
         // A listing's answer is as cheap as the memo, and as stable.
         if ask_listing && self.is_known_absent(path) {
@@ -912,12 +917,7 @@ impl Checker {
         }
         // A parallel check's worker has stat'ed its share already; a listed
         // name exists (a dangling symlink too, which `stat` says is not).
-        let exists = self
-            .stats
-            .get(target.as_os_str())
-            .copied()
-            .or_else(|| self.decided(target).map(|d| d.st))
-            .is_some_and(|st| st.is_some())
+        let exists = self.stat_known(target).is_some_and(|st| st.is_some())
             || self
                 .known_absent
                 .as_ref()
@@ -971,10 +971,10 @@ impl Checker {
 
     /// A target with a large fan-in (an `all` over thousands of targets) is
     /// checked faster when its dependencies are checked on all the cores
-    /// first: each worker runs a checker of its own on a contiguous share of
-    /// them, seeded with our `visiting` set (so a recorded cycle back to an
-    /// ancestor is cut as it would be here), and sharing our `.redo/` views
-    /// and knowledge of absent files. What they decided of their shares
+    /// first: each worker runs a checker of its own on the batches of them
+    /// it takes, seeded with our `visiting` set (so a recorded cycle back to
+    /// an ancestor is cut as it would be here), and sharing our `.redo/`
+    /// views, knowledge of absent files and earlier workers' verdicts. What they decided of their shares
     /// (verdicts and stats) is then consulted after our own memos, their
     /// always-targets and warnings are merged into ours, and the decision
     /// itself runs as before, in recorded order, now answered from those:

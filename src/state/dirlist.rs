@@ -91,7 +91,8 @@ thread_local! {
     /// The slot a thread asked about last, by oracle and directory: most
     /// questions in a row are about one directory, and taking the shared
     /// table's lock (and the slot's count) for each bounces their cache
-    /// lines between the parallel checkers.
+    /// lines between the parallel checkers. (It keeps that slot's listing
+    /// alive until the thread asks about another directory or ends.)
     static LAST: std::cell::RefCell<Option<(u64, OsString, Arc<Slot>)>> =
         const { std::cell::RefCell::new(None) };
 }
