@@ -28,6 +28,8 @@ struct Screen {
     /// Whether the line is on the terminal now (and must be erased).
     drawn: bool,
     colour: bool,
+    /// The reader has drawn everything up to our [`status::FLUSH`].
+    flushed: bool,
 }
 
 impl Screen {
@@ -45,6 +47,8 @@ impl Screen {
 
 pub struct Terminal {
     screen: Arc<Mutex<Screen>>,
+    /// Signalled by the status reader when it meets [`status::FLUSH`].
+    flushed: Arc<std::sync::Condvar>,
     status: OnceLock<Role>,
     tty: bool,
     colour: bool,
@@ -73,7 +77,9 @@ impl Terminal {
                 board: None,
                 drawn: false,
                 colour,
+                flushed: false,
             })),
+            flushed: Arc::new(std::sync::Condvar::new()),
             status: OnceLock::new(),
             tty,
             colour,
@@ -128,6 +134,7 @@ impl Terminal {
                     self.screen.lock().unwrap_or_else(|e| e.into_inner()).board =
                         Some(Counts::default());
                     let screen = Arc::clone(&self.screen);
+                    let flushed = Arc::clone(&self.flushed);
                     let spawned =
                         std::thread::Builder::new()
                             .name("status".into())
@@ -141,6 +148,10 @@ impl Terminal {
                                     let mut buf = Vec::with_capacity(64);
                                     s.draw_status(&mut buf);
                                     let _ = s.err.write_all(&buf);
+                                    if events.contains(&status::FLUSH) {
+                                        s.flushed = true;
+                                        flushed.notify_all();
+                                    }
                                 })
                             });
                     if spawned.is_ok() {
@@ -161,9 +172,20 @@ impl Terminal {
         for_children
     }
 
-    /// Erase the status line and draw it no more.
+    /// Erase the status line and draw it no more. The reader first draws
+    /// the events still in the pipe (our own last DONE among them), so the
+    /// final totals are the last line shown.
     pub fn finish_status(&self) {
         let mut screen = self.screen.lock().unwrap_or_else(|e| e.into_inner());
+        if screen.board.is_some() {
+            self.send(status::FLUSH);
+            let wait = std::time::Duration::from_millis(200);
+            screen = self
+                .flushed
+                .wait_timeout_while(screen, wait, |s| !s.flushed)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
         if screen.drawn {
             let _ = screen.err.write_all(b"\r\x1b[K");
             screen.drawn = false;

@@ -37,6 +37,10 @@ pub const RUN: u8 = 0;
 pub const DONE: u8 = 1;
 pub const WAIT: u8 = 2;
 pub const WAITED: u8 = 3;
+/// Sent by the top-level to itself at the end: once its reader has seen
+/// it, every event before it is on the line (see `Terminal::finish_status`).
+/// Not goredo's; `Counts::apply` ignores it like any unknown byte.
+pub const FLUSH: u8 = 0xff;
 
 /// The environment variable naming the pipe's write end.
 pub const STATUS_FD: &str = "REDO_STATUS_FD";
