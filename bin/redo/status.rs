@@ -13,7 +13,9 @@
 //! overwrite it (`\r` then the line then `ESC[K`) and it is drawn again below
 //! them. When the build ends the line is erased, so a finished build leaves
 //! only its message lines, and a no-op build, which sends nothing, draws
-//! nothing.
+//! nothing. Before erasing, the top-level sends itself [`FLUSH`] and waits
+//! until its reader has drawn every event before it: the last line shown
+//! has the final totals.
 //!
 //! The byte values (0 run, 1 done, 2 wait, 3 waited) follow goredo's order of
 //! constants as the spec recalls it [R]; a byte outside them is ignored.
