@@ -68,19 +68,7 @@ impl NameIndex {
     /// Could a name of `hash` be indexed? `false` is certain, `true` only
     /// likely: no name is read.
     pub fn may_hold(&self, hash: u64) -> bool {
-        let tag = hash >> 32;
-        let mask = self.mask();
-        let mut slot = hash as usize & mask;
-        loop {
-            let s = self.slots[slot];
-            if s == EMPTY {
-                return false;
-            }
-            if s >> 32 == tag {
-                return true;
-            }
-            slot = (slot + 1) & mask;
-        }
+        self.find(hash, |_| true).is_some()
     }
 }
 

@@ -267,45 +267,47 @@ fn top_level_runs_do_not_share() {
     assert_ne!(third, outer);
 }
 
-/// A deep tree (fan-ins of 4, three levels): the top level checks the rest
-/// of every out-of-date fan-in on its way down, in rounds (the second
-/// changed leaf is found only by that completion), and the nested
-/// processes build exactly the out-of-date path, each target once.
-#[test]
-fn deep_tree_with_two_changed_leaves_rebuilds_their_paths_once() {
+/// A tree `n0 -> n1_* -> n2_* -> l*.lf` under `all`, with `fan[i]` children
+/// at each level: each target logs its build to `log` and cats its
+/// children; the leaf `lN.lf` is made from `lN.in`.
+fn deep_tree(fan: [usize; 3]) -> Sandbox {
+    let node = |sb: Sandbox, name: String, kids: Vec<String>| {
+        let args = kids.join(" ");
+        sb.file(
+            format!("{name}.do"),
+            format!("redo-ifchange {args}\necho \"$1\" >>log\ncat {args}\n"),
+        )
+    };
     let mut sb = new_sb()
         .file("all.do", "redo-ifchange n0.nd\necho all >>log\ncat n0.nd\n")
         .file(
             "default.lf.do",
             "redo-ifchange \"$2.in\"\necho \"$1\" >>log\ncat \"$2.in\"\n",
         );
-    // n0 -> n1_0..3 -> n2_0..15 -> l0..63
-    let kids = |name: &str, list: Vec<String>| -> (String, String) {
-        let args = list.join(" ");
-        (
-            format!("{name}.do"),
-            format!("redo-ifchange {args}\necho \"$1\" >>log\ncat {args}\n"),
-        )
-    };
-    let (f, c) = kids("n0.nd", (0..4).map(|i| format!("n1_{i}.nd")).collect());
-    sb = sb.file(f, c);
-    for i in 0..4 {
-        let (f, c) = kids(
-            &format!("n1_{i}.nd"),
-            (0..4).map(|j| format!("n2_{}.nd", i * 4 + j)).collect(),
-        );
-        sb = sb.file(f, c);
+    let n1: Vec<String> = (0..fan[0]).map(|i| format!("n1_{i}.nd")).collect();
+    sb = node(sb, "n0.nd".into(), n1);
+    for i in 0..fan[0] {
+        let n2 = (0..fan[1]).map(|j| format!("n2_{}.nd", i * fan[1] + j));
+        sb = node(sb, format!("n1_{i}.nd"), n2.collect());
     }
-    for k in 0..16 {
-        let (f, c) = kids(
-            &format!("n2_{k}.nd"),
-            (0..4).map(|j| format!("l{}.lf", k * 4 + j)).collect(),
-        );
-        sb = sb.file(f, c);
+    for k in 0..fan[0] * fan[1] {
+        let leaves = (0..fan[2]).map(|j| format!("l{}.lf", k * fan[2] + j));
+        sb = node(sb, format!("n2_{k}.nd"), leaves.collect());
     }
-    for l in 0..64 {
+    for l in 0..fan[0] * fan[1] * fan[2] {
         sb = sb.file(format!("l{l}.in"), format!("{l}\n"));
     }
+    sb
+}
+
+/// A deep tree (fan-ins of 4, three levels): the top level checks the rest
+/// of every out-of-date fan-in on its way down, in rounds (the second
+/// changed leaf is found only by that completion), and the nested
+/// processes build exactly the out-of-date path, each target once.
+#[test]
+fn deep_tree_with_two_changed_leaves_rebuilds_their_paths_once() {
+    // n0 -> n1_0..3 -> n2_0..15 -> l0..63
+    let sb = deep_tree([4, 4, 4]);
     sb.run(&["redo-ifchange", "all"]).success();
     assert_eq!(log_lines(&sb, "log").len(), 1 + 1 + 4 + 16 + 64);
     sb.remove("log");
@@ -335,38 +337,8 @@ fn deep_tree_with_two_changed_leaves_rebuilds_their_paths_once() {
 /// verdicts, and exactly the out-of-date paths are rebuilt, each once.
 #[test]
 fn big_deep_tree_split_below_its_top_rebuilds_exactly_the_changed_paths() {
-    let mut sb = new_sb()
-        .file("all.do", "redo-ifchange n0.nd\necho all >>log\necho all\n")
-        .file(
-            "default.lf.do",
-            "redo-ifchange \"$2.in\"\necho \"$1\" >>log\ncat \"$2.in\"\n",
-        );
-    let kids = |name: String, list: Vec<String>| -> (String, String) {
-        let args = list.join(" ");
-        (
-            format!("{name}.do"),
-            format!("redo-ifchange {args}\necho \"$1\" >>log\necho \"$1\"\n"),
-        )
-    };
     // n0 -> n1_0..7 -> n2_0..79 -> l0..799
-    let (f, c) = kids(
-        "n0.nd".into(),
-        (0..8).map(|i| format!("n1_{i}.nd")).collect(),
-    );
-    sb = sb.file(f, c);
-    for i in 0..8 {
-        let n2 = (0..10).map(|j| format!("n2_{}.nd", i * 10 + j)).collect();
-        let (f, c) = kids(format!("n1_{i}.nd"), n2);
-        sb = sb.file(f, c);
-    }
-    for k in 0..80 {
-        let leaves = (0..10).map(|j| format!("l{}.lf", k * 10 + j)).collect();
-        let (f, c) = kids(format!("n2_{k}.nd"), leaves);
-        sb = sb.file(f, c);
-    }
-    for l in 0..800 {
-        sb = sb.file(format!("l{l}.in"), format!("{l}\n"));
-    }
+    let sb = deep_tree([8, 10, 10]);
     sb.run(&["redo-ifchange", "-j2", "all"]).success();
     assert_eq!(log_lines(&sb, "log").len(), 1 + 1 + 8 + 80 + 800);
     sb.remove("log");
