@@ -45,6 +45,11 @@ pub const APPLET_DIR: &str = "REDO_FERREDO_APPLETS";
 /// run have established about targets (see `build::runshare`). Ignored at
 /// top level, which creates its own and overrides it for its children.
 pub const RUNSHARE: &str = "REDO_FERREDO_RUNSHARE";
+/// ferredo's own: when the build run started (`SECONDS.NANOS` of the
+/// kernel's coarse real-time clock, the clock file times are taken from),
+/// so that a job can tell a `.dep` another build committed during this run
+/// from one older than it (see `build::job`).
+pub const STARTED: &str = "REDO_FERREDO_STARTED";
 
 /// Flags that may be given on the command line and are inherited by children.
 #[derive(Clone, Debug, Default)]
@@ -80,6 +85,8 @@ pub struct Context {
     /// The inherited run share's variable (never at top level: a new run
     /// must not trust a previous run's file).
     pub runshare: Option<OsString>,
+    /// When the build run started ([`STARTED`]); None if a parent did not say.
+    pub started: Option<(i64, i64)>,
     /// The logical working directory of this invocation.
     pub cwd: PathBuf,
 }
@@ -168,6 +175,11 @@ impl Context {
             } else {
                 get(RUNSHARE).filter(|v| !v.is_empty())
             },
+            started: if top_level {
+                Some(coarse_now())
+            } else {
+                get(STARTED).and_then(|v| parse_time(&v.to_string_lossy()))
+            },
             cwd,
         })
     }
@@ -178,6 +190,9 @@ impl Context {
             (BUILD_UUID, format_uuid(&self.build_uuid).into()),
             (LEVEL, (self.level + 1).to_string().into()),
         ];
+        if let Some((sec, nsec)) = self.started {
+            v.push((STARTED, format!("{sec}.{nsec:09}").into()));
+        }
         let f = &self.flags;
         for (on, name) in [
             (f.logs, LOGS),
@@ -199,6 +214,27 @@ impl Context {
 }
 
 /// A fresh random (version 4) UUID.
+/// The kernel's coarse real-time clock: file times never precede it.
+fn coarse_now() -> (i64, i64) {
+    use nix::time::{clock_gettime, ClockId};
+    match clock_gettime(ClockId::CLOCK_REALTIME_COARSE) {
+        Ok(t) => (t.tv_sec(), t.tv_nsec()),
+        // Not on this kernel: a second earlier than the fine clock is as safe.
+        Err(_) => {
+            let d = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            (d.as_secs() as i64 - 1, i64::from(d.subsec_nanos()))
+        }
+    }
+}
+
+/// `SECONDS.NANOS` (nine digits) as written for [`STARTED`].
+fn parse_time(s: &str) -> Option<(i64, i64)> {
+    let (sec, nsec) = s.split_once('.')?;
+    Some((sec.parse().ok()?, nsec.parse().ok()?))
+}
+
 pub fn new_uuid() -> [u8; 16] {
     let mut b = [0u8; 16];
     // getrandom never fails for 16 bytes once the pool is initialised; fall back

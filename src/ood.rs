@@ -35,6 +35,8 @@ use crate::state::inode::{Inode, InodeTrust};
 pub enum Reason {
     /// No `.dep` and not a source: never built by redo.
     NeverBuilt,
+    /// The `.dep` is the intent of a commit that a kill cut short.
+    CommitCutShort,
     /// The `.dep` cannot be parsed (message says why).
     CorruptDep(String),
     Always,
@@ -61,6 +63,7 @@ impl Reason {
             Reason::NeverBuilt => "never built".into(),
             Reason::CorruptDep(m) => format!("unreadable .dep: {m}"),
             Reason::Always => "always rebuilt (redo-always)".into(),
+            Reason::CommitCutShort => "its last build was cut short during its commit".into(),
             Reason::Missing => "target does not exist".into(),
             Reason::IfcreateAppeared(p) => format!("{} appeared (ifcreate)", show(p)),
             Reason::DepMissing(p) => format!("{} is missing", show(p)),
@@ -903,6 +906,9 @@ impl Checker {
             DepState::Corrupt(m) => return Verdict::Ood(Reason::CorruptDep(m)),
             DepState::Present(d) => d,
         };
+        if dep.is_intent() {
+            return Verdict::Ood(Reason::CommitCutShort);
+        }
         if dep.build == self.build {
             return Verdict::UpToDate;
         }

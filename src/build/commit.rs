@@ -1,64 +1,97 @@
-//! The atomic commit of a target and its `.dep`.
+//! The atomic commit of a target and its `.dep`, and what makes it safe to
+//! kill at any instant.
 //!
-//! Protocol, after the .do exited 0:
+//! Protocol, after the .do exited 0 (we hold the target's lock):
 //! 1. `$1` check: if a file exists at the target path whose inode data differs
 //!    from what was there before the run (or that was not there), the .do
 //!    wrote `$1` itself: error `$1 was explicitly touched`.
 //! 2. `$3` and a non-empty stdout together: error.
 //! 3. The result is `$3` if it exists (even empty), else the stdout capture if
-//!    non-empty, else nothing: an existing target is removed and the target
-//!    records an ifcreate of itself.
-//! 4. Same BLAKE3 as the previous build: the new file is dropped and the old
+//!    non-empty, else nothing: an existing target is removed (and the
+//!    directory synced) and the target records an ifcreate of itself.
+//! 4. Before the target changes, the *intent* is committed: a `.dep` made of
+//!    the header and one self-record whose inode data is [`Inode::INTENT`]
+//!    (all zero) and whose hash is the new result's, written to
+//!    `.redo/.redo.T.intent.tmp`, synced, renamed to `.redo/T.dep`, and
+//!    `.redo/` synced.
+//! 5. Same BLAKE3 as the previous build: the new file is dropped and the old
 //!    one kept (mode from `$3`, times set to now), so dependants see no change
-//!    in inode number.
-//! 5. Otherwise the temp file is fsynced, renamed over the target, and the
-//!    directory fsynced.
+//!    in inode number. Otherwise the result is synced and renamed over the
+//!    target. Then the target's directory is synced.
 //! 6. The `.dep` temp (header, .do records, whatever children appended) gets
-//!    the self-record, is fsynced, renamed to `.redo/T.dep`, and `.redo/`
-//!    fsynced. `REDO_NO_SYNC=1` skips every fsync.
+//!    the self-record with the target's inode data as it is now, is synced,
+//!    renamed to `.redo/T.dep`, and `.redo/` synced.
 //!
-//! Invariants: the target and its `.dep` change only by rename, so a crash
-//! or a failure at any point leaves either the old pair or the new target with
-//! the old `.dep` (which then sees the target as externally modified only if
-//! its inode data differs — the same-hash path keeps the inode). On failure
-//! every temp file is removed.
+//! Invariant: **the target changes only while its `.dep` carries an intent
+//! record**, and every other change is a rename. So whatever instant a kill
+//! (of this process, of its .do, of everything) cuts the commit, the next
+//! look finds one of: the old target with the old `.dep` (out of date as
+//! before: rebuilt); an intent `.dep` (the checker calls the target out of
+//! date, "its last commit was cut short", and the build rebuilds it without
+//! the externally-modified check and without the same-content shortcut,
+//! which would keep an old file under the intent's hash); no target (rebuilt);
+//! or the new pair. The externally-modified rule ("the target's inode data
+//! differs from its self-record") is therefore only ever met by changes made
+//! outside redo. An intent `.dep` is valid goredo format; goredo, which knows
+//! no intent, would see the target as modified until ferredo rebuilds it.
+//!
+//! fsync ordering (skipped with `REDO_NO_SYNC=1`): result data before the
+//! intent; the intent and its directory entry before the target's rename;
+//! the target's directory before the final `.dep`; the final `.dep`'s data
+//! before its rename. With `REDO_NO_SYNC=1` a power loss may lose a build's
+//! work (targets go back, or are rebuilt), never consistency, as long as the
+//! filesystem keeps renames in the order they were made (a journaled
+//! ext4, xfs or btrfs does).
+//!
+//! Temp files have fixed names per target ([`TempNames`]); on failure every
+//! one is removed, the dep temp last, so that a leftover stdout or `$3` is
+//! always found by the next build (see `job::open_temps`).
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{FileExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 
 use crate::state::dep::{self, Record};
 use crate::state::inode::{Inode, InodeTrust};
+use crate::state::TempNames;
 
 /// Temp files of one job, removed on drop unless renamed into place or
-/// known absent (no unlink calls that can only fail).
+/// known absent (no unlink calls that can only fail). The dep temp goes
+/// last: while it exists, the next build looks for the others.
 pub struct Temps {
-    pub stdout: PathBuf,
-    pub three: PathBuf,
-    pub dep: PathBuf,
+    pub names: TempNames,
     /// Which of stdout, three, dep may still exist.
     live: [bool; 3],
 }
 
 impl Temps {
-    pub fn new(stdout: PathBuf, three: PathBuf, dep: PathBuf) -> Temps {
+    /// Names of files just created (stdout, dep) or that the .do may create ($3).
+    pub fn new(names: TempNames) -> Temps {
         Temps {
-            stdout,
-            three,
-            dep,
+            names,
             live: [true; 3],
         }
     }
 
     fn path(&self, which: usize) -> &Path {
-        [&self.stdout, &self.three, &self.dep][which]
+        [&self.names.stdout, &self.names.three, &self.names.dep][which]
     }
 }
 
 const STDOUT: usize = 0;
 const THREE: usize = 1;
 const DEP: usize = 2;
+
+impl Drop for Temps {
+    fn drop(&mut self) {
+        for i in [STDOUT, THREE, DEP] {
+            if self.live[i] {
+                let _ = fs::remove_file(self.path(i));
+            }
+        }
+    }
+}
 
 /// BLAKE3 of a whole file through `f`, from offset 0 whatever its position
 /// (the .do shared the stdout file description and left it at the end).
@@ -96,29 +129,18 @@ pub(super) fn with_buf<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
     })
 }
 
-impl Drop for Temps {
-    fn drop(&mut self) {
-        for (i, p) in [&self.stdout, &self.three, &self.dep]
-            .into_iter()
-            .enumerate()
-        {
-            if self.live[i] {
-                let _ = fs::remove_file(p);
-            }
-        }
-    }
-}
-
 pub struct CommitInput<'a> {
     pub target: &'a Path,
     pub temps: &'a mut Temps,
     pub dep_file: &'a mut File,
-    /// The .do's stdout (readable), the file at `temps.stdout`.
+    /// The .do's stdout (readable), the file at `temps.names.stdout`.
     pub stdout: &'a File,
     /// Inode data of the target before the .do ran (None if absent).
     pub before: Option<Inode>,
-    /// Hash of the previous build's result, from the old `.dep`.
+    /// Hash of the previous build's result, from the old `.dep` (None when
+    /// that `.dep` is an intent: the target may not hold that content).
     pub old_hash: Option<dep::Hash>,
+    pub build: [u8; 16],
     pub trust: InodeTrust,
     pub sync: bool,
 }
@@ -133,19 +155,108 @@ pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-fn now_times(path: &Path) -> std::io::Result<()> {
-    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    // NULL times = now for both atime and mtime.
-    if unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), std::ptr::null(), 0) } != 0 {
-        return Err(std::io::Error::last_os_error());
+fn now_times(target: &Path) -> std::io::Result<()> {
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    let now = TimeSpec::UTIME_NOW;
+    utimensat(nix::fcntl::AT_FDCWD, target, &now, &now, UtimensatFlags::FollowSymlink).map_err(Into::into)
+}
+
+fn io(what: &str, e: std::io::Error) -> String {
+    format!("{what}: {e}")
+}
+
+/// Step 4: `.redo/T.dep` becomes an intent record for a result hashing to
+/// `hash`, durably before the target is touched.
+fn commit_intent(inp: &CommitInput<'_>, base: &Path, hash: dep::Hash) -> Result<(), String> {
+    let mut b = dep::header(&inp.build).to_vec();
+    dep::encode_record(
+        &mut b,
+        &Record::Ifchange {
+            inode: Inode::INTENT,
+            hash,
+            path: base.to_path_buf(),
+        },
+    )?;
+    let path = &inp.temps.names.intent;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o666)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| io(&format!("creating {}", path.display()), e))?;
+    f.write_all(&b)
+        .map_err(|e| io(&format!("writing {}", path.display()), e))?;
+    if inp.sync {
+        f.sync_all()
+            .map_err(|e| io(&format!("syncing {}", path.display()), e))?;
+    }
+    let final_dep = crate::state::dep_path(inp.target);
+    fs::rename(path, &final_dep)
+        .map_err(|e| io(&format!("renaming the intent to {}", final_dep.display()), e))?;
+    if inp.sync {
+        if let Some(p) = final_dep.parent() {
+            fsync_dir(p).map_err(|e| io("syncing .redo", e))?;
+        }
     }
     Ok(())
 }
 
+/// Step 5: the result `file` (the temp `which`) becomes the target, or the
+/// old target is kept when its content is the same. Returns the self-record.
+fn commit_result(
+    inp: &mut CommitInput<'_>,
+    file: &File,
+    which: usize,
+    from_three: bool,
+    base: &Path,
+) -> Result<(Produced, Record), String> {
+    let target = inp.target;
+    let dir = crate::paths::dir_of(target);
+    let hash = hash_fd(file).map_err(|e| io("hashing the result", e))?;
+    let same = inp.old_hash == Some(hash) && inp.before.is_some();
+    if inp.sync && !same {
+        file.sync_all().map_err(|e| io("syncing the result", e))?;
+    }
+    commit_intent(inp, base, hash)?;
+    let tmp = inp.temps.path(which).to_path_buf();
+    let (produced, meta) = if same {
+        if from_three {
+            let mode = file
+                .metadata()
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0o644);
+            fs::set_permissions(target, fs::Permissions::from_mode(mode))
+                .map_err(|e| io("setting the target's mode", e))?;
+        }
+        now_times(target).map_err(|e| io("setting the target's times", e))?;
+        let _ = fs::remove_file(&tmp);
+        inp.temps.live[which] = false;
+        let m = fs::metadata(target).map_err(|e| io("reading the target", e))?;
+        (Produced::SameAsBefore, m)
+    } else {
+        fs::rename(&tmp, target).map_err(|e| io("renaming the result into place", e))?;
+        inp.temps.live[which] = false;
+        // The renamed inode itself (rename updated its ctime).
+        let m = file.metadata().map_err(|e| io("reading the target", e))?;
+        (Produced::File, m)
+    };
+    if inp.sync {
+        fsync_dir(dir).map_err(|e| io("syncing the directory", e))?;
+    }
+    let rec = Record::Ifchange {
+        inode: Inode::from_meta(&meta),
+        hash,
+        path: base.to_path_buf(),
+    };
+    Ok((produced, rec))
+}
+
 /// Apply the output rules and commit; returns what was produced, or an error
 /// message for the user.
-pub fn commit(inp: CommitInput<'_>) -> Result<Produced, String> {
+pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, String> {
     let target = inp.target;
     let after = fs::symlink_metadata(target)
         .ok()
@@ -161,7 +272,7 @@ pub fn commit(inp: CommitInput<'_>) -> Result<Produced, String> {
     // Results are read through fds: ours for stdout, one open for $3 (in
     // place of a stat), so hashing, syncing and the final stat need no
     // further path lookups.
-    let three = File::open(&inp.temps.three).ok();
+    let three = File::open(&inp.temps.names.three).ok();
     if three.is_none() {
         inp.temps.live[THREE] = false;
     }
@@ -169,77 +280,30 @@ pub fn commit(inp: CommitInput<'_>) -> Result<Produced, String> {
     if three.is_some() && stdout_len > 0 {
         return Err("created both $3 and stdout: write the result to one of them".into());
     }
-    let result: Option<(&File, usize)> = match &three {
-        Some(f) => Some((f, THREE)),
-        None if stdout_len > 0 => Some((inp.stdout, STDOUT)),
-        None => None,
-    };
-    let dir = crate::paths::dir_of(target);
-    let base = PathBuf::from(crate::paths::base_of(target));
-    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
-
-    let (produced, self_rec) = match result {
-        None => {
+    let base = Path::new(crate::paths::base_of(target)).to_path_buf();
+    let stdout = inp.stdout;
+    let (produced, self_rec) = match (&three, stdout_len > 0) {
+        (Some(f), _) => commit_result(&mut inp, f, THREE, true, &base)?,
+        (None, true) => commit_result(&mut inp, stdout, STDOUT, false, &base)?,
+        (None, false) => {
             if after.is_some() {
                 fs::remove_file(target).map_err(|e| io("removing the old target", e))?;
                 if inp.sync {
-                    fsync_dir(dir).map_err(|e| io("syncing the directory", e))?;
+                    fsync_dir(crate::paths::dir_of(target))
+                        .map_err(|e| io("syncing the directory", e))?;
                 }
             }
             (Produced::Nothing, Record::Ifcreate(base))
         }
-        Some((file, which)) => {
-            let tmp = inp.temps.path(which).to_path_buf();
-            let hash = hash_fd(file).map_err(|e| io("hashing the result", e))?;
-            if inp.old_hash == Some(hash) && after.is_some() {
-                if three.is_some() {
-                    let mode = file
-                        .metadata()
-                        .map(|m| m.permissions().mode())
-                        .unwrap_or(0o644);
-                    fs::set_permissions(target, fs::Permissions::from_mode(mode))
-                        .map_err(|e| io("setting the target's mode", e))?;
-                }
-                now_times(target).map_err(|e| io("setting the target's times", e))?;
-                let _ = fs::remove_file(&tmp);
-                inp.temps.live[which] = false;
-                if inp.sync {
-                    fsync_dir(dir).map_err(|e| io("syncing the directory", e))?;
-                }
-                let m = fs::metadata(target).map_err(|e| io("reading the target", e))?;
-                (
-                    Produced::SameAsBefore,
-                    Record::Ifchange {
-                        inode: Inode::from_meta(&m),
-                        hash,
-                        path: base,
-                    },
-                )
-            } else {
-                if inp.sync {
-                    file.sync_all().map_err(|e| io("syncing the result", e))?;
-                }
-                fs::rename(&tmp, target).map_err(|e| io("renaming the result into place", e))?;
-                inp.temps.live[which] = false;
-                if inp.sync {
-                    fsync_dir(dir).map_err(|e| io("syncing the directory", e))?;
-                }
-                // The renamed inode itself (rename updated its ctime).
-                let m = file.metadata().map_err(|e| io("reading the target", e))?;
-                (
-                    Produced::File,
-                    Record::Ifchange {
-                        inode: Inode::from_meta(&m),
-                        hash,
-                        path: base,
-                    },
-                )
-            }
-        }
     };
+    commit_dep(&mut inp, &self_rec)?;
+    Ok(produced)
+}
 
+/// Step 6: the `.dep` temp, completed with the self-record, becomes `T.dep`.
+fn commit_dep(inp: &mut CommitInput<'_>, self_rec: &Record) -> Result<(), String> {
     let mut buf = Vec::new();
-    dep::encode_record(&mut buf, &self_rec)?;
+    dep::encode_record(&mut buf, self_rec)?;
     inp.dep_file
         .write_all(&buf)
         .map_err(|e| io("writing the .dep", e))?;
@@ -248,13 +312,14 @@ pub fn commit(inp: CommitInput<'_>) -> Result<Produced, String> {
             .sync_all()
             .map_err(|e| io("syncing the .dep", e))?;
     }
-    let final_dep = crate::state::dep_path(target);
-    fs::rename(&inp.temps.dep, &final_dep).map_err(|e| io("renaming the .dep into place", e))?;
+    let final_dep = crate::state::dep_path(inp.target);
+    fs::rename(&inp.temps.names.dep, &final_dep)
+        .map_err(|e| io("renaming the .dep into place", e))?;
     inp.temps.live[DEP] = false;
     if inp.sync {
         if let Some(p) = final_dep.parent() {
             fsync_dir(p).map_err(|e| io("syncing .redo", e))?;
         }
     }
-    Ok(produced)
+    Ok(())
 }

@@ -36,6 +36,11 @@ pub enum Outcome {
     AlreadyBuilt,
     /// Externally modified, left alone (a warning was reported).
     Skipped,
+    /// The job gave its slot back to wait for another process (one that
+    /// held the target's lock, or an orphaned `.do` of a dead build still
+    /// running for it): run it again with [`JobSpec::waited`] set, which
+    /// decides afresh whether it is still out of date.
+    Retry,
 }
 
 /// What the scheduler reports about a job besides its outcome.
@@ -52,6 +57,9 @@ pub struct JobSpec {
     pub force: bool,
     /// `-x`: trace this invocation's .do files.
     pub trace: bool,
+    /// A retry after waiting for another process: decide again under the
+    /// lock, even when forced.
+    pub waited: bool,
 }
 
 /// What every .do started by one schedule run shares: its environment
@@ -59,8 +67,6 @@ pub struct JobSpec {
 pub struct ChildBase {
     /// `K=V` for every variable but the per-job ones.
     env: Vec<CString>,
-    /// The variables set (`Some`) or removed explicitly, for `-k` records.
-    explicit: BTreeMap<OsString, Option<OsString>>,
 }
 
 /// Variables that differ per job (set in [`run`]).
@@ -93,7 +99,7 @@ impl ChildBase {
                 env.extend(env_entry(k.as_bytes(), v.as_bytes()));
             }
         }
-        ChildBase { env, explicit }
+        ChildBase { env }
     }
 }
 
@@ -283,6 +289,237 @@ fn high_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
+/// The target's lock, or what waiting for it came to.
+enum Locked {
+    Held(lock::TargetLock),
+    Done(Outcome),
+}
+
+/// Take the target's lock. When another process (or thread) holds it, give
+/// the slot back, wait, and then either find the target built in this run
+/// or ask for a retry that decides again.
+fn lock_target(
+    sh: &Shared,
+    target: &Path,
+    release_slot: &mut dyn FnMut(),
+) -> Result<Locked, String> {
+    let lock_path = crate::state::lock_path(target);
+    // .redo/ usually exists: create it only when the lock file cannot be.
+    let attempt = match lock::try_lock(&lock_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let redo_dir = paths::dir_of(target).join(crate::state::REDO_DIR);
+            fs::create_dir_all(&redo_dir)
+                .map_err(|e| format!("creating {}: {e}", sh.show(&redo_dir)))?;
+            lock::try_lock(&lock_path)
+        }
+        r => r,
+    };
+    let pid = match attempt.map_err(|e| format!("locking {}: {e}", sh.show(&lock_path)))? {
+        Attempt::Acquired(g) => return Ok(Locked::Held(g)),
+        Attempt::Busy { pid } => pid,
+    };
+    release_slot();
+    sh.reporter.emit(Event::Waiting { target, pid });
+    let waited = lock::wait_unlocked(&lock_path);
+    sh.reporter.emit(Event::Waited { target });
+    waited.map_err(|e| format!("waiting for the lock {}: {e}", sh.show(&lock_path)))?;
+    let built_here = OldDep::read(sh, target).is_some_and(|o| o.built_in(sh));
+    Ok(Locked::Done(if built_here {
+        Outcome::AlreadyBuilt
+    } else {
+        Outcome::Retry
+    }))
+}
+
+/// What the target's current `.dep` says, as far as a job needs it.
+struct OldDep {
+    build: [u8; 16],
+    /// The self-record (inode data, hash), if it has one.
+    self_rec: Option<(Inode, dep::Hash)>,
+    /// Committed (renamed into place) after this build run started.
+    since_start: bool,
+}
+
+impl OldDep {
+    /// None when there is no `.dep` or it cannot be read (warned: rebuilt).
+    fn read(sh: &Shared, target: &Path) -> Option<OldDep> {
+        use std::os::unix::fs::MetadataExt;
+        let path = crate::state::dep_path(target);
+        let mut f = File::open(&path).ok()?;
+        let meta = f.metadata().ok()?;
+        let mut b = Vec::with_capacity(meta.len() as usize);
+        f.read_to_end(&mut b).ok()?;
+        let base = Path::new(paths::base_of(target));
+        match dep::decode_self(&b, base) {
+            Ok((build, self_rec)) => Some(OldDep {
+                build,
+                self_rec,
+                since_start: sh
+                    .ctx
+                    .started
+                    .is_some_and(|s| (meta.ctime(), meta.ctime_nsec()) >= s),
+            }),
+            Err(e) => {
+                sh.reporter.emit(Event::Warning(&format!(
+                    "{}: unreadable .dep ({e}): rebuilding",
+                    sh.show(&path)
+                )));
+                None
+            }
+        }
+    }
+
+    /// Is it the intent of a commit that was cut short (see `commit`)?
+    fn is_intent(&self) -> bool {
+        self.self_rec.is_some_and(|(i, _)| i.is_intent())
+    }
+
+    fn built_in(&self, sh: &Shared) -> bool {
+        self.build == sh.ctx.build_uuid && !self.is_intent()
+    }
+
+    /// Committed during this run by another build (a concurrent top-level
+    /// redo, an orphaned job of a killed one, goredo): what this run decided
+    /// before may be stale.
+    fn foreign_since_start(&self, sh: &Shared) -> bool {
+        self.since_start && self.build != sh.ctx.build_uuid
+    }
+}
+
+/// Is `target` out of date, decided now from scratch (what the tree holds
+/// after another process's build), as a fresh `redo-ifchange` would decide?
+fn still_out_of_date(sh: &Shared, target: &Path) -> bool {
+    let mut checker = crate::ood::Checker::new(sh.ctx.build_uuid, sh.ctx.trust);
+    let verdict = checker.check(target);
+    if sh.ctx.flags.debug {
+        let state = match &verdict {
+            crate::ood::Verdict::Ood(r) => r.describe(&|p| sh.show(p)),
+            _ => "up to date".into(),
+        };
+        sh.reporter.emit(Event::Debug(&format!(
+            "{}: built by another process; decided again: {state}",
+            sh.show(target)
+        )));
+    }
+    verdict.is_ood()
+}
+
+/// The job's dep temp, `flock`ed for as long as any process holds it open:
+/// we and the .do (and whatever it starts) that inherit it through
+/// `REDO_DEP_FD`. A lock found held on a leftover means an orphaned .do of a
+/// dead build still runs for the target.
+type DepTemp = nix::fcntl::Flock<File>;
+
+fn create_dep_temp(path: &Path) -> std::io::Result<DepTemp> {
+    let f = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create_new(true)
+        .mode(0o666)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)?;
+    // Only lock holders create or probe it, so no one else can hold it yet.
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e.into())
+}
+
+fn create_stdout_temp(path: &Path) -> std::io::Result<File> {
+    // Readable too: the commit hashes and stats the result through it.
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o666)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Create the job's temp files. One that exists already is a leftover of a
+/// build that died: it is removed, first waiting for the dead build's
+/// orphaned .do if one still runs for this target (then `None`: the slot
+/// was given back, and the job must be retried).
+fn open_temps(
+    sh: &Shared,
+    target: &Path,
+    names: &crate::state::TempNames,
+    release_slot: &mut dyn FnMut(),
+) -> Result<Option<(DepTemp, File)>, String> {
+    let fail = |p: &Path, e: std::io::Error| format!("creating {}: {e}", sh.show(p));
+    let dep = match create_dep_temp(&names.dep) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if !clear_leftovers(sh, target, names, release_slot)? {
+                return Ok(None);
+            }
+            create_dep_temp(&names.dep)
+        }
+        r => r,
+    }
+    .map_err(|e| fail(&names.dep, e))?;
+    let stdout = match create_stdout_temp(&names.stdout) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Left by a build killed after its commit renamed the dep temp.
+            for p in [&names.stdout, &names.three] {
+                let _ = fs::remove_file(p);
+            }
+            create_stdout_temp(&names.stdout)
+        }
+        r => r,
+    }
+    .map_err(|e| fail(&names.stdout, e))?;
+    Ok(Some((dep, stdout)))
+}
+
+/// Remove a dead build's temp files of `target` (under its lock), after
+/// waiting for their owner if its .do still runs. True when nothing was
+/// waited for.
+fn clear_leftovers(
+    sh: &Shared,
+    target: &Path,
+    names: &crate::state::TempNames,
+    release_slot: &mut dyn FnMut(),
+) -> Result<bool, String> {
+    use nix::fcntl::{Flock, FlockArg};
+    let remove_all = || {
+        // The dep temp last: while it is there, the others are looked for.
+        for p in [&names.intent, &names.stdout, &names.three, &names.dep] {
+            let _ = fs::remove_file(p);
+        }
+    };
+    let file = match File::open(&names.dep) {
+        Ok(f) => f,
+        // Gone meanwhile: nothing to clear.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(format!("opening {}: {e}", sh.show(&names.dep))),
+    };
+    let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(_dead_owner) => {
+            remove_all();
+            return Ok(true);
+        }
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => file,
+        Err((_, e)) => return Err(format!("locking {}: {e}", sh.show(&names.dep))),
+    };
+    // An orphaned .do of a killed build still runs for this target: never
+    // two builds of one target at once, so wait for it to end.
+    release_slot();
+    sh.reporter.emit(Event::Waiting {
+        target,
+        pid: Some(0),
+    });
+    let mut file = file;
+    let waited = loop {
+        match Flock::lock(file, FlockArg::LockExclusive) {
+            Ok(l) => break Ok(l),
+            Err((f, nix::errno::Errno::EINTR)) => file = f,
+            Err((_, e)) => break Err(e),
+        }
+    };
+    sh.reporter.emit(Event::Waited { target });
+    waited.map_err(|e| format!("waiting for the .do holding {}: {e}", sh.show(&names.dep)))?;
+    remove_all();
+    Ok(false)
+}
+
 /// Build `spec.target`. `release_slot` is called as soon as the job no
 /// longer needs its job slot (when it waits for another builder, or when the
 /// .do has exited).
@@ -295,61 +532,30 @@ pub fn run(
 ) -> Result<Outcome, String> {
     let target = &spec.target;
     let show = sh.show(target);
-    let redo_dir = paths::dir_of(target).join(crate::state::REDO_DIR);
-    let lock_path = crate::state::lock_path(target);
-    // .redo/ usually exists: create it only when the lock file cannot be.
-    let attempt = match lock::try_lock(&lock_path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(&redo_dir)
-                .map_err(|e| format!("creating {}: {e}", sh.show(&redo_dir)))?;
-            lock::try_lock(&lock_path)
-        }
-        r => r,
-    };
-    let guard = match attempt.map_err(|e| format!("locking: {e}"))? {
-        Attempt::Acquired(g) => g,
-        Attempt::Busy { pid } => {
-            release_slot();
-            sh.reporter.emit(Event::Waiting { target, pid });
-            let waited = lock::wait_unlocked(&lock_path);
-            sh.reporter.emit(Event::Waited { target });
-            waited.map_err(|e| format!("waiting for the lock: {e}"))?;
-            return match fs::read(crate::state::dep_path(target)) {
-                Ok(b) => match dep::decode_build(&b) {
-                    Ok(u) if u == sh.ctx.build_uuid => Ok(Outcome::AlreadyBuilt),
-                    _ => Err("was not built: build differs".into()),
-                },
-                Err(_) => Err("was not built: no .dep".into()),
-            };
-        }
+    let guard = match lock_target(sh, target, release_slot)? {
+        Locked::Held(g) => g,
+        Locked::Done(outcome) => return Ok(outcome),
     };
 
-    let base_name = PathBuf::from(paths::base_of(target));
-    // Only the old BuildUUID and self-record matter here.
-    let old = match fs::read(crate::state::dep_path(target)) {
-        Ok(b) => match dep::decode_self(&b, &base_name) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                sh.reporter.emit(Event::Warning(&format!(
-                    "{}: unreadable .dep ({e}): rebuilding",
-                    sh.show(&crate::state::dep_path(target))
-                )));
-                None
-            }
-        },
-        Err(_) => None,
-    };
-    if !spec.force && old.is_some_and(|(build, _)| build == sh.ctx.build_uuid) {
+    let old = OldDep::read(sh, target);
+    if !spec.force && old.as_ref().is_some_and(|o| o.built_in(sh)) {
+        return Ok(Outcome::AlreadyBuilt);
+    }
+    let redecide = spec.waited
+        || (!spec.force && old.as_ref().is_some_and(|o| o.foreign_since_start(sh)));
+    if redecide && !still_out_of_date(sh, target) {
         return Ok(Outcome::AlreadyBuilt);
     }
     let before = fs::symlink_metadata(target)
         .ok()
         .map(|m| Inode::from_meta(&m));
-    let old_self = old.and_then(|(_, s)| s);
+    // An intent: our own commit was cut short, so the target is not
+    // "modified", and its content may not be the intent's hash.
+    let old_self = old.filter(|o| !o.is_intent()).and_then(|o| o.self_rec);
     if let (Some((recorded, _)), Some(now)) = (old_self, before) {
         if !recorded.equals(&now, sh.ctx.trust) {
             if sh.ctx.flags.stop_if_modified {
-                return Err("externally modified".into());
+                return Err(format!("{show} externally modified"));
             }
             sh.reporter.emit(Event::Warning(&format!(
                 "{show} externally modified: not redoing"
@@ -385,43 +591,19 @@ pub fn run(
         },
     )?;
 
-    let suffix = unique_hex();
-    let mut tmp_name = OsString::from(crate::state::TMP_PREFIX);
-    tmp_name.push(base_name.as_os_str());
-    tmp_name.push(".");
-    tmp_name.push(&suffix);
-    let stdout_tmp = tdir.join(&tmp_name);
-    let three = paths::with_suffix(&stdout_tmp, ".3");
-    let mut dep_tmp_name = OsString::from(crate::state::TMP_PREFIX);
-    dep_tmp_name.push(base_name.as_os_str());
-    dep_tmp_name.push(".dep.");
-    dep_tmp_name.push(&suffix);
-    let mut temps = Temps::new(stdout_tmp.clone(), three, redo_dir.join(dep_tmp_name));
-
-    let mut dep_file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create_new(true)
-        .mode(0o666)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&temps.dep)
-        .map_err(|e| format!("creating {}: {e}", sh.show(&temps.dep)))?;
+    let names = crate::state::TempNames::of(target);
+    let (mut dep_file, stdout_file) = match open_temps(sh, target, &names, release_slot)? {
+        Some(files) => files,
+        None => return Ok(Outcome::Retry),
+    };
+    let mut temps = Temps::new(names);
     dep_file
         .write_all(&head)
-        .map_err(|e| format!("writing the .dep: {e}"))?;
-    // Readable too: the commit hashes and stats the result through it.
-    let stdout_file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o666)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&stdout_tmp)
-        .map_err(|e| format!("creating {}: {e}", sh.show(&stdout_tmp)))?;
-
-    let dep_fd = high_fd(dep_file.as_raw_fd()).map_err(|e| format!("dup: {e}"))?;
-    let arg3 = found.dirprefix.join(&tmp_name).into_os_string();
-    let arg3 = paths::with_suffix(Path::new(&arg3), ".3");
+        .map_err(|e| format!("writing {}: {e}", sh.show(&temps.names.dep)))?;
+    let dep_fd = high_fd(dep_file.as_raw_fd())
+        .map_err(|e| format!("duplicating the fd of {}: {e}", sh.show(&temps.names.dep)))?;
+    // `$3` as seen from the .do's directory.
+    let arg3 = found.dirprefix.join(paths::base_of(&temps.names.three));
 
     // access() only when some x bit is set: most .do files have none.
     let executable = do_meta.permissions().mode() & 0o111 != 0 && {
@@ -551,6 +733,7 @@ pub fn run(
             stdout: &stdout_file,
             before,
             old_hash: old_self.map(|(_, h)| h),
+            build: sh.ctx.build_uuid,
             trust: sh.ctx.trust,
             sync: !sh.ctx.flags.no_sync,
         })
@@ -560,16 +743,16 @@ pub fn run(
         Err(format!("exit status {}", status.code().unwrap_or(-1)))
     };
     if sh.ctx.flags.logs {
-        let mut explicit = base.explicit.clone();
-        for (k, v) in per_job {
-            explicit.insert(k.into(), Some(v));
-        }
+        // The job's whole environment, as goredo records it.
+        let mut job_env: Vec<&[u8]> = base.env.iter().map(|e| e.as_bytes()).collect();
+        job_env.extend(env.iter().map(|e| e.as_bytes()));
+        job_env.sort_unstable();
         write_log_rec(
             sh,
             target,
             &found,
             &args,
-            &explicit,
+            &job_env,
             pid as u32,
             started_wall,
             started.elapsed(),
@@ -686,7 +869,7 @@ fn write_log_rec(
     target: &Path,
     found: &dofile::Found,
     args: &[OsString],
-    env: &BTreeMap<OsString, Option<OsString>>,
+    env: &[&[u8]],
     pid: u32,
     started: SystemTime,
     elapsed: Duration,
@@ -716,13 +899,8 @@ fn write_log_rec(
     for a in &args[1..] {
         field("Arg", a.as_bytes());
     }
-    for (k, v) in env {
-        if let Some(v) = v {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            field("Env", &kv);
-        }
+    for kv in env {
+        field("Env", kv);
     }
     if !status.success() {
         field(

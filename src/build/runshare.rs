@@ -324,6 +324,7 @@ const R_DEP_SIZE: u8 = 7;
 const R_DEP_HASH: u8 = 8;
 const R_DEP_APPEARED: u8 = 9;
 const R_DEP_OOD: u8 = 10;
+const R_CUT_SHORT: u8 = 11;
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -345,6 +346,7 @@ fn encode_reason(out: &mut Vec<u8>, r: &Reason, top: bool) {
             put_bytes(out, m.as_bytes());
         }
         Reason::Always => out.push(R_ALWAYS),
+        Reason::CommitCutShort => out.push(R_CUT_SHORT),
         Reason::Missing => out.push(R_MISSING),
         Reason::IfcreateAppeared(p) => path(out, R_IFCREATE, p),
         Reason::DepMissing(p) => path(out, R_DEP_MISSING, p),
@@ -382,6 +384,7 @@ fn decode_reason(b: &mut &[u8], depth: u32) -> Option<Reason> {
         R_NEVER => Reason::NeverBuilt,
         R_CORRUPT => Reason::CorruptDep(String::from_utf8_lossy(take_bytes(b)?).into_owned()),
         R_ALWAYS => Reason::Always,
+        R_CUT_SHORT => Reason::CommitCutShort,
         R_MISSING => Reason::Missing,
         R_IFCREATE => Reason::IfcreateAppeared(path(b)?),
         R_DEP_MISSING => Reason::DepMissing(path(b)?),

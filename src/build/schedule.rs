@@ -8,6 +8,10 @@
 //! finished, or a signal arrived). A job returns its slot as soon as its .do
 //! has exited, or earlier when it only waits for another process's lock.
 //!
+//! A job that gave its slot back to wait for another process comes back as
+//! [`Outcome::Retry`]: it is queued again, ahead of the targets not yet
+//! started, and decides afresh when it runs.
+//!
 //! Invariants: never more jobs running than slots held; every token read is
 //! written back (same byte) before this function returns, on every path;
 //! after a failure or a signal no new job starts, and the running ones are
@@ -104,7 +108,9 @@ pub fn run(
     let work_rx = Mutex::new(work_rx);
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<Msg>();
-        let mut slots: Vec<Option<Slot>> = Vec::new();
+        let mut slots: Vec<Option<Slot>> = (0..targets.len()).map(|_| None).collect();
+        // Jobs to run again after a wait (by index), before `next`.
+        let mut retries: std::collections::VecDeque<usize> = Default::default();
         let mut implicit_free = true;
         let mut running = 0usize;
         let mut next = 0usize;
@@ -132,6 +138,7 @@ pub fn run(
                         }
                         let target = &targets[i];
                         match res {
+                            Ok(Outcome::Retry) => retries.push_back(i),
                             Ok(Outcome::Built(_)) => sh.reporter.emit(Event::Finished {
                                 target,
                                 default_do: info.default_do.as_deref(),
@@ -162,7 +169,8 @@ pub fn run(
                 }
             }
             let stopping = signals::requested().is_some() || failures > 0;
-            let can_start = next < targets.len() && !stopping && !(sequential && running > 0);
+            let pending = next < targets.len() || !retries.is_empty();
+            let can_start = pending && !stopping && !(sequential && running > 0);
             if !can_start {
                 if running == 0 {
                     // Let the idle workers go: the scope joins them.
@@ -194,9 +202,14 @@ pub fn run(
                 }
             };
             let Some(slot) = slot else { continue };
-            let idx = next;
-            next += 1;
-            slots.push(Some(slot));
+            let (idx, waited) = match retries.pop_front() {
+                Some(i) => (i, true),
+                None => {
+                    next += 1;
+                    (next - 1, false)
+                }
+            };
+            slots[idx] = Some(slot);
             running += 1;
             // Every worker is either running a job or waiting for one, and a
             // worker finishes its job before its Done is counted: so workers
@@ -214,6 +227,7 @@ pub fn run(
                     target: targets[idx].clone(),
                     force,
                     trace,
+                    waited,
                 },
             }));
         }

@@ -185,6 +185,13 @@ impl Dep {
         })
     }
 
+    /// Is this the intent of a commit that did not finish (its last record,
+    /// the only one an intent has, is a self-record with
+    /// [`Inode::INTENT`])? See `build::commit`.
+    pub fn is_intent(&self) -> bool {
+        matches!(self.records.last(), Some(Record::Ifchange { inode, .. }) if inode.is_intent())
+    }
+
     pub fn has_always(&self) -> bool {
         self.records.iter().any(|r| matches!(r, Record::Always))
     }

@@ -25,6 +25,22 @@ pub struct Inode {
 }
 
 impl Inode {
+    /// The inode data of a commit's intent record (see `build::commit`): all
+    /// zero, which no file has (inode number 0 is never allocated), so it
+    /// never equals a stat and marks "this target's commit did not finish".
+    pub const INTENT: Inode = Inode {
+        size: 0,
+        ino: 0,
+        ctime_sec: 0,
+        ctime_nsec: 0,
+        mtime_sec: 0,
+        mtime_nsec: 0,
+    };
+
+    pub fn is_intent(&self) -> bool {
+        *self == Inode::INTENT
+    }
+
     pub fn from_meta(m: &Metadata) -> Inode {
         Inode {
             size: m.size(),

@@ -39,3 +39,43 @@ pub fn log_path(target: &Path) -> PathBuf {
 pub fn log_rec_path(target: &Path) -> PathBuf {
     state_path(target, ".log-rec")
 }
+
+/// The temporary files of one build of a target. Their names are fixed per
+/// target, not random: only the holder of the target's lock creates them, so
+/// a name that already exists can only be a leftover of a build that died
+/// (or of its orphaned `.do`, which the dep temp's `flock` reveals), and the
+/// next build finds it with the `O_EXCL` create it makes anyway.
+/// Distinct suffixes keep the names of different targets apart.
+#[derive(Clone, Debug)]
+pub struct TempNames {
+    /// `D/.redo.T.out`: the .do's stdout.
+    pub stdout: PathBuf,
+    /// `D/.redo.T.3`: `$3`.
+    pub three: PathBuf,
+    /// `D/.redo/.redo.T.dep.tmp`: the new `.dep`, appended to by the .do's
+    /// nested redo-ifchange through `REDO_DEP_FD`; locked with `flock`.
+    pub dep: PathBuf,
+    /// `D/.redo/.redo.T.intent.tmp`: the commit's intent, renamed to `T.dep`
+    /// (see `build::commit`).
+    pub intent: PathBuf,
+}
+
+impl TempNames {
+    pub fn of(target: &Path) -> TempNames {
+        let dir = crate::paths::dir_of(target);
+        let base = crate::paths::base_of(target);
+        let name = |suffix: &str| {
+            let mut n = std::ffi::OsString::from(TMP_PREFIX);
+            n.push(base);
+            n.push(suffix);
+            n
+        };
+        let redo = dir.join(REDO_DIR);
+        TempNames {
+            stdout: dir.join(name(".out")),
+            three: dir.join(name(".3")),
+            dep: redo.join(name(".dep.tmp")),
+            intent: redo.join(name(".intent.tmp")),
+        }
+    }
+}
