@@ -50,6 +50,10 @@ pub const RUNSHARE: &str = "REDO_FERREDO_RUNSHARE";
 /// so that a job can tell a `.dep` another build committed during this run
 /// from one older than it (see `build::job`).
 pub const STARTED: &str = "REDO_FERREDO_STARTED";
+/// ferredo's own, for the crash tests: `STEP:NAME` makes a process die by
+/// SIGKILL at `STEP` of the commit of any target whose base name is `NAME`
+/// (steps: see `build::commit::Step`), leaving what a kill there leaves.
+pub const FAILPOINT: &str = "REDO_FERREDO_FAILPOINT";
 
 /// Flags that may be given on the command line and are inherited by children.
 #[derive(Clone, Debug, Default)]
@@ -87,6 +91,8 @@ pub struct Context {
     pub runshare: Option<OsString>,
     /// When the build run started ([`STARTED`]); None if a parent did not say.
     pub started: Option<(i64, i64)>,
+    /// [`FAILPOINT`]: (step, target base name).
+    pub failpoint: Option<(String, OsString)>,
     /// The logical working directory of this invocation.
     pub cwd: PathBuf,
 }
@@ -175,6 +181,10 @@ impl Context {
             } else {
                 get(RUNSHARE).filter(|v| !v.is_empty())
             },
+            failpoint: get(FAILPOINT).and_then(|v| {
+                let (step, name) = v.to_str()?.split_once(':')?;
+                Some((step.to_string(), OsString::from(name)))
+            }),
             started: if top_level {
                 Some(coarse_now())
             } else {

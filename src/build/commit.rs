@@ -18,9 +18,10 @@
 //!    one kept (mode from `$3`, times set to now), so dependants see no change
 //!    in inode number. Otherwise the result is synced and renamed over the
 //!    target. Then the target's directory is synced.
-//! 6. The `.dep` temp (header, .do records, whatever children appended) gets
-//!    the self-record with the target's inode data as it is now, is synced,
-//!    renamed to `.redo/T.dep`, and `.redo/` synced.
+//! 6. What is left of stdout and `$3` is removed. The `.dep` temp (header,
+//!    .do records, whatever children appended) gets the self-record with the
+//!    target's inode data as it is now, is synced, renamed to `.redo/T.dep`,
+//!    and `.redo/` synced.
 //!
 //! Invariant: **the target changes only while its `.dep` carries an intent
 //! record**, and every other change is a rename. So whatever instant a kill
@@ -43,9 +44,11 @@
 //! filesystem keeps renames in the order they were made (a journaled
 //! ext4, xfs or btrfs does).
 //!
-//! Temp files have fixed names per target ([`TempNames`]); on failure every
-//! one is removed, the dep temp last, so that a leftover stdout or `$3` is
-//! always found by the next build (see `job::open_temps`).
+//! Temp files have fixed names per target ([`TempNames`]); the dep temp is
+//! created first and removed (or renamed) last, on success as on failure, so
+//! a leftover stdout or `$3` always comes with a leftover dep temp, which the
+//! next build of the target finds and clears under its lock (see
+//! `job::open_temps`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -76,6 +79,17 @@ impl Temps {
 
     fn path(&self, which: usize) -> &Path {
         [&self.names.stdout, &self.names.three, &self.names.dep][which]
+    }
+
+    /// Remove what is left of stdout and `$3` (one was renamed, or neither
+    /// held a result), while the dep temp still marks the job as unfinished.
+    fn remove_unused(&mut self) {
+        for i in [STDOUT, THREE] {
+            if self.live[i] {
+                let _ = fs::remove_file(self.path(i));
+                self.live[i] = false;
+            }
+        }
     }
 }
 
@@ -143,6 +157,41 @@ pub struct CommitInput<'a> {
     pub build: [u8; 16],
     pub trust: InodeTrust,
     pub sync: bool,
+    /// Die at this step (the crash tests' `REDO_FERREDO_FAILPOINT`).
+    pub fail_at: Option<Step>,
+}
+
+/// The points between the commit's steps where a kill leaves a distinct
+/// state behind; named for `REDO_FERREDO_FAILPOINT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Result checked, nothing changed yet.
+    BeforeIntent,
+    /// `T.dep` is the intent; the target is the old one.
+    AfterIntent,
+    /// The target is the new one (or kept); `T.dep` is still the intent.
+    AfterResult,
+    /// `T.dep` is final: the job's files are all gone.
+    AfterDep,
+}
+
+impl Step {
+    pub fn parse(s: &str) -> Option<Step> {
+        Some(match s {
+            "before-intent" => Step::BeforeIntent,
+            "after-intent" => Step::AfterIntent,
+            "after-result" => Step::AfterResult,
+            "after-dep" => Step::AfterDep,
+            _ => return None,
+        })
+    }
+}
+
+fn reach(inp: &CommitInput<'_>, step: Step) {
+    if inp.fail_at == Some(step) {
+        // What a kill at this instant does; no cleanup runs.
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 pub enum Produced {
@@ -220,7 +269,9 @@ fn commit_result(
     if inp.sync && !same {
         file.sync_all().map_err(|e| io("syncing the result", e))?;
     }
+    reach(inp, Step::BeforeIntent);
     commit_intent(inp, base, hash)?;
+    reach(inp, Step::AfterIntent);
     let tmp = inp.temps.path(which).to_path_buf();
     let (produced, meta) = if same {
         if from_three {
@@ -246,6 +297,7 @@ fn commit_result(
     if inp.sync {
         fsync_dir(dir).map_err(|e| io("syncing the directory", e))?;
     }
+    reach(inp, Step::AfterResult);
     let rec = Record::Ifchange {
         inode: Inode::from_meta(&meta),
         hash,
@@ -296,7 +348,9 @@ pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, String> {
             (Produced::Nothing, Record::Ifcreate(base))
         }
     };
+    inp.temps.remove_unused();
     commit_dep(&mut inp, &self_rec)?;
+    reach(&inp, Step::AfterDep);
     Ok(produced)
 }
 

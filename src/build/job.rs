@@ -735,6 +735,12 @@ pub fn run(
             old_hash: old_self.map(|(_, h)| h),
             build: sh.ctx.build_uuid,
             trust: sh.ctx.trust,
+            fail_at: sh
+                .ctx
+                .failpoint
+                .as_ref()
+                .filter(|(_, name)| name.as_os_str() == paths::base_of(target))
+                .and_then(|(step, _)| commit::Step::parse(step)),
             sync: !sh.ctx.flags.no_sync,
         })
     } else if let Some(sig) = status.signal() {

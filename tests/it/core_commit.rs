@@ -2,6 +2,7 @@
 //! keeps the old target and the old .dep, no temp file survives.
 
 use crate::core_common::*;
+use crate::sandbox::Sandbox;
 use std::os::unix::fs::MetadataExt;
 
 #[test]
@@ -97,4 +98,111 @@ fn failure_of_a_dependency_keeps_the_dependant() {
     assert_eq!(sb.read("dep"), "v1\n");
     assert_eq!(sb.read_bytes(".redo/all.dep"), all_dep);
     assert_no_temp_files(&sb);
+}
+
+// --- a kill between any two steps of the commit (issue 11) -------------------------------
+//
+// `REDO_FERREDO_FAILPOINT=STEP:t` makes the process that commits `t` SIGKILL itself at
+// STEP, leaving exactly what a kill at that instant leaves. The next build must give what
+// a clean build gives, without "externally modified", and remove every leftover.
+
+/// Is the last record of `t`'s `.dep` a commit intent (self-record, all-zero inode)?
+fn is_intent(sb: &Sandbox, t: &str) -> bool {
+    matches!(read_dep(sb, t).recs.last(),
+        Some(Rec::Ifchange { inode, path, .. }) if path == t && inode.ino == 0 && inode.size == 0)
+}
+
+/// Build `t` (from `src`) with `v1`, change `src` to `v2`, kill the commit at `step`,
+/// check the state left, recover, and check `t` follows a third change too.
+fn kill_at(step: &str, t_do: &str, v: [&str; 3], first_build: bool) -> Sandbox {
+    let sb = new_sb().file("t.do", t_do).file("src", v[0]);
+    if !first_build {
+        sb.run(&["redo-ifchange", "t"]).success();
+    }
+    sb.write("src", v[1]);
+    let out = sb
+        .cmd(&["redo-ifchange", "t"])
+        .env("REDO_FERREDO_FAILPOINT", format!("{step}:t"))
+        .run();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status().signal(), Some(9), "{step}: not killed at the failpoint");
+    match step {
+        "before-intent" => assert!(!temp_files(&sb).is_empty(), "{step}: no leftovers"),
+        "after-intent" | "after-result" => assert!(is_intent(&sb, "t"), "{step}: no intent"),
+        _ => assert!(!is_intent(&sb, "t")),
+    }
+    sb.run(&["redo-ifchange", "t"])
+        .success()
+        .stderr_lacks("externally modified");
+    assert_eq!(sb.read("t"), sb.read("expect"), "{step}: recovered content");
+    assert_no_temp_files(&sb);
+    assert!(!is_intent(&sb, "t"), "{step}: intent left after recovery");
+    // The self-record is goredo's: the target's inode data as it is.
+    match read_dep(&sb, "t").recs.last() {
+        Some(Rec::Ifchange { inode, .. }) => assert_eq!(*inode, Inode::of(&sb.metadata("t"))),
+        other => panic!("{step}: self-record {other:?}"),
+    }
+    // Not stranded: it follows its source.
+    sb.write("src", v[2]);
+    sb.run(&["redo-ifchange", "t"])
+        .success()
+        .stderr_lacks("externally modified");
+    assert_eq!(sb.read("t"), sb.read("expect"), "{step}: after a further change");
+    sb
+}
+
+const STEPS: [&str; 4] = ["before-intent", "after-intent", "after-result", "after-dep"];
+
+#[test]
+fn killed_commit_via_stdout_recovers_at_every_step() {
+    // `expect` is what a clean build gives, written by the .do itself.
+    let t_do = "redo-ifchange src\ntr a-z A-Z <src | tee expect\n";
+    for step in STEPS {
+        kill_at(step, t_do, ["one\n", "two\n", "three\n"], false);
+    }
+}
+
+#[test]
+fn killed_commit_via_dollar3_recovers_at_every_step() {
+    let t_do = "redo-ifchange src\ntr a-z A-Z <src >\"$3\"\ncp \"$3\" expect\n";
+    for step in STEPS {
+        kill_at(step, t_do, ["one\n", "two\n", "three\n"], false);
+    }
+}
+
+#[test]
+fn killed_first_commit_recovers_at_every_step() {
+    // No old .dep: a target whose first commit was cut short must not pass for a source.
+    let t_do = "redo-ifchange src\ntr a-z A-Z <src | tee expect\n";
+    for step in STEPS {
+        kill_at(step, t_do, ["one\n", "two\n", "three\n"], true);
+    }
+}
+
+#[test]
+fn killed_same_content_commit_recovers_at_every_step() {
+    // The first byte only: the rebuild after v1 -> v2 gives the same content, which keeps
+    // the old file and touches it (its ctime changes) under the intent.
+    let t_do = "redo-ifchange src\nhead -c1 src | tee expect\n";
+    for step in STEPS {
+        kill_at(step, t_do, ["a1\n", "a2\n", "b3\n"], false);
+    }
+}
+
+#[test]
+fn an_intent_dep_makes_the_target_out_of_date_for_the_queries() {
+    let sb = new_sb()
+        .file("t.do", "redo-ifchange src\ncat src\n")
+        .file("src", "1\n");
+    sb.run(&["redo-ifchange", "t"]).success();
+    sb.write("src", "2\n");
+    sb.cmd(&["redo-ifchange", "t"])
+        .env("REDO_FERREDO_FAILPOINT", "after-result:t")
+        .run();
+    assert!(is_intent(&sb, "t"));
+    let ood = sb.run(&["redo-ood"]);
+    ood.success();
+    assert_eq!(ood.stdout(), "t\n");
+    sb.run(&["redo-ifchange", "t"]).success();
+    assert_eq!(sb.run(&["redo-ood"]).stdout(), "");
 }

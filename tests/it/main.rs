@@ -15,6 +15,7 @@ mod core_common;
 mod core_depcache;
 mod core_dofile;
 mod core_ood;
+mod core_orphans;
 mod core_output;
 mod core_parallel;
 mod core_runshare;
