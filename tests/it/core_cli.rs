@@ -337,3 +337,23 @@ fn words_after_the_first_operand_are_operands_even_like_flags() {
         .success();
     assert_eq!(sb.read("-k.out"), "-k\n");
 }
+
+#[test]
+fn log_rec_records_the_whole_environment_of_the_job() {
+    // Issue 11: as goredo, every variable the job saw, so `redo-log -c` can reproduce it.
+    let sb = new_sb().file("t.do", "echo x\n");
+    sb.cmd(&["redo", "-k", "t"])
+        .env("CC", "my-cc -O2")
+        .env("CFLAGS", "-Wall")
+        .run()
+        .success();
+    let rec = sb.read(".redo/t.log-rec");
+    let env: Vec<&str> = rec.lines().filter_map(|l| l.strip_prefix("Env: ")).collect();
+    for want in ["CC=my-cc -O2", "CFLAGS=-Wall", "REDO_DEP_FD=", "REDO_BUILD_UUID="] {
+        assert!(env.iter().any(|e| e.starts_with(want)), "no {want} in {rec}");
+    }
+    assert!(env.iter().any(|e| e.starts_with("PATH=")), "no PATH in {rec}");
+    let mut sorted = env.clone();
+    sorted.sort_unstable();
+    assert_eq!(env, sorted, "Env fields in order");
+}

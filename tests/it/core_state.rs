@@ -208,3 +208,17 @@ fn deleted_target_is_simply_rebuilt() {
     assert_eq!(sb.read("t"), "built\n");
     assert_eq!(count(&sb, "count"), 2);
 }
+
+#[test]
+fn stop_if_modified_error_reads_as_goredo() {
+    // Issue 11: goredo's message is `T externally modified`.
+    let sb = new_sb().file("sub/t.do", "echo built\n");
+    sb.run(&["redo", "sub/t"]).success();
+    sb.write("sub/t", "edited by hand\n");
+    sb.cmd(&["redo", "sub/t"])
+        .env("REDO_STOP_IF_MODIFIED", "1")
+        .run()
+        .failure()
+        .stderr_contains("sub/t externally modified");
+    assert_eq!(sb.read("sub/t"), "edited by hand\n");
+}
