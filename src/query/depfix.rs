@@ -4,7 +4,8 @@
 //!
 //! For each `.redo/X.dep`, every ifchange record (the self-record too) whose
 //! file exists gets that file's current inode data and BLAKE3 hash; a
-//! record of a missing file is kept as it is. A `.dep` is rewritten only if
+//! record of a missing file is kept as it is. The intent of a commit that
+//! was cut short (`build::commit`) is left alone: its target needs a build. A `.dep` is rewritten only if
 //! something changed, atomically: a `.redo/.redo.X.dep.*` temporary, then a
 //! rename (see [`depfix`] for durability). Each file is hashed once per run.
 //!
@@ -144,6 +145,16 @@ pub fn depfix(here: &Here, sync: bool, problems: &mut Problems) -> Vec<Change> {
                 continue;
             }
         };
+        if dep.is_intent() {
+            // A commit cut short: its target must be rebuilt, and refreshing
+            // the intent's self-record would make it pass for up to date.
+            changes.push(Change {
+                file: dp,
+                what: "left alone: its last build was cut short; the next build rebuilds it"
+                    .into(),
+            });
+            continue;
+        }
         let n = rf.refresh(t, &mut dep);
         if n == 0 {
             continue;

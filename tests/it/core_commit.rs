@@ -206,3 +206,22 @@ fn an_intent_dep_makes_the_target_out_of_date_for_the_queries() {
     sb.run(&["redo-ifchange", "t"]).success();
     assert_eq!(sb.run(&["redo-ood"]).stdout(), "");
 }
+
+#[test]
+fn depfix_leaves_an_intent_for_the_next_build() {
+    let sb = new_sb()
+        .file("t.do", "redo-ifchange src\ncat src\n")
+        .file("src", "1\n");
+    sb.run(&["redo-ifchange", "t"]).success();
+    sb.write("src", "2\n");
+    sb.cmd(&["redo-ifchange", "t"])
+        .env("REDO_FERREDO_FAILPOINT", "after-intent:t")
+        .run();
+    assert_eq!(sb.read("t"), "1\n");
+    sb.run(&["redo-depfix"])
+        .success()
+        .stderr_contains("cut short");
+    assert!(is_intent(&sb, "t"), "depfix turned the intent into a record");
+    sb.run(&["redo-ifchange", "t"]).success();
+    assert_eq!(sb.read("t"), "2\n");
+}
