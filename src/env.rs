@@ -107,7 +107,7 @@ impl Context {
         let uuid_text = get(BUILD_UUID).filter(|v| !v.is_empty());
         let (build_uuid, top_level) = match uuid_text {
             Some(t) => (
-                parse_uuid(&t.to_string_lossy()).ok_or_else(|| {
+                crate::build_id::parse(&t.to_string_lossy()).ok_or_else(|| {
                     Error::Config(format!(
                         "{BUILD_UUID}={:?} is not a UUID; unset it to start a new build",
                         t
@@ -115,7 +115,7 @@ impl Context {
                 })?,
                 false,
             ),
-            None => (new_uuid(), true),
+            None => (crate::build_id::new(), true),
         };
         let trust = match get(INODE_TRUST) {
             None => InodeTrust::Ctime,
@@ -197,7 +197,7 @@ impl Context {
     /// Variables every child inherits from this process's flags and build run.
     pub fn child_vars(&self) -> Vec<(&'static str, OsString)> {
         let mut v: Vec<(&'static str, OsString)> = vec![
-            (BUILD_UUID, format_uuid(&self.build_uuid).into()),
+            (BUILD_UUID, crate::build_id::format(&self.build_uuid).into()),
             (LEVEL, (self.level + 1).to_string().into()),
         ];
         if let Some((sec, nsec)) = self.started {
@@ -245,48 +245,6 @@ fn parse_time(s: &str) -> Option<(i64, i64)> {
     Some((sec.parse().ok()?, nsec.parse().ok()?))
 }
 
-pub fn new_uuid() -> [u8; 16] {
-    let mut b = [0u8; 16];
-    // getrandom never fails for 16 bytes once the pool is initialised; fall back
-    // to time and pid so that a failure can never stop a build.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n != 16 {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        b.copy_from_slice(&(t ^ ((std::process::id() as u128) << 64)).to_be_bytes());
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    b
-}
-
-pub fn format_uuid(b: &[u8; 16]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
-    let hex: Vec<u8> = s.bytes().filter(|&c| c != b'-').collect();
-    if hex.len() != 32 || s.len() != 36 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let t = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(t, 16).ok()?;
-    }
-    Some(out)
-}
-
 pub fn encode_chain(chain: &[PathBuf]) -> OsString {
     let mut out = Vec::new();
     for p in chain {
@@ -323,13 +281,6 @@ pub fn decode_chain(b: &[u8]) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uuid_round_trip() {
-        let u = new_uuid();
-        assert_eq!(parse_uuid(&format_uuid(&u)), Some(u));
-        assert_eq!(parse_uuid("nope"), None);
-    }
 
     #[test]
     fn chain_round_trip() {

@@ -9,7 +9,9 @@
 //!
 //! Module map:
 //! - [`env`]: the `REDO_*` environment contract.
+//! - [`build_id`]: the BuildUUID of a build run.
 //! - [`paths`]: lexical path arithmetic.
+//! - [`fasthash`]: the memo tables' hash.
 //! - [`dofile`]: which .do builds a target.
 //! - [`state`]: `.dep` format, locks, logs.
 //! - [`ood`]: the out-of-date decision, with reasons as data.
@@ -19,9 +21,11 @@
 //! - [`query`]: the query applets' engine (redo-ood, redo-sources, ...).
 
 pub mod build;
+pub mod build_id;
 pub mod dofile;
 pub mod env;
 pub mod error;
+pub mod fasthash;
 pub mod jobserver;
 pub mod ood;
 pub mod paths;

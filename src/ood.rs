@@ -20,15 +20,16 @@
 //! a [`Checker`]. A dependency cycle recorded on disk is cut (the repeated
 //! target counts as up to date) so a check always terminates.
 
-use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
-use std::hash::{BuildHasherDefault, Hasher};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::fasthash::{FastMap, FastSet};
 use crate::paths;
 use crate::state::dep::{self, Dep, Hash, Record};
 use crate::state::depcache::{self, Cached, FileKey, Snapshot};
+use crate::state::dirlist::KnownAbsent;
 use crate::state::inode::{Inode, InodeTrust};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,77 +104,13 @@ pub enum DepState {
     Present(Arc<Dep>),
 }
 
-/// FxHash-style rounds with a murmur3 finish: the memo keys are paths hashed
-/// thousands of times per check of a big tree, where SipHash's DoS
-/// resistance buys nothing.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.write(&[i]);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.write(&i.to_le_bytes());
-    }
-
-    fn finish(&self) -> u64 {
-        // murmur3's finaliser: hashbrown takes the bucket from the low bits,
-        // which the multiply-rotate rounds alone leave poorly mixed.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-}
-
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-pub type FastSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
-
 /// Memo key: the path's bytes. Every path here is lexically clean, so
 /// bytewise equality is path equality, and hashing the bytes avoids
 /// `Path`'s component-wise `Hash`.
 type Key = OsString;
 
-/// The memo maps' hash of raw bytes, for tables of our own (the `.dep`
-/// cache index, the run share's buckets).
-pub fn hash_bytes(b: &[u8]) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(b);
-    h.finish()
-}
-
 fn key(p: &Path) -> Key {
     p.as_os_str().to_os_string()
-}
-
-/// What a caller knows for certain is absent from the filesystem (say, from
-/// a directory walk made just before), so that the checker spares the `stat`
-/// or `open` of files that do not exist — most `.do` candidates, and the
-/// `.dep` of every source. Only consulted for absence: a path it does not
-/// know is examined as usual. Like every memo here, it is a snapshot.
-pub trait KnownAbsent: Send + Sync {
-    fn absent(&self, path: &Path) -> bool;
-    /// Known to exist (a name in a directory listing; a dangling symlink
-    /// counts). Only used where mere existence matters.
-    fn present(&self, _path: &Path) -> bool {
-        false
-    }
 }
 
 pub struct Checker {

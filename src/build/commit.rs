@@ -208,7 +208,14 @@ fn now_times(target: &Path) -> std::io::Result<()> {
     use nix::sys::stat::{utimensat, UtimensatFlags};
     use nix::sys::time::TimeSpec;
     let now = TimeSpec::UTIME_NOW;
-    utimensat(nix::fcntl::AT_FDCWD, target, &now, &now, UtimensatFlags::FollowSymlink).map_err(Into::into)
+    utimensat(
+        nix::fcntl::AT_FDCWD,
+        target,
+        &now,
+        &now,
+        UtimensatFlags::FollowSymlink,
+    )
+    .map_err(Into::into)
 }
 
 fn io(what: &str, e: std::io::Error) -> String {
@@ -243,8 +250,12 @@ fn commit_intent(inp: &CommitInput<'_>, base: &Path, hash: dep::Hash) -> Result<
             .map_err(|e| io(&format!("syncing {}", path.display()), e))?;
     }
     let final_dep = crate::state::dep_path(inp.target);
-    fs::rename(path, &final_dep)
-        .map_err(|e| io(&format!("renaming the intent to {}", final_dep.display()), e))?;
+    fs::rename(path, &final_dep).map_err(|e| {
+        io(
+            &format!("renaming the intent to {}", final_dep.display()),
+            e,
+        )
+    })?;
     if inp.sync {
         if let Some(p) = final_dep.parent() {
             fsync_dir(p).map_err(|e| io("syncing .redo", e))?;

@@ -124,7 +124,7 @@ fn unique_hex() -> String {
     static SEED: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let seed = *SEED.get_or_init(|| {
-        let u = crate::env::new_uuid();
+        let u = crate::build_id::new();
         u64::from_ne_bytes([u[0], u[1], u[2], u[3], u[4], u[5], u[7], u[9]])
             ^ u64::from(std::process::id())
     });
@@ -541,8 +541,8 @@ pub fn run(
     if !spec.force && old.as_ref().is_some_and(|o| o.built_in(sh)) {
         return Ok(Outcome::AlreadyBuilt);
     }
-    let redecide = spec.waited
-        || (!spec.force && old.as_ref().is_some_and(|o| o.foreign_since_start(sh)));
+    let redecide =
+        spec.waited || (!spec.force && old.as_ref().is_some_and(|o| o.foreign_since_start(sh)));
     if redecide && !still_out_of_date(sh, target) {
         return Ok(Outcome::AlreadyBuilt);
     }
@@ -893,7 +893,7 @@ fn write_log_rec(
     };
     field(
         "Build",
-        crate::env::format_uuid(&sh.ctx.build_uuid).as_bytes(),
+        crate::build_id::format(&sh.ctx.build_uuid).as_bytes(),
     );
     field("PPID", std::process::id().to_string().as_bytes());
     field("Cwd", found.do_dir.as_os_str().as_bytes());

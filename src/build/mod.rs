@@ -34,8 +34,9 @@ use std::path::{Path, PathBuf};
 
 use crate::env::Context;
 use crate::error::{Error, Result};
+use crate::fasthash::{FastMap, FastSet};
 use crate::jobserver::Jobserver;
-use crate::ood::{Checker, FastMap, FastSet, Verdict};
+use crate::ood::{Checker, Verdict};
 use crate::report::{Event, Reporter};
 
 /// What every job of this invocation shares.
@@ -157,7 +158,7 @@ pub fn build(
     let mut selfrecs: SelfRecs = vec![None; targets.len()];
     let mut built_recs: FastMap<OsString, Option<runshare::SelfRecord>> = FastMap::default();
     let mut checker = Checker::new(ctx.build_uuid, ctx.trust);
-    let fresh_lists = || -> std::sync::Arc<dyn crate::ood::KnownAbsent> {
+    let fresh_lists = || -> std::sync::Arc<dyn crate::state::dirlist::KnownAbsent> {
         std::sync::Arc::new(crate::state::dirlist::SharedDirLists::default())
     };
     checker.known_absent = Some(fresh_lists());

@@ -181,7 +181,7 @@ pub struct RunShare {
 }
 
 fn bucket(path: &[u8]) -> u64 {
-    crate::ood::hash_bytes(path) % NBUCKETS
+    crate::fasthash::hash_bytes(path) % NBUCKETS
 }
 
 /// Use the share's fd as a `File` without taking it over (never closed here).
@@ -763,7 +763,7 @@ mod tests {
 
     #[test]
     fn append_lookup_barrier() {
-        let b = crate::env::new_uuid();
+        let b = crate::build_id::new();
         let mut s = RunShare::create(&b).expect("share");
         let a = PathBuf::from("/x/a");
         let c = PathBuf::from("/x/c");
@@ -815,14 +815,14 @@ mod tests {
             Some(Known::Built(None))
         );
         // Another run's file is refused.
-        assert!(RunShare::open(OsStr::new(s.value()), &crate::env::new_uuid()).is_none());
+        assert!(RunShare::open(OsStr::new(s.value()), &crate::build_id::new()).is_none());
         assert!(RunShare::open(OsStr::new("0:1"), &b).is_none());
         assert!(RunShare::open(OsStr::new("junk"), &b).is_none());
     }
 
     #[test]
     fn many_operands_whole_read() {
-        let b = crate::env::new_uuid();
+        let b = crate::build_id::new();
         let mut s = RunShare::create(&b).expect("share");
         let ts: Vec<PathBuf> = (0..10000)
             .map(|i| PathBuf::from(format!("/t/{i}")))

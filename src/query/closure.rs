@@ -7,9 +7,11 @@ use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use crate::ood::{Checker, DepState, FastMap, FastSet, KnownAbsent, Reason, Verdict};
+use crate::fasthash::{FastMap, FastSet};
+use crate::ood::{Checker, DepState, Reason, Verdict};
 use crate::paths;
 use crate::state::dep::{Dep, Record};
+use crate::state::dirlist::KnownAbsent;
 use crate::state::inode::{Inode, InodeTrust};
 use std::sync::Arc;
 

@@ -150,8 +150,7 @@ pub fn depfix(here: &Here, sync: bool, problems: &mut Problems) -> Vec<Change> {
             // the intent's self-record would make it pass for up to date.
             changes.push(Change {
                 file: dp,
-                what: "left alone: its last build was cut short; the next build rebuilds it"
-                    .into(),
+                what: "left alone: its last build was cut short; the next build rebuilds it".into(),
             });
             continue;
         }

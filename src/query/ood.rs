@@ -19,7 +19,8 @@
 use std::path::PathBuf;
 
 use super::closure::{par_closure, Found, Want};
-use crate::ood::{KnownAbsent, Reason};
+use crate::ood::Reason;
+use crate::state::dirlist::KnownAbsent;
 use crate::state::inode::InodeTrust;
 use std::sync::Arc;
 
@@ -57,7 +58,7 @@ mod tests {
     fn run(t: &Tree, start: &str, threads: usize) -> Vec<(String, String)> {
         let root = t.root();
         let mut v: Vec<(String, String)> = ood(
-            crate::env::new_uuid(),
+            crate::build_id::new(),
             InodeTrust::Ctime,
             &[root.join(start)],
             threads,

@@ -12,7 +12,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::{Here, Problems};
-use crate::ood::{FastSet, KnownAbsent};
+use crate::fasthash::FastSet;
+use crate::state::dirlist::KnownAbsent;
 use crate::state::{REDO_DIR, TMP_PREFIX};
 use std::ffi::OsString;
 

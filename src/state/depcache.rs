@@ -48,7 +48,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::ood::FastMap;
+use crate::fasthash::{hash_bytes, FastMap};
 use crate::state::nameindex::NameIndex;
 
 pub const CACHE_DIR: &str = ".ferredo";
@@ -234,7 +234,7 @@ impl Cached {
     /// The ordinal of `name`'s entry.
     pub fn find(&self, name: &OsStr) -> Option<u32> {
         let name = name.as_bytes();
-        self.index.find(crate::ood::hash_bytes(name), |i| {
+        self.index.find(hash_bytes(name), |i| {
             let e = &self.entries[i as usize];
             &self.buf[e.name.0..e.name.1] == name
         })
@@ -325,7 +325,7 @@ fn parse(buf: Vec<u8>) -> Option<Arc<Cached>> {
     for (i, e) in entries.iter().enumerate() {
         let name = &body[e.name.0..e.name.1];
         // A name twice (never written so): the last stands, as in a map.
-        index.insert(crate::ood::hash_bytes(name), i as u32, |j| {
+        index.insert(hash_bytes(name), i as u32, |j| {
             let f = &entries[j as usize];
             &body[f.name.0..f.name.1] == name
         });

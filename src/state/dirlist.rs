@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use crate::ood::FastMap;
+use crate::fasthash::{hash_bytes, FastMap};
 use crate::state::nameindex::NameIndex;
 
 /// Questions about one directory answered by `stat` before it is listed.
@@ -66,6 +66,20 @@ struct Slot {
     /// Set by the thread that lists the directory.
     started: AtomicBool,
     listing: OnceLock<Listing>,
+}
+
+/// What a caller knows for certain is absent from the filesystem (say, from
+/// a directory walk made just before), so that the checker spares the `stat`
+/// or `open` of files that do not exist — most `.do` candidates, and the
+/// `.dep` of every source. Only consulted for absence: a path it does not
+/// know is examined as usual. Like every memo here, it is a snapshot.
+pub trait KnownAbsent: Send + Sync {
+    fn absent(&self, path: &Path) -> bool;
+    /// Known to exist (a name in a directory listing; a dangling symlink
+    /// counts). Only used where mere existence matters.
+    fn present(&self, _path: &Path) -> bool {
+        false
+    }
 }
 
 /// A shareable existence oracle for the out-of-date checker (see the
@@ -167,7 +181,7 @@ impl SharedDirLists {
     }
 }
 
-impl crate::ood::KnownAbsent for SharedDirLists {
+impl KnownAbsent for SharedDirLists {
     fn absent(&self, path: &Path) -> bool {
         self.ruled_out(path) == Some(true)
     }
@@ -268,7 +282,7 @@ impl NameSet {
         };
         for i in 0..self.ends.len() as u32 {
             // Names in a directory are unique.
-            index.insert(crate::ood::hash_bytes(self.name(i)), i, |_| false);
+            index.insert(hash_bytes(self.name(i)), i, |_| false);
         }
         self.index = Some(index);
         true
@@ -276,7 +290,7 @@ impl NameSet {
 
     fn contains(&self, name: &[u8]) -> bool {
         self.index.as_ref().is_some_and(|ix| {
-            ix.find(crate::ood::hash_bytes(name), |i| self.name(i) == name)
+            ix.find(hash_bytes(name), |i| self.name(i) == name)
                 .is_some()
         })
     }
@@ -284,7 +298,7 @@ impl NameSet {
     fn may_hold(&self, name: &[u8]) -> bool {
         self.index
             .as_ref()
-            .is_some_and(|ix| ix.may_hold(crate::ood::hash_bytes(name)))
+            .is_some_and(|ix| ix.may_hold(hash_bytes(name)))
     }
 }
 

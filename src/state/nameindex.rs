@@ -1,6 +1,6 @@
 //! An open-addressing index of names kept elsewhere (a directory listing's
 //! buffer, a `.dep` cache's bytes): ordinals by the name's hash
-//! ([`crate::ood::hash_bytes`]), at most half full.
+//! ([`crate::fasthash::hash_bytes`]), at most half full.
 //!
 //! Each slot holds the hash's high half beside the ordinal, so a probe that
 //! meets another name's slot rarely has to read that name: a big check asks
@@ -75,7 +75,7 @@ impl NameIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ood::hash_bytes;
+    use crate::fasthash::hash_bytes;
 
     #[test]
     fn finds_every_name_and_rules_out_the_others() {

@@ -16,7 +16,7 @@ fn hex(b: &[u8]) -> String {
 /// Render as recfile text. ifchange-nonexistent is shown as
 /// `Type: ifchange-nonexistent` (goredo does not document a rendering).
 pub fn render(dep: &Dep) -> String {
-    let mut s = format!("Build: {}\n", crate::env::format_uuid(&dep.build));
+    let mut s = format!("Build: {}\n", crate::build_id::format(&dep.build));
     for r in &dep.records {
         s.push('\n');
         match r {
@@ -140,7 +140,7 @@ pub fn parse_dep(text: &str) -> Result<Dep, String> {
     for rec in parse(text)? {
         if let Some(b) = get(&rec, "Build") {
             build =
-                crate::env::parse_uuid(b.trim()).ok_or_else(|| format!("bad Build UUID {b:?}"))?;
+                crate::build_id::parse(b.trim()).ok_or_else(|| format!("bad Build UUID {b:?}"))?;
         }
         let Some(typ) = get(&rec, "Type") else {
             continue;
@@ -192,7 +192,7 @@ mod tests {
 
     fn sample() -> Dep {
         Dep {
-            build: crate::env::parse_uuid("80143f04-bfff-4673-950c-081d712f573d").unwrap(),
+            build: crate::build_id::parse("80143f04-bfff-4673-950c-081d712f573d").unwrap(),
             records: vec![
                 Record::Ifcreate("foo.o.do".into()),
                 Record::Ifchange {

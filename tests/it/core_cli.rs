@@ -348,11 +348,25 @@ fn log_rec_records_the_whole_environment_of_the_job() {
         .run()
         .success();
     let rec = sb.read(".redo/t.log-rec");
-    let env: Vec<&str> = rec.lines().filter_map(|l| l.strip_prefix("Env: ")).collect();
-    for want in ["CC=my-cc -O2", "CFLAGS=-Wall", "REDO_DEP_FD=", "REDO_BUILD_UUID="] {
-        assert!(env.iter().any(|e| e.starts_with(want)), "no {want} in {rec}");
+    let env: Vec<&str> = rec
+        .lines()
+        .filter_map(|l| l.strip_prefix("Env: "))
+        .collect();
+    for want in [
+        "CC=my-cc -O2",
+        "CFLAGS=-Wall",
+        "REDO_DEP_FD=",
+        "REDO_BUILD_UUID=",
+    ] {
+        assert!(
+            env.iter().any(|e| e.starts_with(want)),
+            "no {want} in {rec}"
+        );
     }
-    assert!(env.iter().any(|e| e.starts_with("PATH=")), "no PATH in {rec}");
+    assert!(
+        env.iter().any(|e| e.starts_with("PATH=")),
+        "no PATH in {rec}"
+    );
     let mut sorted = env.clone();
     sorted.sort_unstable();
     assert_eq!(env, sorted, "Env fields in order");

@@ -125,7 +125,11 @@ fn kill_at(step: &str, t_do: &str, v: [&str; 3], first_build: bool) -> Sandbox {
         .env("REDO_FERREDO_FAILPOINT", format!("{step}:t"))
         .run();
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(out.status().signal(), Some(9), "{step}: not killed at the failpoint");
+    assert_eq!(
+        out.status().signal(),
+        Some(9),
+        "{step}: not killed at the failpoint"
+    );
     match step {
         "before-intent" => assert!(!temp_files(&sb).is_empty(), "{step}: no leftovers"),
         "after-intent" | "after-result" => assert!(is_intent(&sb, "t"), "{step}: no intent"),
@@ -147,7 +151,11 @@ fn kill_at(step: &str, t_do: &str, v: [&str; 3], first_build: bool) -> Sandbox {
     sb.run(&["redo-ifchange", "t"])
         .success()
         .stderr_lacks("externally modified");
-    assert_eq!(sb.read("t"), sb.read("expect"), "{step}: after a further change");
+    assert_eq!(
+        sb.read("t"),
+        sb.read("expect"),
+        "{step}: after a further change"
+    );
     sb
 }
 
@@ -221,7 +229,10 @@ fn depfix_leaves_an_intent_for_the_next_build() {
     sb.run(&["redo-depfix"])
         .success()
         .stderr_contains("cut short");
-    assert!(is_intent(&sb, "t"), "depfix turned the intent into a record");
+    assert!(
+        is_intent(&sb, "t"),
+        "depfix turned the intent into a record"
+    );
     sb.run(&["redo-ifchange", "t"]).success();
     assert_eq!(sb.read("t"), "2\n");
 }

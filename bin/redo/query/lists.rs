@@ -5,9 +5,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction};
-use ferredo::ood::{Checker, KnownAbsent};
+use ferredo::ood::Checker;
 use ferredo::query::closure::Want;
 use ferredo::query::{self, affects, closure, ood, walk, Here, Problems};
+use ferredo::state::dirlist::KnownAbsent;
 use std::sync::Arc;
 
 use super::{command, env, operands, operands_arg, parse, zero_arg, Out};
