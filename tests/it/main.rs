@@ -17,6 +17,7 @@ mod core_dofile;
 mod core_ood;
 mod core_output;
 mod core_parallel;
+mod core_paths;
 mod core_runshare;
 mod core_signals;
 mod core_state;
