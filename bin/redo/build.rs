@@ -221,12 +221,12 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
     let targets: Vec<PathBuf> = match &operands {
         Some(v) => v
             .iter()
-            .map(|t| ferredo::paths::abs_join(&cwd, Path::new(t)))
+            .map(|t| ferredo::paths::resolve_join(&cwd, Path::new(t)))
             .collect(),
         None => m
             .get_many::<OsString>("targets")
             .map(|v| {
-                v.map(|t| ferredo::paths::abs_join(&cwd, Path::new(t)))
+                v.map(|t| ferredo::paths::resolve_join(&cwd, Path::new(t)))
                     .collect()
             })
             .unwrap_or_default(),

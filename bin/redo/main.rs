@@ -38,7 +38,8 @@ pub fn env_get(name: &str) -> Option<OsString> {
 }
 
 /// The logical cwd: `$PWD` when it names the same directory as ".", as Go's
-/// `os.Getwd` does, so targets are resolved lexically like goredo.
+/// `os.Getwd` does, so targets keep the names the user sees, like goredo's
+/// (`paths::resolve_join` still applies a `..` after a symlink physically).
 pub fn logical_cwd() -> std::io::Result<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let real = std::env::current_dir()?;

@@ -50,7 +50,7 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
     let targets: Vec<PathBuf> = if applet == "redo-ifcreate" {
         m.get_many::<OsString>("targets")
             .map(|v| {
-                v.map(|t| ferredo::paths::abs_join(&cwd, &PathBuf::from(t)))
+                v.map(|t| ferredo::paths::resolve_join(&cwd, &PathBuf::from(t)))
                     .collect()
             })
             .unwrap_or_default()

@@ -102,7 +102,8 @@ impl Problems {
 /// exact because lexical cleaning leaves `..` only at the start of a
 /// relative path, and from a canonical cwd a leading `..` names the logical
 /// parent. Otherwise (cwd reached through a symlink) paths are absolute,
-/// resolved lexically against the logical cwd as goredo does.
+/// against the logical cwd as goredo's; an operand's `..` after a symlink
+/// is applied physically, though (`paths::resolve_join`).
 #[derive(Clone, Debug)]
 pub struct Here {
     cwd: PathBuf,
@@ -138,9 +139,10 @@ impl Here {
         }
     }
 
-    /// A command-line operand as a clean path of this mode.
+    /// A command-line operand as a clean path of this mode, naming what the
+    /// operating system would open (see `paths::resolve_join`).
     pub fn resolve(&self, op: &Path) -> PathBuf {
-        let abs = crate::paths::abs_join(&self.cwd, op);
+        let abs = crate::paths::resolve_join(&self.cwd, op);
         if self.relative {
             crate::paths::rel(&self.cwd, &abs)
         } else {

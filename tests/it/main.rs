@@ -18,6 +18,7 @@ mod core_ood;
 mod core_orphans;
 mod core_output;
 mod core_parallel;
+mod core_paths;
 mod core_runshare;
 mod core_signals;
 mod core_state;
