@@ -42,17 +42,17 @@ pub const CHAIN: &str = "REDO_FERREDO_CHAIN";
 /// ferredo's own: the directory of private applet links prepended to PATH.
 pub const APPLET_DIR: &str = "REDO_FERREDO_APPLETS";
 /// ferredo's own: the run share (`FD:PID`), what the processes of this build
-/// run have established about targets (see `build::runshare`). Ignored at
+/// run have established about targets (see `engine::runshare`). Ignored at
 /// top level, which creates its own and overrides it for its children.
 pub const RUNSHARE: &str = "REDO_FERREDO_RUNSHARE";
 /// ferredo's own: when the build run started (`SECONDS.NANOS` of the
 /// kernel's coarse real-time clock, the clock file times are taken from),
 /// so that a job can tell a `.dep` another build committed during this run
-/// from one older than it (see `build::job`).
+/// from one older than it (see `engine::job`).
 pub const STARTED: &str = "REDO_FERREDO_STARTED";
 /// ferredo's own, for the crash tests: `STEP:NAME` makes a process die by
 /// SIGKILL at `STEP` of the commit of any target whose base name is `NAME`
-/// (steps: see `build::commit::Step`), leaving what a kill there leaves.
+/// (steps: see `engine::commit::Step`), leaving what a kill there leaves.
 pub const FAILPOINT: &str = "REDO_FERREDO_FAILPOINT";
 
 /// Flags that may be given on the command line and are inherited by children.

@@ -15,14 +15,14 @@
 //! - [`dofile`]: which .do builds a target.
 //! - [`state`]: `.dep` format, locks, logs.
 //! - [`ood`]: the out-of-date decision, with reasons as data.
-//! - [`build`]: running .do files, the atomic commit, scheduling.
+//! - [`engine`]: running .do files, the atomic commit, scheduling.
 //! - [`jobserver`]: the GNU make jobserver, as client and server.
 //! - [`report`]: events the engine emits for the CLI to render.
 //! - [`query`]: the query applets' engine (redo-ood, redo-sources, ...).
 
-pub mod build;
 pub mod build_id;
 pub mod dofile;
+pub mod engine;
 pub mod env;
 pub mod error;
 pub mod fasthash;

@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction, Command};
-use ferredo::build::{self, signals, Options};
+use ferredo::engine::{self, signals, Options};
 use ferredo::env::Context;
 use ferredo::error::Error;
 use ferredo::jobserver::{Jobserver, Request, Style};
@@ -276,7 +276,7 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
     let (status_var, status_fd) = term.start_status(&ctx, crate::env_get(status::STATUS_FD));
     opts.extra_env.push(status_var);
     opts.extra_fds.extend(status_fd);
-    let result = build::build(&ctx, &js, &term, &targets, &opts);
+    let result = engine::build(&ctx, &js, &term, &targets, &opts);
     term.finish_status();
     for w in js.take_warnings() {
         term.warning(&w.0);

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use clap::{Arg, Command};
-use ferredo::build::record;
+use ferredo::engine::record;
 use ferredo::env::Context;
 
 pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {

@@ -5,7 +5,7 @@
 //! For each `.redo/X.dep`, every ifchange record (the self-record too) whose
 //! file exists gets that file's current inode data and BLAKE3 hash; a
 //! record of a missing file is kept as it is. The intent of a commit that
-//! was cut short (`build::commit`) is left alone: its target needs a build. A `.dep` is rewritten only if
+//! was cut short (`engine::commit`) is left alone: its target needs a build. A `.dep` is rewritten only if
 //! something changed, atomically: a `.redo/.redo.X.dep.*` temporary, then a
 //! rename (see [`depfix`] for durability). Each file is hashed once per run.
 //!

@@ -187,7 +187,7 @@ impl Dep {
 
     /// Is this the intent of a commit that did not finish (its last record,
     /// the only one an intent has, is a self-record with
-    /// [`Inode::INTENT`])? See `build::commit`.
+    /// [`Inode::INTENT`])? See `engine::commit`.
     pub fn is_intent(&self) -> bool {
         matches!(self.records.last(), Some(Record::Ifchange { inode, .. }) if inode.is_intent())
     }

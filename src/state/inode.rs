@@ -25,7 +25,7 @@ pub struct Inode {
 }
 
 impl Inode {
-    /// The inode data of a commit's intent record (see `build::commit`): all
+    /// The inode data of a commit's intent record (see `engine::commit`): all
     /// zero, which no file has (inode number 0 is never allocated), so it
     /// never equals a stat and marks "this target's commit did not finish".
     pub const INTENT: Inode = Inode {

@@ -56,7 +56,7 @@ pub struct TempNames {
     /// nested redo-ifchange through `REDO_DEP_FD`; locked with `flock`.
     pub dep: PathBuf,
     /// `D/.redo/.redo.T.intent.tmp`: the commit's intent, renamed to `T.dep`
-    /// (see `build::commit`).
+    /// (see `engine::commit`).
     pub intent: PathBuf,
 }
 

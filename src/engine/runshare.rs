@@ -537,7 +537,7 @@ impl RunShare {
         if valid_fd(fd, build) {
             // We keep it close-on-exec: it must not leak into every program
             // our .do children start (they get it through child_fds).
-            crate::build::signals::set_cloexec(fd);
+            crate::engine::signals::set_cloexec(fd);
             share = Some(RunShare {
                 fd: unsafe { OwnedFd::from_raw_fd(fd) },
                 build: *build,
