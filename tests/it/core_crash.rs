@@ -3,8 +3,9 @@
 //! exactly what a clean build would, refuses nothing as "externally modified", and
 //! removes the temp files the dead build left (`.redo.T.*`, `.redo/.redo.T.dep.*`).
 //!
-//! Seeded: `FERREDO_CRASH_SEED=<n>` replays a run (the seed is printed at the start and
-//! in every failure).
+//! Seeded: `FERREDO_CRASH_SEED=<n>` replays the project, the edits and the choices of a
+//! run (the seed is printed at the start and in every failure); the instants of the
+//! kills depend on timing too (their bound follows the measured build durations).
 
 use crate::gen::*;
 use crate::sandbox::*;
@@ -189,7 +190,7 @@ fn a_build_killed_at_any_instant_never_strands_a_target() {
             &["redo-ifchange", "all"]
         };
         let mean = recent.iter().sum::<Duration>() / recent.len() as u32;
-        let bound = mean.mul_f64(1.2).clamp(Duration::from_millis(20), full);
+        let bound = mean.mul_f64(1.2).min(full).max(Duration::from_millis(20));
         let delay = rng.duration(bound);
         errfile.set_len(0).expect("truncate");
         let t0 = Instant::now();

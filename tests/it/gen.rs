@@ -171,7 +171,7 @@ impl Project {
                 2 => "src/a",
                 _ => *rng.pick(DIRS),
             };
-            let explicit = n >= 3 && rng.chance(1, 4);
+            let explicit = n == 3 || (n > 3 && rng.chance(1, 4));
             p.objs.push((dir.to_string(), n, explicit));
             p.files.insert(format!("{dir}/s{n}.c"), random_text(rng));
             if explicit {
