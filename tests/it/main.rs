@@ -12,6 +12,8 @@
 mod core_cli;
 mod core_commit;
 mod core_common;
+mod core_concurrent;
+mod core_crash;
 mod core_depcache;
 mod core_dofile;
 mod core_ood;
@@ -24,6 +26,7 @@ mod core_signals;
 mod core_state;
 mod core_status;
 mod demo;
+mod gen;
 mod interop_common;
 mod interop_faults;
 mod interop_make_top;
