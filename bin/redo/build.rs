@@ -12,7 +12,8 @@ use ferredo::jobserver::{Jobserver, Request, Style};
 use crate::output::Terminal;
 use crate::status;
 
-fn command(applet: &'static str) -> Command {
+/// The clap definition of `redo` or `redo-ifchange` (argv parsing, manual page, completions).
+pub fn command(applet: &'static str) -> Command {
     let mut c = Command::new(applet)
         .version(env!("CARGO_PKG_VERSION"))
         .about(if applet == "redo" {
@@ -95,11 +96,13 @@ fn command(applet: &'static str) -> Command {
         .arg(
             Arg::new("jobserver-style")
                 .long("jobserver-style")
-                .value_name("pipe|fifo")
+                .value_name("STYLE")
+                .value_parser(["pipe", "fifo"])
                 .help("jobserver to serve at top level (REDO_JOBSERVER_STYLE; default pipe)"),
         )
         .arg(
             Arg::new("targets")
+                .value_name("TARGET")
                 .num_args(0..)
                 .value_parser(clap::value_parser!(OsString))
                 .trailing_var_arg(true),

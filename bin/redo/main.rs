@@ -5,6 +5,7 @@
 mod alloc;
 mod args;
 mod build;
+mod cli;
 mod install;
 mod output;
 mod query;
