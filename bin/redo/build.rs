@@ -130,6 +130,13 @@ pub fn command(applet: &'static str) -> Command {
                     ),
             )
             .arg(
+                Arg::new("generate")
+                    .long("generate")
+                    .value_name("WHAT")
+                    .value_parser(crate::generate::WHAT)
+                    .help("write the manual pages into DIR (man DIR) and exit"),
+            )
+            .arg(
                 Arg::new("warranty")
                     .long("warranty")
                     .action(ArgAction::SetTrue)
@@ -161,6 +168,10 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
                 .cloned()
                 .unwrap_or_else(|| PathBuf::from("."));
             return crate::install::symlinks(&dir);
+        }
+        if let Some(what) = m.get_one::<String>("generate") {
+            let dir = m.get_many::<OsString>("targets").and_then(|mut v| v.next());
+            return crate::generate::main(what, dir.map(Path::new));
         }
         if m.get_flag("warranty") {
             println!("ferredo is free software under the GNU GPL version 3; it comes with ABSOLUTELY NO WARRANTY.");

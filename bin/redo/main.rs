@@ -6,6 +6,7 @@ mod alloc;
 mod args;
 mod build;
 mod cli;
+mod generate;
 mod install;
 mod output;
 mod query;
