@@ -134,7 +134,13 @@ pub fn command(applet: &'static str) -> Command {
                     .long("generate")
                     .value_name("WHAT")
                     .value_parser(crate::generate::WHAT)
-                    .help("write the manual pages into DIR (man DIR) and exit"),
+                    .help("write the manual pages into DIR (man DIR), or print a completion script, and exit"),
+            )
+            .arg(
+                Arg::new("complete-targets")
+                    .long("complete-targets")
+                    .action(ArgAction::SetTrue)
+                    .hide(true),
             )
             .arg(
                 Arg::new("warranty")
@@ -172,6 +178,9 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
         if let Some(what) = m.get_one::<String>("generate") {
             let dir = m.get_many::<OsString>("targets").and_then(|mut v| v.next());
             return crate::generate::main(what, dir.map(Path::new));
+        }
+        if m.get_flag("complete-targets") {
+            return crate::generate::targets::main();
         }
         if m.get_flag("warranty") {
             println!("ferredo is free software under the GNU GPL version 3; it comes with ABSOLUTELY NO WARRANTY.");

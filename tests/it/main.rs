@@ -22,6 +22,7 @@ mod core_signals;
 mod core_state;
 mod core_status;
 mod demo;
+mod gen_complete;
 mod gen_man;
 mod interop_common;
 mod interop_faults;
