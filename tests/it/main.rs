@@ -25,6 +25,7 @@ mod demo;
 mod gen_complete;
 mod gen_man;
 mod interop_common;
+mod interop_distcc;
 mod interop_faults;
 mod interop_make_top;
 mod interop_redo_top;
