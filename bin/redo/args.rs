@@ -21,10 +21,17 @@ const LONG: &[&str] = &[
     "help",
     "jobserver-style",
     "why",
+    "generate",
+    "complete-targets",
 ];
 
+/// Whether goredo spells the long flag `name` with one dash (`-log-pid`).
+pub fn is_single_dash(name: &str) -> bool {
+    LONG.contains(&name)
+}
+
 /// Flags (short or long) that take a value as the next word.
-const TAKES_VALUE: &[&str] = &["-j", "--jobserver-style"];
+const TAKES_VALUE: &[&str] = &["-j", "--jobserver-style", "--generate"];
 
 /// Flags whose value is optional: the next word is their value unless it
 /// looks like a flag.

@@ -12,7 +12,8 @@ use ferredo::jobserver::{Jobserver, Request, Style};
 use crate::output::Terminal;
 use crate::status;
 
-fn command(applet: &'static str) -> Command {
+/// The clap definition of `redo` or `redo-ifchange` (argv parsing, manual page, completions).
+pub fn command(applet: &'static str) -> Command {
     let mut c = Command::new(applet)
         .version(env!("CARGO_PKG_VERSION"))
         .about(if applet == "redo" {
@@ -95,11 +96,13 @@ fn command(applet: &'static str) -> Command {
         .arg(
             Arg::new("jobserver-style")
                 .long("jobserver-style")
-                .value_name("pipe|fifo")
+                .value_name("STYLE")
+                .value_parser(["pipe", "fifo"])
                 .help("jobserver to serve at top level (REDO_JOBSERVER_STYLE; default pipe)"),
         )
         .arg(
             Arg::new("targets")
+                .value_name("TARGET")
                 .num_args(0..)
                 .value_parser(clap::value_parser!(OsString))
                 .trailing_var_arg(true),
@@ -125,6 +128,19 @@ fn command(applet: &'static str) -> Command {
                     .help(
                         "create the applet symlinks in DIR (default: current directory) and exit",
                     ),
+            )
+            .arg(
+                Arg::new("generate")
+                    .long("generate")
+                    .value_name("WHAT")
+                    .value_parser(crate::generate::WHAT)
+                    .help("write the manual pages into DIR (man DIR), or print a completion script, and exit"),
+            )
+            .arg(
+                Arg::new("complete-targets")
+                    .long("complete-targets")
+                    .action(ArgAction::SetTrue)
+                    .hide(true),
             )
             .arg(
                 Arg::new("warranty")
@@ -158,6 +174,13 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
                 .cloned()
                 .unwrap_or_else(|| PathBuf::from("."));
             return crate::install::symlinks(&dir);
+        }
+        if let Some(what) = m.get_one::<String>("generate") {
+            let dir = m.get_many::<OsString>("targets").and_then(|mut v| v.next());
+            return crate::generate::main(what, dir.map(Path::new));
+        }
+        if m.get_flag("complete-targets") {
+            return crate::generate::targets::main();
         }
         if m.get_flag("warranty") {
             println!("ferredo is free software under the GNU GPL version 3; it comes with ABSOLUTELY NO WARRANTY.");

@@ -5,6 +5,8 @@
 mod alloc;
 mod args;
 mod build;
+mod cli;
+mod generate;
 mod install;
 mod output;
 mod query;

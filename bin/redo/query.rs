@@ -51,6 +51,19 @@ pub fn main(applet: &str, argv: Vec<OsString>) -> i32 {
     }
 }
 
+/// The clap definition of a query applet (argv parsing, manual page, completions).
+pub fn command_of(applet: &'static str) -> Command {
+    match applet {
+        "redo-whichdo" => lists::whichdo_command(applet),
+        "redo-dot" => lists::dot_command(applet),
+        "redo-log" => logs::command_of(applet),
+        "redo-cleanup" => files::cleanup_command(applet),
+        "redo-depfix" => files::depfix_command(applet),
+        "redo-dep2rec" => files::dep2rec_command(applet),
+        _ => lists::list_command(applet),
+    }
+}
+
 /// A clap command with the version flag, for `applet`.
 pub(crate) fn command(applet: &'static str, about: &'static str) -> Command {
     Command::new(applet)

@@ -9,23 +9,30 @@ use clap::{Arg, Command};
 use ferredo::engine::record;
 use ferredo::env::Context;
 
-pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
+/// The clap definition of `applet` (argv parsing, manual page, completions).
+pub fn command(applet: &'static str) -> Command {
     let about = match applet {
         "redo-ifcreate" => "Rebuild the current target when these files appear.",
         "redo-always" => "Rebuild the current target once in every build run.",
         _ => "Record a hash of stdin for the current target (kept for compatibility; no effect on decisions).",
     };
-    let mut c = Command::new(applet)
+    let c = Command::new(applet)
         .version(env!("CARGO_PKG_VERSION"))
         .about(about);
-    if applet == "redo-ifcreate" {
-        c = c.arg(
-            Arg::new("targets")
-                .num_args(0..)
-                .value_parser(clap::value_parser!(OsString))
-                .trailing_var_arg(true),
-        );
+    if applet != "redo-ifcreate" {
+        return c;
     }
+    c.arg(
+        Arg::new("targets")
+            .value_name("FILE")
+            .num_args(0..)
+            .value_parser(clap::value_parser!(OsString))
+            .trailing_var_arg(true),
+    )
+}
+
+pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
+    let c = command(applet);
     let m = match c.try_get_matches_from(crate::args::normalise(argv)) {
         Ok(m) => m,
         Err(e) => {

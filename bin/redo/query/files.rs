@@ -2,13 +2,13 @@
 
 use std::ffi::OsString;
 
-use clap::{Arg, ArgAction};
+use clap::{Arg, ArgAction, Command};
 use ferredo::query::{self, cleanup::Mode, Here, Problems};
 
 use super::{command, env, operands, operands_arg, parse, zero_arg, Out};
 
-pub fn cleanup(applet: &'static str, argv: Vec<OsString>) -> i32 {
-    let cmd = command(
+pub fn cleanup_command(applet: &'static str) -> Command {
+    command(
         applet,
         "Remove redo's temporary files, logs, or whole state below the current directory.",
     )
@@ -32,8 +32,11 @@ pub fn cleanup(applet: &'static str, argv: Vec<OsString>) -> i32 {
              full: every .redo directory (all state: deps, locks, logs), plus tmp\n\
              Prints each path removed, relative to the current directory, sorted.\n\
              Symlinked directories are not followed; nothing else is touched.",
-    );
-    let m = match parse(cmd, argv) {
+    )
+}
+
+pub fn cleanup(applet: &'static str, argv: Vec<OsString>) -> i32 {
+    let m = match parse(cleanup_command(applet), argv) {
         Ok(m) => m,
         Err(code) => return code,
     };
@@ -62,8 +65,8 @@ pub fn cleanup(applet: &'static str, argv: Vec<OsString>) -> i32 {
     out.finish(applet, &problems)
 }
 
-pub fn depfix(applet: &'static str, argv: Vec<OsString>) -> i32 {
-    let cmd = command(
+pub fn depfix_command(applet: &'static str) -> Command {
+    command(
         applet,
         "Refresh every .dep below the current directory from the files as they are now.",
     )
@@ -71,8 +74,11 @@ pub fn depfix(applet: &'static str, argv: Vec<OsString>) -> i32 {
         "Every ifchange record of an existing file gets the file's current inode data and hash\n\
          (after copying a tree, nothing then needs rehashing). Legacy .redo/X.rec files are\n\
          converted to .redo/X.dep. Each change is reported on stderr.",
-    );
-    if let Err(code) = parse(cmd, argv) {
+    )
+}
+
+pub fn depfix(applet: &'static str, argv: Vec<OsString>) -> i32 {
+    if let Err(code) = parse(depfix_command(applet), argv) {
         return code;
     }
     let e = match env(applet) {
@@ -87,11 +93,14 @@ pub fn depfix(applet: &'static str, argv: Vec<OsString>) -> i32 {
     Out::new().finish(applet, &problems)
 }
 
-pub fn dep2rec(applet: &'static str, argv: Vec<OsString>) -> i32 {
-    let cmd = command(applet, "Print a target's .dep as recfile text.")
+pub fn dep2rec_command(applet: &'static str) -> Command {
+    command(applet, "Print a target's .dep as recfile text.")
         .arg(operands_arg("TARGET", 1, Some(1)))
-        .after_help("TARGET is a target (its .redo/TARGET.dep is read) or a .redo/X.dep file.");
-    let m = match parse(cmd, argv) {
+        .after_help("TARGET is a target (its .redo/TARGET.dep is read) or a .redo/X.dep file.")
+}
+
+pub fn dep2rec(applet: &'static str, argv: Vec<OsString>) -> i32 {
+    let m = match parse(dep2rec_command(applet), argv) {
         Ok(m) => m,
         Err(code) => return code,
     };

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use clap::{Arg, ArgAction};
+use clap::{Arg, ArgAction, Command};
 use ferredo::ood::Checker;
 use ferredo::query::closure::Want;
 use ferredo::query::{self, affects, closure, ood, walk, Here, Problems};
@@ -33,7 +33,7 @@ Without operands: every target below the current directory (each
 `.redo/X.dep`) and what they depend on; with operands: their dependency
 closure. Paths are relative to the current directory, sorted bytewise.";
 
-pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
+pub fn list_command(applet: &'static str) -> Command {
     let (about, value, min) = match applet {
         "redo-targets" => (
             "List the targets redo knows (those with a .redo/X.dep).",
@@ -52,10 +52,10 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
             1,
         ),
     };
-    let mut cmd = command(applet, about)
+    let cmd = command(applet, about)
         .arg(zero_arg())
         .arg(operands_arg(value, min, None));
-    cmd = if applet == "redo-ood" {
+    if applet == "redo-ood" {
         cmd.arg(
             Arg::new("why")
                 .short('d')
@@ -70,8 +70,11 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
         cmd.after_help(format!("{LIST_AFTER}\n\n{SOURCES_AFTER}"))
     } else {
         cmd.after_help(LIST_AFTER)
-    };
-    let m = match parse(cmd, argv) {
+    }
+}
+
+pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
+    let m = match parse(list_command(applet), argv) {
         Ok(m) => m,
         Err(code) => return code,
     };
@@ -177,8 +180,8 @@ fn bytes(p: &Path) -> &[u8] {
     p.as_os_str().as_bytes()
 }
 
-pub fn whichdo(applet: &'static str, argv: Vec<OsString>) -> i32 {
-    let cmd = command(
+pub fn whichdo_command(applet: &'static str) -> Command {
+    command(
         applet,
         "Print the .do files redo would try for TARGET, the one it would use last.",
     )
@@ -188,8 +191,11 @@ pub fn whichdo(applet: &'static str, argv: Vec<OsString>) -> i32 {
         "Each candidate that does not exist, in search order, then the .do found (if any).\n\
              Paths relative to the current directory. Honours REDO_TOP_DIR and .redo/top.\n\
              Exit status 0 when a .do was found, 1 otherwise.",
-    );
-    let m = match parse(cmd, argv) {
+    )
+}
+
+pub fn whichdo(applet: &'static str, argv: Vec<OsString>) -> i32 {
+    let m = match parse(whichdo_command(applet), argv) {
         Ok(m) => m,
         Err(code) => return code,
     };
@@ -209,8 +215,8 @@ pub fn whichdo(applet: &'static str, argv: Vec<OsString>) -> i32 {
     }
 }
 
-pub fn dot(applet: &'static str, argv: Vec<OsString>) -> i32 {
-    let cmd = command(
+pub fn dot_command(applet: &'static str) -> Command {
+    command(
         applet,
         "Print the dependency graph in Graphviz DOT (dot -Tsvg).",
     )
@@ -218,8 +224,11 @@ pub fn dot(applet: &'static str, argv: Vec<OsString>) -> i32 {
     .after_help(
         "Without operands: every target below the current directory; with operands: their\n\
              dependency closure. ifchange edges are solid, ifcreate edges dotted.",
-    );
-    let m = match parse(cmd, argv) {
+    )
+}
+
+pub fn dot(applet: &'static str, argv: Vec<OsString>) -> i32 {
+    let m = match parse(dot_command(applet), argv) {
         Ok(m) => m,
         Err(code) => return code,
     };

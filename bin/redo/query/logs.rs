@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 
-use clap::{Arg, ArgAction};
+use clap::{Arg, ArgAction, Command};
 use ferredo::query::{self, Here, Problems};
 
 use super::{command, env, operands, operands_arg, parse, Out};
@@ -18,8 +18,8 @@ fields of .redo/TARGET.log-rec, as recfile lines, then an empty line.
 it started, its lines indented two spaces per depth after the label, framed by
 `@<label> redo DEP` and `@<label> done DEP (1.234s)` or `@<label> err DEP (code: N)`.";
 
-pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
-    let cmd = command(applet, "Show the kept stderr log of a target's last build.")
+pub fn command_of(applet: &'static str) -> Command {
+    command(applet, "Show the kept stderr log of a target's last build.")
         .arg(
             Arg::new("c")
                 .short('c')
@@ -33,8 +33,11 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
                 .help("include the logs of dependencies built in the same run"),
         )
         .arg(operands_arg("TARGET", 1, Some(1)))
-        .after_help(AFTER);
-    let m = match parse(cmd, argv) {
+        .after_help(AFTER)
+}
+
+pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
+    let m = match parse(command_of(applet), argv) {
         Ok(m) => m,
         Err(code) => return code,
     };
