@@ -11,6 +11,7 @@
 //! - [`env`]: the `REDO_*` environment contract.
 //! - [`build_id`]: the BuildUUID of a build run.
 //! - [`paths`]: lexical path arithmetic.
+//! - [`sys`]: file descriptors and other system calls shared by all.
 //! - [`fasthash`]: the memo tables' hash.
 //! - [`dofile`]: which .do builds a target.
 //! - [`state`]: `.dep` format, locks, logs.
@@ -32,3 +33,4 @@ pub mod paths;
 pub mod query;
 pub mod report;
 pub mod state;
+pub mod sys;

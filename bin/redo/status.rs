@@ -129,7 +129,9 @@ pub fn inherited(ctx: &Context, value: Option<std::ffi::OsString>) -> Role {
         return Role::Off;
     }
     // Our children get it through the spawn's explicit inherit list only.
-    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    if ferredo::sys::fd::set_cloexec_raw(fd).is_err() {
+        return Role::Off;
+    }
     Role::Send(fd)
 }
 
@@ -145,7 +147,7 @@ fn is_writable_fifo(fd: RawFd) -> bool {
 /// A new pipe for the top-level: (read end, write end), both close-on-exec
 /// and numbered 10 or above.
 pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    use ferredo::jobserver::to_high;
+    use ferredo::sys::fd::to_high;
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     Ok((to_high(r)?, to_high(w)?))
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
@@ -137,15 +137,11 @@ fn unique_hex() -> String {
 }
 
 /// `fd` itself if at least `min`, else a close-on-exec duplicate that is.
-fn at_least(fd: RawFd, min: RawFd) -> std::io::Result<Option<OwnedFd>> {
-    if fd >= min {
+fn at_least(fd: BorrowedFd<'_>, min: RawFd) -> std::io::Result<Option<OwnedFd>> {
+    if fd.as_raw_fd() >= min {
         return Ok(None);
     }
-    let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(n) }))
+    crate::sys::fd::dup_at_least(fd, min).map(Some)
 }
 
 /// The .do's stdin: one /dev/null for the whole process.
@@ -155,7 +151,7 @@ fn dev_null() -> std::io::Result<RawFd> {
         return Ok(fd.as_raw_fd());
     }
     let f = File::open("/dev/null")?;
-    let f = match at_least(f.as_raw_fd(), 3)? {
+    let f = match at_least(f.as_fd(), 3)? {
         Some(high) => high,
         None => f.into(),
     };
@@ -279,14 +275,6 @@ fn wait_pid(pid: libc::pid_t) -> std::io::Result<ExitStatus> {
             return Err(e);
         }
     }
-}
-
-fn high_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
-    let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
 /// The target's lock, or what waiting for it came to.
@@ -600,7 +588,7 @@ pub fn run(
     dep_file
         .write_all(&head)
         .map_err(|e| format!("writing {}: {e}", sh.show(&temps.names.dep)))?;
-    let dep_fd = high_fd(dep_file.as_raw_fd())
+    let dep_fd = crate::sys::fd::dup_high(dep_file.as_fd())
         .map_err(|e| format!("duplicating the fd of {}: {e}", sh.show(&temps.names.dep)))?;
     // `$3` as seen from the .do's directory.
     let arg3 = found.dirprefix.join(paths::base_of(&temps.names.three));
@@ -665,8 +653,14 @@ pub fn run(
         .map_err(|e| format!("creating a pipe: {e}"))?;
     let null = dev_null().map_err(|e| format!("opening /dev/null: {e}"))?;
     // The child's 0, 1, 2 come from these; none may itself be 0, 1 or 2.
-    let out_hi = at_least(stdout_file.as_raw_fd(), 3).map_err(|e| format!("dup: {e}"))?;
-    let err_hi = at_least(err_w.as_raw_fd(), 3).map_err(|e| format!("dup: {e}"))?;
+    let out_hi = at_least(stdout_file.as_fd(), 3).map_err(|e| {
+        format!(
+            "duplicating the fd of {}: {e}",
+            sh.show(&temps.names.stdout)
+        )
+    })?;
+    let err_hi = at_least(err_w.as_fd(), 3)
+        .map_err(|e| format!("duplicating the .do's stderr pipe: {e}"))?;
     let mut inherit: Vec<RawFd> = sh.child_fds.clone();
     inherit.push(dep_fd.as_raw_fd());
 

@@ -83,7 +83,8 @@ pub fn build(
     if let Some(fd) = ctx.dep_fd {
         // We write our records through it; our own .do children get their
         // own dep fd and must not inherit every ancestor's.
-        signals::set_cloexec(fd);
+        // Not open (a parent that closed it): recording will say so.
+        let _ = crate::sys::fd::set_cloexec_raw(fd);
     }
     // Operands once each, in order; most lists have no repeats to drop.
     let mut seen: FastSet<&std::ffi::OsStr> = FastSet::default();

@@ -122,7 +122,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -277,11 +277,6 @@ impl Drop for Locked<'_> {
         fl.l_whence = libc::SEEK_SET as _;
         unsafe { libc::fcntl(self.0.as_raw_fd(), libc::F_SETLK, &fl) };
     }
-}
-
-fn high_cloexec(fd: RawFd) -> Option<OwnedFd> {
-    let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
-    (n >= 0).then(|| unsafe { OwnedFd::from_raw_fd(n) })
 }
 
 fn anon_file() -> Option<OwnedFd> {
@@ -507,7 +502,7 @@ impl RunShare {
     /// Top level: a new, empty share for this run.
     pub fn create(build: &[u8; 16]) -> Option<RunShare> {
         let raw = anon_file()?;
-        let fd = high_cloexec(raw.as_raw_fd())?;
+        let fd = crate::sys::fd::dup_high(raw.as_fd()).ok()?;
         drop(raw);
         let mut h = vec![0u8; DATA_START as usize];
         h[..16].copy_from_slice(MAGIC);
@@ -537,7 +532,7 @@ impl RunShare {
         if valid_fd(fd, build) {
             // We keep it close-on-exec: it must not leak into every program
             // our .do children start (they get it through child_fds).
-            crate::engine::signals::set_cloexec(fd);
+            let _ = crate::sys::fd::set_cloexec_raw(fd);
             share = Some(RunShare {
                 fd: unsafe { OwnedFd::from_raw_fd(fd) },
                 build: *build,
@@ -550,7 +545,7 @@ impl RunShare {
             // creator's copy.
             let p = format!("/proc/{pid}/fd/{fd}");
             if let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open(&p) {
-                if let Some(own) = high_cloexec(f.as_raw_fd()) {
+                if let Ok(own) = crate::sys::fd::dup_high(f.as_fd()) {
                     if valid_fd(own.as_raw_fd(), build) {
                         share = Some(RunShare {
                             fd: own,

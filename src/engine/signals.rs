@@ -11,7 +11,7 @@
 //! slot, so one poll covers "a token arrived", "a slot came free" and "stop".
 
 use std::collections::HashSet;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -33,13 +33,10 @@ fn wake_pair() -> &'static (OwnedFd, OwnedFd) {
     })
 }
 
+/// Moved to a high number; the low one is as good if that fails.
 fn high(fd: OwnedFd) -> OwnedFd {
-    use std::os::fd::FromRawFd;
-    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
-    if n < 0 {
-        return fd;
-    }
-    unsafe { OwnedFd::from_raw_fd(n) }
+    use std::os::fd::AsFd;
+    crate::sys::fd::dup_high(fd.as_fd()).unwrap_or(fd)
 }
 
 /// The read end to poll.
@@ -167,14 +164,4 @@ fn group_alive(pgid: i32) -> bool {
         }
     }
     false
-}
-
-/// Set FD_CLOEXEC: an inherited fd we use but must not pass on.
-pub fn set_cloexec(fd: RawFd) {
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFD);
-        if fl >= 0 {
-            libc::fcntl(fd, libc::F_SETFD, fl | libc::FD_CLOEXEC);
-        }
-    }
 }

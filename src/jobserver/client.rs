@@ -18,7 +18,8 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 /// Lowest fd number we keep our own descriptors at (shell redirections use 3–9).
-pub const MIN_FD: RawFd = 10;
+#[cfg(test)]
+pub use crate::sys::fd::MIN_FD;
 
 // ---------------------------------------------------------------------------------------
 // Small raw-fd helpers (no ownership assumed)
@@ -52,12 +53,7 @@ fn setfl(fd: RawFd, flags: libc::c_int) -> io::Result<()> {
 
 /// Set `FD_CLOEXEC` (an fd flag, not a description flag: nobody else sees it).
 pub(super) fn set_cloexec(fd: RawFd) -> io::Result<()> {
-    let f = getfd(fd)?;
-    if f & libc::FD_CLOEXEC == 0 {
-        // SAFETY: F_SETFD on an open fd only changes this process's fd table entry.
-        cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, f | libc::FD_CLOEXEC) })?;
-    }
-    Ok(())
+    crate::sys::fd::set_cloexec_raw(fd)
 }
 
 pub(super) fn fstat_raw(fd: RawFd) -> io::Result<libc::stat> {
@@ -81,24 +77,7 @@ pub(super) fn ino(st: &libc::stat) -> Ino {
     (st.st_dev as u64, st.st_ino as u64)
 }
 
-/// `F_DUPFD_CLOEXEC` to a number >= [`MIN_FD`]. The copy shares the open file description.
-pub(super) fn dup_high(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    // SAFETY: fd is open (borrowed); the result is a new fd we own.
-    let r = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, MIN_FD) })?;
-    Ok(unsafe { OwnedFd::from_raw_fd(r) })
-}
-
-/// Make sure an fd we own is CLOEXEC and >= [`MIN_FD`] (moving it if needed).
-/// Also for the CLI's own pipes (the status line), which children inherit
-/// next to a jobserver's.
-pub fn to_high(fd: OwnedFd) -> io::Result<OwnedFd> {
-    if fd.as_raw_fd() >= MIN_FD {
-        set_cloexec(fd.as_raw_fd())?;
-        Ok(fd)
-    } else {
-        dup_high(fd.as_fd())
-    }
-}
+pub(super) use crate::sys::fd::{dup_high, to_high};
 
 /// `open(2)` with `O_CLOEXEC` added, result moved to >= [`MIN_FD`].
 pub(super) fn open_high(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {

@@ -164,7 +164,6 @@
 //! is small; with `nix`/`libc` we control every syscall.
 
 mod client;
-pub use client::to_high;
 pub mod makeflags;
 mod server;
 

@@ -1,0 +1,5 @@
+//! The system layer: the few operating-system operations the engine, the
+//! jobserver and the CLI share, each written once, on `nix`'s safe wrappers
+//! where they cover the need. A leaf: it imports nothing of ours.
+
+pub mod fd;
