@@ -25,6 +25,14 @@ pub fn dup_high(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     dup_at_least(fd, MIN_FD)
 }
 
+/// `fd` itself if at least `min`, else a close-on-exec duplicate that is.
+pub fn at_least(fd: BorrowedFd<'_>, min: RawFd) -> std::io::Result<Option<OwnedFd>> {
+    if fd.as_raw_fd() >= min {
+        return Ok(None);
+    }
+    dup_at_least(fd, min).map(Some)
+}
+
 /// `fd` itself if it is already [`MIN_FD`] or above (made close-on-exec),
 /// else a high duplicate (and `fd` is closed).
 pub fn to_high(fd: OwnedFd) -> io::Result<OwnedFd> {

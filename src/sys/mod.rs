@@ -3,3 +3,4 @@
 //! where they cover the need. A leaf: it imports nothing of ours.
 
 pub mod fd;
+pub mod spawn;
