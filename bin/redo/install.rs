@@ -72,7 +72,7 @@ pub fn child_path() -> Option<String> {
         return None;
     }
     let exe = std::env::current_exe().ok()?;
-    let uid = unsafe { libc::getuid() };
+    let uid = nix::unistd::getuid().as_raw();
     let tmp = std::env::var_os("TMPDIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/tmp"));

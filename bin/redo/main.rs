@@ -76,6 +76,8 @@ fn main() {
     if !matches!(applet, "redo" | "redo-ifchange") {
         // Listing applets stop quietly when their reader goes away
         // (`redo-targets | head`), as C tools do.
+        // SAFETY: called before any thread starts; SIG_DFL installs no
+        // handler of ours.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     let code = match applet {

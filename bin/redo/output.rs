@@ -69,7 +69,7 @@ const RESET: &str = "\x1b[0m";
 
 impl Terminal {
     pub fn new(ctx: &Context) -> Terminal {
-        let tty = unsafe { libc::isatty(2) } == 1;
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let colour = tty && !ctx.no_color && ctx.stderr_prefix.is_none();
         Terminal {
             screen: Arc::new(Mutex::new(Screen {

@@ -18,6 +18,8 @@ use crate::state::inode::Inode;
 fn write_all_once(fd: i32, buf: &[u8]) -> io::Result<()> {
     let mut off = 0;
     while off < buf.len() {
+        // SAFETY: write reads at most the given length from our live slice;
+        // a bad fd number gives EBADF, nothing worse.
         let n = unsafe { libc::write(fd, buf[off..].as_ptr().cast(), buf.len() - off) };
         if n < 0 {
             let e = io::Error::last_os_error();

@@ -187,6 +187,8 @@ fn bucket(path: &[u8]) -> u64 {
 /// Use the share's fd as a `File` without taking it over (never closed here).
 fn with_file<R>(fd: RawFd, f: impl FnOnce(&std::fs::File) -> R) -> R {
     use std::os::fd::FromRawFd;
+    // SAFETY: `fd` is the share's open descriptor, owned by the RunShare
+    // that outlives this call; ManuallyDrop keeps the File from closing it.
     let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
     f(&file)
 }
@@ -203,6 +205,8 @@ impl Mapped {
         if len == 0 {
             return None;
         }
+        // SAFETY: a new read-only shared mapping of `len` bytes of an open
+        // file; no existing memory is touched, failure is MAP_FAILED.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -217,12 +221,17 @@ impl Mapped {
     }
 
     fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` is a live mapping of `len` readable bytes (unmapped
+        // only on drop), and the committed bytes it covers are never
+        // rewritten while the read lock is held (see the type's comment).
         unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
     }
 }
 
 impl Drop for Mapped {
     fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once; no slice of it
+        // outlives `self` (bytes() borrows self).
         unsafe { libc::munmap(self.ptr, self.len) };
     }
 }
@@ -252,10 +261,12 @@ struct Locked<'a>(&'a OwnedFd);
 
 impl<'a> Locked<'a> {
     fn take(fd: &'a OwnedFd, write: bool) -> io::Result<Locked<'a>> {
+        // SAFETY: `flock` is plain integers; all zero is a valid value.
         let mut fl: libc::flock = unsafe { std::mem::zeroed() };
         fl.l_type = if write { libc::F_WRLCK } else { libc::F_RDLCK } as _;
         fl.l_whence = libc::SEEK_SET as _;
         loop {
+            // SAFETY: F_SETLKW reads the flock we own; the fd is borrowed.
             let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLKW, &fl) };
             if r == 0 {
                 return Ok(Locked(fd));
@@ -272,17 +283,22 @@ impl<'a> Locked<'a> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        // SAFETY: as in `take`.
         let mut fl: libc::flock = unsafe { std::mem::zeroed() };
         fl.l_type = libc::F_UNLCK as _;
         fl.l_whence = libc::SEEK_SET as _;
+        // SAFETY: as in `take`.
         unsafe { libc::fcntl(self.0.as_raw_fd(), libc::F_SETLK, &fl) };
     }
 }
 
 fn anon_file() -> Option<OwnedFd> {
     let name = c"ferredo-runshare";
+    // SAFETY: `name` is a NUL-terminated literal; memfd_create returns a
+    // new descriptor or -1.
     let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
     if fd >= 0 {
+        // SAFETY: a new descriptor that nothing else owns.
         return Some(unsafe { OwnedFd::from_raw_fd(fd) });
     }
     let f = tempfile::tempfile().ok()?;
@@ -473,10 +489,15 @@ impl RawEntry<'_> {
 
 /// Is `fd` a share of this run (a regular file with our header)?
 fn valid_fd(fd: RawFd, build: &[u8; 16]) -> bool {
+    // SAFETY: F_GETFD and fstat on a number only read this process's fd
+    // table and the inode (into our zeroed, plain-integer stat); a number
+    // that is not open gives EBADF.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return false;
     }
+    // SAFETY: as above.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     if unsafe { libc::fstat(fd, &mut st) } != 0
         || st.st_mode & libc::S_IFMT != libc::S_IFREG
         || (st.st_size as u64) < DATA_START
@@ -534,6 +555,8 @@ impl RunShare {
             // our .do children start (they get it through child_fds).
             let _ = crate::sys::fd::set_cloexec_raw(fd);
             share = Some(RunShare {
+                // SAFETY: valid_fd showed it is open and is this run's
+                // share, which this process inherited to own.
                 fd: unsafe { OwnedFd::from_raw_fd(fd) },
                 build: *build,
                 value: String::new(),
@@ -791,7 +814,10 @@ mod tests {
         );
         // A second process with the same run sees it through the value.
         // (Through a duplicate: `open` adopts the fd it is given.)
-        let dup = unsafe { libc::fcntl(s.fd(), libc::F_DUPFD_CLOEXEC, 10) };
+        // Leaked on purpose (into_raw_fd): `open` takes the number over.
+        let dup = std::os::fd::IntoRawFd::into_raw_fd(
+            crate::sys::fd::dup_high(s.fd.as_fd()).expect("dup"),
+        );
         let v = format!("{dup}:{}", std::process::id());
         let mut s2 = RunShare::open(OsStr::new(&v), &b).expect("reopen");
         assert_eq!(

@@ -47,15 +47,15 @@ pub fn wake_fd() -> BorrowedFd<'static> {
 
 /// Wake the scheduler (from any thread).
 pub fn wake() {
-    let w = wake_pair().1.as_raw_fd();
-    unsafe { libc::write(w, b"x".as_ptr().cast(), 1) };
+    // A full pipe already wakes the poller: the write may fail harmlessly.
+    let _ = nix::unistd::write(&wake_pair().1, b"x");
 }
 
 /// Empty the wake pipe after a poll said it is readable.
 pub fn drain() {
-    let r = wake_pair().0.as_raw_fd();
     let mut buf = [0u8; 256];
-    while unsafe { libc::read(r, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+    // Non-blocking: stops at EAGAIN once the pipe is empty.
+    while nix::unistd::read(&wake_pair().0, &mut buf).is_ok_and(|n| n > 0) {}
 }
 
 /// The signal that asked us to stop, if any.
@@ -72,6 +72,9 @@ extern "C" fn on_signal(sig: libc::c_int) {
         .ok();
     let w = WAKE_W.load(Ordering::SeqCst);
     if w >= 0 {
+        // SAFETY: write(2) is async-signal-safe; it reads one byte of a
+        // static; `w` is the wake pipe's write end, open for the process's
+        // life (a stale number would only give EBADF).
         unsafe { libc::write(w, b"s".as_ptr().cast(), 1) };
     }
 }
@@ -80,6 +83,9 @@ extern "C" fn on_signal(sig: libc::c_int) {
 pub fn install() {
     wake_pair();
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: `sigaction` is plain data, valid zeroed; the handler
+        // only does async-signal-safe things (an atomic store and a write);
+        // the old action is not asked for (null).
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_signal as *const () as usize;
@@ -101,6 +107,7 @@ pub fn register_child(pid: i32) {
     drop(g);
     // A signal that arrived just before registration must still reach it.
     if let Some(sig) = requested() {
+        // SAFETY: kill(2) touches no memory; a group that is gone gives ESRCH.
         unsafe { libc::kill(-pid, sig) };
     }
 }
@@ -119,6 +126,7 @@ pub fn forward(sig: i32) {
     let g = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(s) = g.as_ref() {
         for &pid in s {
+            // SAFETY: as in register_child.
             unsafe { libc::kill(-pid, sig) };
         }
     }
@@ -138,6 +146,7 @@ pub fn await_group(pgid: i32, limit: std::time::Duration) {
 /// zombies may wait long for a busy init to reap them, so `kill(-pgid, 0)`
 /// alone would wait for nothing.
 fn group_alive(pgid: i32) -> bool {
+    // SAFETY: signal 0 only checks existence; no memory is touched.
     if unsafe { libc::kill(-pgid, 0) } != 0 {
         return false;
     }

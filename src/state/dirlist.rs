@@ -196,6 +196,8 @@ fn list(dir: &Path) -> Listing {
     let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
         return Listing::Unknown;
     };
+    // SAFETY: `c` is a NUL-terminated path that outlives the call; open
+    // reads it and returns a new descriptor or -1.
     let raw = unsafe {
         libc::open(
             c.as_ptr(),

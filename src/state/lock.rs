@@ -15,10 +15,11 @@
 //!   lock. The in-process table makes a second thread wait, and this module
 //!   is the only code that opens lock files.
 
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
@@ -48,7 +49,9 @@ pub enum Attempt {
     },
 }
 
+/// A whole-file lock request of type `typ` (`l_start = l_len = 0`).
 fn flock(typ: libc::c_short) -> libc::flock {
+    // SAFETY: `flock` is plain integers; all zero is a valid value.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
     fl.l_type = typ;
     fl.l_whence = libc::SEEK_SET as libc::c_short;
@@ -84,20 +87,21 @@ pub fn try_lock(path: &Path) -> io::Result<Attempt> {
         }
     };
     let fl = flock(libc::F_WRLCK as libc::c_short);
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) } == 0 {
-        return Ok(Attempt::Acquired(TargetLock {
-            file: Some(file),
-            path: path.to_path_buf(),
-        }));
-    }
-    let err = io::Error::last_os_error();
-    let busy = matches!(err.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES));
-    if !busy {
+    let err = match fcntl(&file, FcntlArg::F_SETLK(&fl)) {
+        Ok(_) => {
+            return Ok(Attempt::Acquired(TargetLock {
+                file: Some(file),
+                path: path.to_path_buf(),
+            }))
+        }
+        Err(e) => e,
+    };
+    if !matches!(err, Errno::EAGAIN | Errno::EACCES) {
         release_table();
-        return Err(err);
+        return Err(err.into());
     }
     let mut probe = flock(libc::F_WRLCK as libc::c_short);
-    let pid = if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut probe) } == 0
+    let pid = if fcntl(&file, FcntlArg::F_GETLK(&mut probe)).is_ok()
         && probe.l_type != libc::F_UNLCK as libc::c_short
     {
         Some(probe.l_pid)
@@ -127,18 +131,15 @@ pub fn wait_unlocked(path: &Path) -> io::Result<()> {
         let file = open_lock(path)?;
         let fl = flock(libc::F_WRLCK as libc::c_short);
         loop {
-            if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLKW, &fl) } == 0 {
-                break;
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EDEADLK) => std::thread::sleep(Duration::from_millis(10)),
-                _ => return Err(e),
+            match fcntl(&file, FcntlArg::F_SETLKW(&fl)) {
+                Ok(_) => break,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EDEADLK) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => return Err(e.into()),
             }
         }
         let un = flock(libc::F_UNLCK as libc::c_short);
-        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &un) };
+        let _ = fcntl(&file, FcntlArg::F_SETLK(&un));
         Ok(())
     })();
     held(|h| h.remove(path));
@@ -150,7 +151,7 @@ impl Drop for TargetLock {
     fn drop(&mut self) {
         if let Some(f) = self.file.take() {
             let un = flock(libc::F_UNLCK as libc::c_short);
-            unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &un) };
+            let _ = fcntl(&f, FcntlArg::F_SETLK(&un));
             drop(f);
         }
         held(|h| h.remove(&self.path));
