@@ -1,8 +1,9 @@
 //! The `REDO_*` environment contract: every variable name in one place, a typed
 //! read of what the parent gave us, and the typed write into a child's
 //! environment. The engine never reads or changes the process environment
-//! itself: callers pass a getter, and each child gets its variables set
-//! explicitly on its `Command`.
+//! itself: callers pass a getter (and, to a build, the environment children
+//! inherit), and each `.do` gets an envp built explicitly for it
+//! (`engine::job::child`).
 //!
 //! Boolean variables are true when they equal the literal `1` (goredo's rule).
 

@@ -290,6 +290,7 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
         trace: m.get_flag("x"),
         extra_env: Vec::new(),
         extra_fds: Vec::new(),
+        inherited_env: std::env::vars_os().collect(),
     };
     if ctx.top_level {
         if let Some(path) = crate::install::child_path() {

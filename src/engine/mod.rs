@@ -46,6 +46,9 @@ pub struct Shared<'a> {
     /// Jobserver variables for children (set or remove).
     pub child_env: Vec<(String, Option<String>)>,
     pub child_fds: Vec<RawFd>,
+    /// The environment children inherit (the CLI's), before this build's
+    /// own variables are set over it.
+    pub inherited_env: &'a [(OsString, OsString)],
 }
 
 impl Shared<'_> {
@@ -69,6 +72,9 @@ pub struct Options {
     pub extra_env: Vec<(String, Option<String>)>,
     /// Fds every child keeps (e.g. the status pipe named in `extra_env`).
     pub extra_fds: Vec<RawFd>,
+    /// The environment every child inherits, under this build's variables:
+    /// the engine never reads the process environment itself.
+    pub inherited_env: Vec<(OsString, OsString)>,
 }
 
 /// Build `targets` (absolute, clean) and record them as dependencies of the
@@ -133,6 +139,7 @@ pub fn build(
         reporter,
         child_env,
         child_fds,
+        inherited_env: &opts.inherited_env,
     };
 
     for t in targets {

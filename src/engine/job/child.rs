@@ -38,8 +38,8 @@ impl ChildBase {
             explicit.insert(k.into(), v.as_ref().map(OsString::from));
         }
         let mut env = Vec::new();
-        for (k, v) in std::env::vars_os() {
-            if explicit.contains_key(&k) || PER_JOB.iter().any(|p| k == *p) {
+        for (k, v) in sh.inherited_env {
+            if explicit.contains_key(k) || PER_JOB.iter().any(|p| k == *p) {
                 continue;
             }
             env.extend(env_entry(k.as_bytes(), v.as_bytes()));
