@@ -5,6 +5,10 @@
 //! The label is `@` + 24 hex digits: 8 bytes of 2^62 + 10 + Unix seconds
 //! (the daemontools convention `tai64nlocal` reads back; leap seconds are not
 //! tracked) and 4 bytes of nanoseconds.
+//!
+//! Hand-written on purpose: the `tai64` crate counts leap seconds (its Unix
+//! epoch is 2^62 + 37), so its labels would sit 27 s away from the ones
+//! daemontools' tools and goredo's logs use; the arithmetic is two lines.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
