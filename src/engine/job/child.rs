@@ -63,9 +63,11 @@ pub(super) fn env_entry(k: &[u8], v: &[u8]) -> Option<CString> {
 }
 
 /// 16 hex digits, distinct for every call in this process and unpredictable
-/// across processes: a per-process random seed (one getrandom) mixed with a
-/// counter by splitmix64, a bijection, so no syscall per temp name. Names
-/// made from it are created with O_EXCL anyway.
+/// across processes: the per-job prefix that tells a nested redo's relayed
+/// lines from the `.do`'s own (`REDO_STDERR_PREFIX`). Not a file name (temp
+/// files have fixed names, `state::TempNames`), so no `tempfile` here: a
+/// per-process random seed (one UUID) mixed with a counter by splitmix64, a
+/// bijection, costs no system call per job.
 pub(super) fn unique_hex() -> String {
     static SEED: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
