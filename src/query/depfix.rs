@@ -121,45 +121,72 @@ struct Pending {
 /// the new `.dep`, never a mix) holds either way.
 pub fn depfix(here: &Here, sync: bool, problems: &mut Problems) -> Vec<Change> {
     let found = super::walk::targets(here, problems);
-    let mut rf = Refresher {
-        hashes: HashMap::new(),
+    let mut fx = Fixer {
+        here,
+        problems,
+        rf: Refresher {
+            hashes: HashMap::new(),
+        },
+        pending: Vec::new(),
+        changes: Vec::new(),
     };
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut changes = Vec::new();
-    let show = |p: &Path| here.show(p).display().to_string();
     for t in &found.targets {
+        fx.fix_dep(t);
+    }
+    for rec in &found.legacy {
+        fx.convert_rec(rec);
+    }
+    fx.finish(sync)
+}
+
+/// One depfix run's work in progress.
+struct Fixer<'a> {
+    here: &'a Here,
+    problems: &'a mut Problems,
+    rf: Refresher,
+    pending: Vec<Pending>,
+    changes: Vec<Change>,
+}
+
+impl Fixer<'_> {
+    fn show(&self, p: &Path) -> String {
+        self.here.show(p).display().to_string()
+    }
+
+    /// Refresh target `t`'s `.dep` into a pending temporary, if it changes.
+    fn fix_dep(&mut self, t: &Path) {
         let dp = crate::state::dep_path(t);
         let mut dep = match std::fs::read(&dp) {
             Ok(b) => match Dep::decode(&b) {
                 Ok(d) => d,
                 Err(e) => {
-                    problems.push(format!(
+                    self.problems.push(format!(
                         "{}: {e}; not fixed (delete it to treat the target as never built)",
-                        show(&dp)
+                        self.show(&dp)
                     ));
-                    continue;
+                    return;
                 }
             },
             Err(e) => {
-                problems.push(format!("{}: {e}", show(&dp)));
-                continue;
+                self.problems.push(format!("{}: {e}", self.show(&dp)));
+                return;
             }
         };
         if dep.is_intent() {
             // A commit cut short: its target must be rebuilt, and refreshing
             // the intent's self-record would make it pass for up to date.
-            changes.push(Change {
+            self.changes.push(Change {
                 file: dp,
                 what: "left alone: its last build was cut short; the next build rebuilds it".into(),
             });
-            continue;
+            return;
         }
-        let n = rf.refresh(t, &mut dep);
+        let n = self.rf.refresh(t, &mut dep);
         if n == 0 {
-            continue;
+            return;
         }
         match write_temp(t, &dep) {
-            Ok((tmp, dst)) => pending.push(Pending {
+            Ok((tmp, dst)) => self.pending.push(Pending {
                 tmp,
                 dst,
                 rec: None,
@@ -168,78 +195,99 @@ pub fn depfix(here: &Here, sync: bool, problems: &mut Problems) -> Vec<Change> {
                     what: format!("{n} record{} refreshed", if n == 1 { "" } else { "s" }),
                 },
             }),
-            Err(e) => problems.push(format!("cannot rewrite {}: {e}", show(&dp))),
+            Err(e) => {
+                let msg = format!("cannot rewrite {}: {e}", self.show(&dp));
+                self.problems.push(msg);
+            }
         }
     }
-    for rec in &found.legacy {
+
+    /// Convert a legacy `.rec` into a pending `.dep` temporary.
+    fn convert_rec(&mut self, rec: &Path) {
         let name = rec.file_name().map(|n| n.as_bytes()).unwrap_or_default();
         let stem = std::ffi::OsStr::from_bytes(&name[..name.len() - 4]);
         let t = paths::dir_of(paths::dir_of(rec)).join(stem);
         let dp = crate::state::dep_path(&t);
         if dp.exists() {
-            changes.push(Change {
-                file: rec.clone(),
-                what: format!("left alone: {} exists", show(&dp)),
+            let what = format!("left alone: {} exists", self.show(&dp));
+            self.changes.push(Change {
+                file: rec.to_path_buf(),
+                what,
             });
-            continue;
+            return;
         }
         let text = match std::fs::read(rec) {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(e) => {
-                problems.push(format!("{}: {e}", show(rec)));
-                continue;
+                let msg = format!("{}: {e}", self.show(rec));
+                self.problems.push(msg);
+                return;
             }
         };
         let mut dep = match crate::state::rec::parse_dep(&text) {
             Ok(d) => d,
             Err(e) => {
-                problems.push(format!("{}: {e}; not converted", show(rec)));
-                continue;
+                let msg = format!("{}: {e}; not converted", self.show(rec));
+                self.problems.push(msg);
+                return;
             }
         };
-        rf.refresh(&t, &mut dep);
+        self.rf.refresh(&t, &mut dep);
         match write_temp(&t, &dep) {
-            Ok((tmp, dst)) => pending.push(Pending {
-                tmp,
-                dst,
-                rec: Some(rec.clone()),
-                change: Change {
-                    file: rec.clone(),
-                    what: format!("converted to {}", show(&dp)),
-                },
-            }),
-            Err(e) => problems.push(format!("cannot write {}: {e}", show(&dp))),
-        }
-    }
-    if sync && !pending.is_empty() {
-        sync_fs(here.root());
-    }
-    for p in pending {
-        if let Err(e) = p.tmp.persist(&p.dst) {
-            problems.push(format!(
-                "cannot rename a temporary to {}: {}",
-                show(&p.dst),
-                e.error
-            ));
-            continue;
-        }
-        if let Some(rec) = &p.rec {
-            if let Err(e) = std::fs::remove_file(rec) {
-                problems.push(format!("cannot remove {}: {e}", show(rec)));
+            Ok((tmp, dst)) => {
+                let what = format!("converted to {}", self.show(&dp));
+                self.pending.push(Pending {
+                    tmp,
+                    dst,
+                    rec: Some(rec.to_path_buf()),
+                    change: Change {
+                        file: rec.to_path_buf(),
+                        what,
+                    },
+                })
+            }
+            Err(e) => {
+                let msg = format!("cannot write {}: {e}", self.show(&dp));
+                self.problems.push(msg);
             }
         }
-        changes.push(p.change);
     }
-    if sync {
-        sync_fs(here.root());
+
+    /// Sync, rename every temporary into place, sync again; the changes
+    /// made, sorted by file.
+    fn finish(mut self, sync: bool) -> Vec<Change> {
+        if sync && !self.pending.is_empty() {
+            sync_fs(self.here.root());
+        }
+        for p in std::mem::take(&mut self.pending) {
+            if let Err(e) = p.tmp.persist(&p.dst) {
+                let msg = format!(
+                    "cannot rename a temporary to {}: {}",
+                    self.show(&p.dst),
+                    e.error
+                );
+                self.problems.push(msg);
+                continue;
+            }
+            if let Some(rec) = &p.rec {
+                if let Err(e) = std::fs::remove_file(rec) {
+                    let msg = format!("cannot remove {}: {e}", self.show(rec));
+                    self.problems.push(msg);
+                }
+            }
+            self.changes.push(p.change);
+        }
+        if sync {
+            sync_fs(self.here.root());
+        }
+        self.changes.sort_by(|a, b| {
+            a.file
+                .as_os_str()
+                .as_bytes()
+                .cmp(b.file.as_os_str().as_bytes())
+        });
+        self.changes
     }
-    changes.sort_by(|a, b| {
-        a.file
-            .as_os_str()
-            .as_bytes()
-            .cmp(b.file.as_os_str().as_bytes())
-    });
-    changes
 }
 
 #[cfg(test)]
