@@ -20,7 +20,8 @@ pub enum Event<'a> {
         default_do: Option<&'a Path>,
         /// How long the .do ran; None when it never started.
         elapsed: Option<Duration>,
-        error: Option<&'a str>,
+        /// Why the job failed (None: it built the target).
+        error: Option<&'a crate::error::JobError>,
     },
     /// One line the .do wrote to stderr (without the newline).
     JobStderr {

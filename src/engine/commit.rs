@@ -55,6 +55,7 @@ use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+use crate::error::JobError;
 use crate::state::dep::{self, Record};
 use crate::state::inode::{Inode, InodeTrust};
 use crate::state::TempNames;
@@ -218,13 +219,14 @@ fn now_times(target: &Path) -> std::io::Result<()> {
     .map_err(Into::into)
 }
 
-fn io(what: &str, e: std::io::Error) -> String {
-    format!("{what}: {e}")
+/// What failed, on which file.
+fn io(what: &str, path: &Path, e: std::io::Error) -> JobError {
+    JobError::io(format!("{what} {}", path.display()), e)
 }
 
 /// Step 4: `.redo/T.dep` becomes an intent record for a result hashing to
 /// `hash`, durably before the target is touched.
-fn commit_intent(inp: &CommitInput<'_>, base: &Path, hash: dep::Hash) -> Result<(), String> {
+fn commit_intent(inp: &CommitInput<'_>, base: &Path, hash: dep::Hash) -> Result<(), JobError> {
     let mut b = dep::header(&inp.build).to_vec();
     dep::encode_record(
         &mut b,
@@ -242,23 +244,17 @@ fn commit_intent(inp: &CommitInput<'_>, base: &Path, hash: dep::Hash) -> Result<
         .mode(0o666)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| io(&format!("creating {}", path.display()), e))?;
-    f.write_all(&b)
-        .map_err(|e| io(&format!("writing {}", path.display()), e))?;
+        .map_err(|e| io("creating", path, e))?;
+    f.write_all(&b).map_err(|e| io("writing", path, e))?;
     if inp.sync {
-        f.sync_all()
-            .map_err(|e| io(&format!("syncing {}", path.display()), e))?;
+        f.sync_all().map_err(|e| io("syncing", path, e))?;
     }
     let final_dep = crate::state::dep_path(inp.target);
-    fs::rename(path, &final_dep).map_err(|e| {
-        io(
-            &format!("renaming the intent to {}", final_dep.display()),
-            e,
-        )
-    })?;
+    fs::rename(path, &final_dep)
+        .map_err(|e| io(&format!("renaming {} to", path.display()), &final_dep, e))?;
     if inp.sync {
         if let Some(p) = final_dep.parent() {
-            fsync_dir(p).map_err(|e| io("syncing .redo", e))?;
+            fsync_dir(p).map_err(|e| io("syncing", p, e))?;
         }
     }
     Ok(())
@@ -272,13 +268,14 @@ fn commit_result(
     which: usize,
     from_three: bool,
     base: &Path,
-) -> Result<(Produced, Record), String> {
+) -> Result<(Produced, Record), JobError> {
     let target = inp.target;
     let dir = crate::paths::dir_of(target);
-    let hash = hash_fd(file).map_err(|e| io("hashing the result", e))?;
+    let hash = hash_fd(file).map_err(|e| io("hashing the result", inp.temps.path(which), e))?;
     let same = inp.old_hash == Some(hash) && inp.before.is_some();
     if inp.sync && !same {
-        file.sync_all().map_err(|e| io("syncing the result", e))?;
+        file.sync_all()
+            .map_err(|e| io("syncing the result", inp.temps.path(which), e))?;
     }
     reach(inp, Step::BeforeIntent);
     commit_intent(inp, base, hash)?;
@@ -291,22 +288,23 @@ fn commit_result(
                 .map(|m| m.permissions().mode())
                 .unwrap_or(0o644);
             fs::set_permissions(target, fs::Permissions::from_mode(mode))
-                .map_err(|e| io("setting the target's mode", e))?;
+                .map_err(|e| io("setting the mode of", target, e))?;
         }
-        now_times(target).map_err(|e| io("setting the target's times", e))?;
+        now_times(target).map_err(|e| io("setting the times of", target, e))?;
         let _ = fs::remove_file(&tmp);
         inp.temps.live[which] = false;
-        let m = fs::metadata(target).map_err(|e| io("reading the target", e))?;
+        let m = fs::metadata(target).map_err(|e| io("reading", target, e))?;
         (Produced::SameAsBefore, m)
     } else {
-        fs::rename(&tmp, target).map_err(|e| io("renaming the result into place", e))?;
+        fs::rename(&tmp, target)
+            .map_err(|e| io(&format!("renaming {} to", tmp.display()), target, e))?;
         inp.temps.live[which] = false;
         // The renamed inode itself (rename updated its ctime).
-        let m = file.metadata().map_err(|e| io("reading the target", e))?;
+        let m = file.metadata().map_err(|e| io("reading", target, e))?;
         (Produced::File, m)
     };
     if inp.sync {
-        fsync_dir(dir).map_err(|e| io("syncing the directory", e))?;
+        fsync_dir(dir).map_err(|e| io("syncing", dir, e))?;
     }
     reach(inp, Step::AfterResult);
     let rec = Record::Ifchange {
@@ -319,7 +317,7 @@ fn commit_result(
 
 /// Apply the output rules and commit; returns what was produced, or an error
 /// message for the user.
-pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, String> {
+pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, JobError> {
     let target = inp.target;
     let after = fs::symlink_metadata(target)
         .ok()
@@ -329,7 +327,7 @@ pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, String> {
             .before
             .is_some_and(|b| b.equals(&after, inp.trust) && b == after);
         if !same {
-            return Err("$1 was explicitly touched".into());
+            return Err(JobError::OutputRule("$1 was explicitly touched"));
         }
     }
     // Results are read through fds: ours for stdout, one open for $3 (in
@@ -341,7 +339,9 @@ pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, String> {
     }
     let stdout_len = inp.stdout.metadata().map(|m| m.len()).unwrap_or(0);
     if three.is_some() && stdout_len > 0 {
-        return Err("created both $3 and stdout: write the result to one of them".into());
+        return Err(JobError::OutputRule(
+            "created both $3 and stdout: write the result to one of them",
+        ));
     }
     let base = Path::new(crate::paths::base_of(target)).to_path_buf();
     let stdout = inp.stdout;
@@ -350,10 +350,10 @@ pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, String> {
         (None, true) => commit_result(&mut inp, stdout, STDOUT, false, &base)?,
         (None, false) => {
             if after.is_some() {
-                fs::remove_file(target).map_err(|e| io("removing the old target", e))?;
+                fs::remove_file(target).map_err(|e| io("removing the old target", target, e))?;
+                let dir = crate::paths::dir_of(target);
                 if inp.sync {
-                    fsync_dir(crate::paths::dir_of(target))
-                        .map_err(|e| io("syncing the directory", e))?;
+                    fsync_dir(dir).map_err(|e| io("syncing", dir, e))?;
                 }
             }
             (Produced::Nothing, Record::Ifcreate(base))
@@ -366,24 +366,29 @@ pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, String> {
 }
 
 /// Step 6: the `.dep` temp, completed with the self-record, becomes `T.dep`.
-fn commit_dep(inp: &mut CommitInput<'_>, self_rec: &Record) -> Result<(), String> {
+fn commit_dep(inp: &mut CommitInput<'_>, self_rec: &Record) -> Result<(), JobError> {
     let mut buf = Vec::new();
     dep::encode_record(&mut buf, self_rec)?;
     inp.dep_file
         .write_all(&buf)
-        .map_err(|e| io("writing the .dep", e))?;
+        .map_err(|e| io("writing", &inp.temps.names.dep, e))?;
     if inp.sync {
         inp.dep_file
             .sync_all()
-            .map_err(|e| io("syncing the .dep", e))?;
+            .map_err(|e| io("syncing", &inp.temps.names.dep, e))?;
     }
     let final_dep = crate::state::dep_path(inp.target);
-    fs::rename(&inp.temps.names.dep, &final_dep)
-        .map_err(|e| io("renaming the .dep into place", e))?;
+    fs::rename(&inp.temps.names.dep, &final_dep).map_err(|e| {
+        io(
+            &format!("renaming {} to", inp.temps.names.dep.display()),
+            &final_dep,
+            e,
+        )
+    })?;
     inp.temps.live[DEP] = false;
     if inp.sync {
         if let Some(p) = final_dep.parent() {
-            fsync_dir(p).map_err(|e| io("syncing .redo", e))?;
+            fsync_dir(p).map_err(|e| io("syncing", p, e))?;
         }
     }
     Ok(())

@@ -36,7 +36,7 @@ enum Msg {
     SlotFree(usize),
     Done(
         usize,
-        std::result::Result<Outcome, String>,
+        std::result::Result<Outcome, crate::error::JobError>,
         Duration,
         JobInfo,
     ),

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::super::Shared;
 use super::Outcome;
+use crate::error::JobError;
 use crate::paths;
 use crate::report::Event;
 use crate::state::dep;
@@ -28,19 +29,20 @@ pub(super) fn lock_target(
     sh: &Shared,
     target: &Path,
     release_slot: &mut dyn FnMut(),
-) -> Result<Locked, String> {
+) -> Result<Locked, JobError> {
     let lock_path = crate::state::lock_path(target);
     // .redo/ usually exists: create it only when the lock file cannot be.
     let attempt = match lock::try_lock(&lock_path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let redo_dir = paths::dir_of(target).join(crate::state::REDO_DIR);
             fs::create_dir_all(&redo_dir)
-                .map_err(|e| format!("creating {}: {e}", sh.show(&redo_dir)))?;
+                .map_err(|e| JobError::io(format!("creating {}", sh.show(&redo_dir)), e))?;
             lock::try_lock(&lock_path)
         }
         r => r,
     };
-    let pid = match attempt.map_err(|e| format!("locking {}: {e}", sh.show(&lock_path)))? {
+    let locking = |e| JobError::io(format!("locking {}", sh.show(&lock_path)), e);
+    let pid = match attempt.map_err(locking)? {
         Attempt::Acquired(g) => return Ok(Locked::Held(g)),
         Attempt::Busy { pid } => pid,
     };
@@ -48,7 +50,7 @@ pub(super) fn lock_target(
     sh.reporter.emit(Event::Waiting { target, pid });
     let waited = lock::wait_unlocked(&lock_path);
     sh.reporter.emit(Event::Waited { target });
-    waited.map_err(|e| format!("waiting for the lock {}: {e}", sh.show(&lock_path)))?;
+    waited.map_err(|e| JobError::io(format!("waiting for the lock {}", sh.show(&lock_path)), e))?;
     let built_here = OldDep::read(sh, target).is_some_and(|o| o.built_in(sh));
     Ok(Locked::Done(if built_here {
         Outcome::AlreadyBuilt
@@ -147,7 +149,7 @@ pub(super) struct Prior {
 }
 
 /// Under the target's lock: build it, or not?
-pub(super) fn decide(sh: &Shared, spec: &super::JobSpec) -> Result<Decision, String> {
+pub(super) fn decide(sh: &Shared, spec: &super::JobSpec) -> Result<Decision, JobError> {
     let target = &spec.target;
     let old = OldDep::read(sh, target);
     if !spec.force && old.as_ref().is_some_and(|o| o.built_in(sh)) {
@@ -168,7 +170,7 @@ pub(super) fn decide(sh: &Shared, spec: &super::JobSpec) -> Result<Decision, Str
         if !recorded.equals(&now, sh.ctx.trust) {
             let show = sh.show(target);
             if sh.ctx.flags.stop_if_modified {
-                return Err(format!("{show} externally modified"));
+                return Err(JobError::ExternallyModified(show));
             }
             sh.reporter.emit(Event::Warning(&format!(
                 "{show} externally modified: not redoing"

@@ -26,7 +26,6 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant, SystemTime};
@@ -35,6 +34,7 @@ use super::commit::{self, CommitInput, Produced, Temps};
 use super::signals;
 use super::Shared;
 use crate::dofile;
+use crate::error::JobError;
 use crate::paths;
 use crate::report::Event;
 use crate::state::dep::{self, Record};
@@ -84,7 +84,7 @@ pub fn run(
     spec: &JobSpec,
     release_slot: &mut dyn FnMut(),
     info: &mut JobInfo,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, JobError> {
     let guard = match decide::lock_target(sh, &spec.target, release_slot)? {
         Locked::Held(g) => g,
         Locked::Done(outcome) => return Ok(outcome),
@@ -126,11 +126,11 @@ fn prepare(
     spec: &JobSpec,
     release_slot: &mut dyn FnMut(),
     info: &mut JobInfo,
-) -> Result<Option<Prepared>, String> {
+) -> Result<Option<Prepared>, JobError> {
     let target = &spec.target;
     let search = dofile::search(target, sh.ctx.top_dir.as_deref());
     let Some(found) = search.found else {
-        return Err("no .do found".into());
+        return Err(JobError::NoDo);
     };
     let tdir = paths::dir_of(target);
     if found.is_default {
@@ -141,7 +141,7 @@ fn prepare(
     for tried in &search.tried {
         dep::encode_record(&mut head, &Record::Ifcreate(paths::rel(tdir, tried)))?;
     }
-    let reading = |e: std::io::Error| format!("reading {}: {e}", sh.show(&found.do_path));
+    let reading = |e| JobError::io(format!("reading {}", sh.show(&found.do_path)), e);
     let do_meta = std::fs::metadata(&found.do_path).map_err(reading)?;
     let do_inode = Inode::from_meta(&do_meta);
     let do_hash = child::do_hash(&found.do_path, do_inode).map_err(reading)?;
@@ -161,7 +161,7 @@ fn prepare(
     let temps = Temps::new(names);
     dep_file
         .write_all(&head)
-        .map_err(|e| format!("writing {}: {e}", sh.show(&temps.names.dep)))?;
+        .map_err(|e| JobError::io(format!("writing {}", sh.show(&temps.names.dep)), e))?;
     let executable = do_meta.permissions().mode() & 0o111 != 0
         && nix::unistd::access(&found.do_path, nix::unistd::AccessFlags::X_OK).is_ok();
     Ok(Some(Prepared {
@@ -193,12 +193,12 @@ fn run_do(
     prep: &mut Prepared,
     release_slot: &mut dyn FnMut(),
     info: &mut JobInfo,
-) -> Result<Ran, String> {
+) -> Result<Ran, JobError> {
     let target = &spec.target;
     let dep_fd = crate::sys::fd::dup_high(prep.dep_file.as_fd()).map_err(|e| {
-        format!(
-            "duplicating the fd of {}: {e}",
-            sh.show(&prep.temps.names.dep)
+        JobError::io(
+            format!("duplicating the fd of {}", sh.show(&prep.temps.names.dep)),
+            e,
         )
     })?;
     let args = child::do_argv(
@@ -211,7 +211,7 @@ fn run_do(
     let prefix = child::unique_hex();
     let job_env = child::per_job_env(sh, target, &prep.found, dep_fd.as_raw_fd(), &prefix);
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| format!("creating a pipe for the .do's stderr: {e}"))?;
+        .map_err(|e| JobError::io("creating a pipe for the .do's stderr", e.into()))?;
     let log = if sh.ctx.flags.logs {
         File::create(crate::state::log_path(target)).ok()
     } else {
@@ -233,7 +233,7 @@ fn run_do(
         signals::await_group(pid, Duration::from_secs(5));
     }
     release_slot();
-    let status = status.map_err(|e| format!("waiting for the .do: {e}"))?;
+    let status = status.map_err(|e| JobError::io(format!("waiting for the .do (pid {pid})"), e))?;
     Ok(Ran {
         status,
         pid: pid as u32,
@@ -256,9 +256,9 @@ fn spawn_do(
     job_env: &[CString],
     dep_fd: OwnedFd,
     err_w: OwnedFd,
-) -> Result<libc::pid_t, String> {
+) -> Result<libc::pid_t, JobError> {
     let cstr = |s: &std::ffi::OsStr| {
-        CString::new(s.as_bytes()).map_err(|_| format!("{s:?} holds a NUL byte"))
+        CString::new(s.as_bytes()).map_err(|_| JobError::Nul(format!("{s:?}")))
     };
     let argv = args
         .iter()
@@ -266,16 +266,19 @@ fn spawn_do(
         .collect::<Result<Vec<_>, _>>()?;
     let cwd = cstr(prep.found.do_dir.as_os_str())?;
     let envp = base.envp(job_env);
-    let null = spawning::dev_null().map_err(|e| format!("opening /dev/null: {e}"))?;
+    let null = spawning::dev_null().map_err(|e| JobError::io("opening /dev/null", e))?;
     // The child's 0, 1, 2 come from these; none may itself be 0, 1 or 2.
     let out_hi = crate::sys::fd::at_least(prep.stdout_file.as_fd(), 3).map_err(|e| {
-        format!(
-            "duplicating the fd of {}: {e}",
-            sh.show(&prep.temps.names.stdout)
+        JobError::io(
+            format!(
+                "duplicating the fd of {}",
+                sh.show(&prep.temps.names.stdout)
+            ),
+            e,
         )
     })?;
     let err_hi = crate::sys::fd::at_least(err_w.as_fd(), 3)
-        .map_err(|e| format!("duplicating the .do's stderr pipe: {e}"))?;
+        .map_err(|e| JobError::io("duplicating the .do's stderr pipe", e))?;
     let mut inherit: Vec<RawFd> = sh.child_fds.clone();
     inherit.push(dep_fd.as_raw_fd());
     let mut spec = SpawnSpec {
@@ -302,7 +305,7 @@ fn spawn_do(
         spawned = spawning::spawn(&spec);
     }
     // Our copies of what the child inherited close here.
-    spawned.map_err(|e| format!("running {}: {e}", sh.show(&prep.found.do_path)))
+    spawned.map_err(|e| JobError::io(format!("running {}", sh.show(&prep.found.do_path)), e))
 }
 
 /// Step 4: commit what the `.do` produced (if it succeeded) and write the
@@ -314,7 +317,7 @@ fn finish(
     prep: &mut Prepared,
     ran: &Ran,
     prior: &decide::Prior,
-) -> Result<Produced, String> {
+) -> Result<Produced, JobError> {
     let target = &spec.target;
     let status = &ran.status;
     let result = if status.success() {
@@ -330,10 +333,8 @@ fn finish(
             fail_at: failpoint(sh, target),
             sync: !sh.ctx.flags.no_sync,
         })
-    } else if let Some(sig) = status.signal() {
-        Err(format!("killed by signal {sig}"))
     } else {
-        Err(format!("exit status {}", status.code().unwrap_or(-1)))
+        Err(JobError::DoFailed(*status))
     };
     if sh.ctx.flags.logs {
         // The job's whole environment, as goredo records it.

@@ -7,6 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::super::Shared;
+use crate::error::JobError;
 use crate::report::Event;
 
 /// The job's dep temp, `flock`ed for as long as any process holds it open:
@@ -48,8 +49,8 @@ pub(super) fn open_temps(
     target: &Path,
     names: &crate::state::TempNames,
     release_slot: &mut dyn FnMut(),
-) -> Result<Option<(DepTemp, File)>, String> {
-    let fail = |p: &Path, e: std::io::Error| format!("creating {}: {e}", sh.show(p));
+) -> Result<Option<(DepTemp, File)>, JobError> {
+    let fail = |p: &Path, e| JobError::io(format!("creating {}", sh.show(p)), e);
     let dep = match create_dep_temp(&names.dep) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             if !clear_leftovers(sh, target, names, release_slot)? {
@@ -82,7 +83,7 @@ fn clear_leftovers(
     target: &Path,
     names: &crate::state::TempNames,
     release_slot: &mut dyn FnMut(),
-) -> Result<bool, String> {
+) -> Result<bool, JobError> {
     use nix::fcntl::{Flock, FlockArg};
     let remove_all = || {
         // The dep temp last: while it is there, the others are looked for.
@@ -94,7 +95,7 @@ fn clear_leftovers(
         Ok(f) => f,
         // Gone meanwhile: nothing to clear.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
-        Err(e) => return Err(format!("opening {}: {e}", sh.show(&names.dep))),
+        Err(e) => return Err(JobError::io(format!("opening {}", sh.show(&names.dep)), e)),
     };
     let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(_dead_owner) => {
@@ -102,7 +103,12 @@ fn clear_leftovers(
             return Ok(true);
         }
         Err((file, nix::errno::Errno::EWOULDBLOCK)) => file,
-        Err((_, e)) => return Err(format!("locking {}: {e}", sh.show(&names.dep))),
+        Err((_, e)) => {
+            return Err(JobError::io(
+                format!("locking {}", sh.show(&names.dep)),
+                e.into(),
+            ))
+        }
     };
     // An orphaned .do of a killed build still runs for this target: never
     // two builds of one target at once, so wait for it to end.
@@ -120,7 +126,12 @@ fn clear_leftovers(
         }
     };
     sh.reporter.emit(Event::Waited { target });
-    waited.map_err(|e| format!("waiting for the .do holding {}: {e}", sh.show(&names.dep)))?;
+    waited.map_err(|e| {
+        JobError::io(
+            format!("waiting for the .do holding {}", sh.show(&names.dep)),
+            e.into(),
+        )
+    })?;
     remove_all();
     Ok(false)
 }
