@@ -115,9 +115,8 @@ impl std::error::Error for JobError {
     }
 }
 
-/// A `.dep` record's encoding error (a path too long for a chunk).
-impl From<String> for JobError {
-    fn from(m: String) -> Self {
-        JobError::Record(m)
+impl From<crate::state::dep::TooLong> for JobError {
+    fn from(e: crate::state::dep::TooLong) -> Self {
+        JobError::Record(e.to_string())
     }
 }

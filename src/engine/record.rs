@@ -95,7 +95,7 @@ pub fn ifchange(
     let mut metas = stat_all(&unknown).into_iter();
     // Encoded in operand order into one buffer, for one write.
     let mut buf = Vec::with_capacity(targets.len() * 128);
-    let bad = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+    let bad = |e: dep::TooLong| io::Error::new(io::ErrorKind::InvalidInput, e);
     for (i, (t, v)) in targets.iter().zip(vouched).enumerate() {
         let owned;
         let rel = match paths::below(dep_dir, t) {

@@ -109,9 +109,21 @@ pub fn decode_build(b: &[u8]) -> Result<[u8; 16], DecodeError> {
     Ok(u)
 }
 
-fn chunk(out: &mut Vec<u8>, typ: u8, payload_parts: &[&[u8]]) -> Result<(), String> {
+/// A record too long for a chunk's 16-bit length (a path near 64 KiB).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooLong(pub usize);
+
+impl std::fmt::Display for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "record of {} bytes exceeds 65535", self.0)
+    }
+}
+
+impl std::error::Error for TooLong {}
+
+fn chunk(out: &mut Vec<u8>, typ: u8, payload_parts: &[&[u8]]) -> Result<(), TooLong> {
     let len: usize = 3 + payload_parts.iter().map(|p| p.len()).sum::<usize>();
-    let len16 = u16::try_from(len).map_err(|_| format!("record of {len} bytes exceeds 65535"))?;
+    let len16 = u16::try_from(len).map_err(|_| TooLong(len))?;
     out.extend_from_slice(&len16.to_be_bytes());
     out.push(typ);
     for p in payload_parts {
@@ -121,7 +133,7 @@ fn chunk(out: &mut Vec<u8>, typ: u8, payload_parts: &[&[u8]]) -> Result<(), Stri
 }
 
 /// Append one record's chunk to `out`. Fails only for over-long paths.
-pub fn encode_record(out: &mut Vec<u8>, r: &Record) -> Result<(), String> {
+pub fn encode_record(out: &mut Vec<u8>, r: &Record) -> Result<(), TooLong> {
     match r {
         Record::Ifcreate(p) => chunk(out, T_IFCREATE, &[p.as_os_str().as_bytes()]),
         Record::IfchangeNonexistent(p) => chunk(out, T_IFCHANGE_NONEX, &[p.as_os_str().as_bytes()]),
@@ -140,7 +152,7 @@ pub fn encode_ifchange(
     inode: &Inode,
     hash: &Hash,
     path: &[u8],
-) -> Result<(), String> {
+) -> Result<(), TooLong> {
     let mut fields = [0u8; 48];
     for (i, v) in inode.fields().iter().enumerate() {
         fields[i * 8..i * 8 + 8].copy_from_slice(&v.to_be_bytes());
@@ -149,7 +161,7 @@ pub fn encode_ifchange(
 }
 
 impl Dep {
-    pub fn encode(&self) -> Result<Vec<u8>, String> {
+    pub fn encode(&self) -> Result<Vec<u8>, TooLong> {
         let mut out = header(&self.build).to_vec();
         for r in &self.records {
             encode_record(&mut out, r)?;
