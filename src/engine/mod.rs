@@ -382,8 +382,9 @@ fn run_shared(
     if list.is_empty() {
         return Ok(Vec::new());
     }
+    let jobs = schedule::Jobs::new(sh);
     let Some(share) = share else {
-        schedule::run(sh, js, list, force, sequential, trace)?;
+        schedule::run(&jobs, sh.reporter, js, list, force, sequential, trace)?;
         return Ok(Vec::new());
     };
     if force {
@@ -394,7 +395,7 @@ fn run_shared(
         .iter()
         .map(|t| std::fs::symlink_metadata(t).is_ok())
         .collect();
-    let result = schedule::run(sh, js, list, force, sequential, trace);
+    let result = schedule::run(&jobs, sh.reporter, js, list, force, sequential, trace);
     let mut created = false;
     let mut built = Vec::new();
     for (t, existed) in list.iter().zip(existed) {
