@@ -128,7 +128,9 @@ fn worker(runner: &dyn Runner, work: &Mutex<mpsc::Receiver<Option<Work>>>, tx: &
         let started = Instant::now();
         let mut info = JobInfo::default();
         let res = runner.run(&spec, &mut free, &mut info);
-        free();
+        // A slot still held is given back by the Done itself: a failure is
+        // counted before its slot can start another job, and a job pays one
+        // message and one wake-up, not two.
         let _ = tx.send(Msg::Done(idx, res, started.elapsed(), info));
         signals::wake();
     }
