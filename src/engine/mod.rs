@@ -28,6 +28,9 @@ pub mod runshare;
 pub mod schedule;
 pub mod signals;
 
+#[cfg(test)]
+mod schedule_tests;
+
 use std::ffi::OsString;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
