@@ -28,6 +28,9 @@ pub mod runshare;
 pub mod schedule;
 pub mod signals;
 
+#[cfg(test)]
+mod schedule_tests;
+
 use std::ffi::OsString;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
@@ -389,8 +392,9 @@ fn run_shared(
     if list.is_empty() {
         return Ok(Vec::new());
     }
+    let jobs = schedule::Jobs::new(sh);
     let Some(share) = share else {
-        schedule::run(sh, js, list, force, sequential, trace)?;
+        schedule::run(&jobs, sh.reporter, js, list, force, sequential, trace)?;
         return Ok(Vec::new());
     };
     if force {
@@ -401,7 +405,7 @@ fn run_shared(
         .iter()
         .map(|t| std::fs::symlink_metadata(t).is_ok())
         .collect();
-    let result = schedule::run(sh, js, list, force, sequential, trace);
+    let result = schedule::run(&jobs, sh.reporter, js, list, force, sequential, trace);
     let mut created = false;
     let mut built = Vec::new();
     for (t, existed) in list.iter().zip(existed) {

@@ -8,6 +8,11 @@
 //! finished, or a signal arrived). A job returns its slot as soon as its .do
 //! has exited, or earlier when it only waits for another process's lock.
 //!
+//! The loop does not run jobs itself: a [`Runner`] does (ninja's
+//! `CommandRunner`). The real one is [`Jobs`] ([`job::run`]); the unit tests
+//! (`schedule_tests.rs`) put a fake there and check the token accounting
+//! against a real jobserver pipe.
+//!
 //! A job that gave its slot back to wait for another process comes back as
 //! [`Outcome::Retry`]: it is queued again, ahead of the targets not yet
 //! started, and decides afresh when it runs.
@@ -17,6 +22,7 @@
 //! after a failure or a signal no new job starts, and the running ones are
 //! awaited.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,7 +31,47 @@ use super::job::{self, JobInfo, JobSpec, Outcome};
 use super::{signals, Shared};
 use crate::error::{Error, Result};
 use crate::jobserver::{Acquired, Jobserver, Token};
-use crate::report::Event;
+use crate::report::{Event, Reporter};
+
+/// What the slot loop asks of a job, whatever runs it.
+pub trait Runner: Sync {
+    /// Run one job; call `release_slot` as soon as the job no longer needs
+    /// its slot (later calls do nothing). The slot is given back when this
+    /// returns at the latest.
+    fn run(
+        &self,
+        spec: &JobSpec,
+        release_slot: &mut dyn FnMut(),
+        info: &mut JobInfo,
+    ) -> std::result::Result<Outcome, crate::error::JobError>;
+}
+
+/// The real jobs: [`job::run`] with what every job of the invocation shares,
+/// the children's environment built once for all of them.
+pub struct Jobs<'s, 'a> {
+    sh: &'s Shared<'a>,
+    base: job::ChildBase,
+}
+
+impl<'s, 'a> Jobs<'s, 'a> {
+    pub fn new(sh: &'s Shared<'a>) -> Jobs<'s, 'a> {
+        Jobs {
+            sh,
+            base: job::ChildBase::new(sh),
+        }
+    }
+}
+
+impl Runner for Jobs<'_, '_> {
+    fn run(
+        &self,
+        spec: &JobSpec,
+        release_slot: &mut dyn FnMut(),
+        info: &mut JobInfo,
+    ) -> std::result::Result<Outcome, crate::error::JobError> {
+        job::run(self.sh, &self.base, spec, release_slot, info)
+    }
+}
 
 enum Slot {
     Implicit,
@@ -48,6 +94,8 @@ fn poll_wake() {
         events: libc::POLLIN,
         revents: 0,
     };
+    // SAFETY: one valid pollfd, and the wake pipe lives for the process;
+    // an error (EINTR) only means the loop looks again.
     unsafe { libc::poll(&mut p, 1, -1) };
     signals::drain();
 }
@@ -60,12 +108,7 @@ struct Work {
 /// A job thread: runs jobs one after another until told to stop, so that a
 /// long build does not pay a thread creation (stack mmap, page faults) per
 /// target.
-fn worker(
-    sh: &Shared,
-    base: &job::ChildBase,
-    work: &Mutex<mpsc::Receiver<Option<Work>>>,
-    tx: &mpsc::Sender<Msg>,
-) {
+fn worker(runner: &dyn Runner, work: &Mutex<mpsc::Receiver<Option<Work>>>, tx: &mpsc::Sender<Msg>) {
     loop {
         let next = {
             let rx = work.lock().unwrap_or_else(|e| e.into_inner());
@@ -84,15 +127,120 @@ fn worker(
         };
         let started = Instant::now();
         let mut info = JobInfo::default();
-        let res = job::run(sh, base, &spec, &mut free, &mut info);
-        free();
+        let res = runner.run(&spec, &mut free, &mut info);
+        // A slot still held is given back by the Done itself: a failure is
+        // counted before its slot can start another job, and a job pays one
+        // message and one wake-up, not two.
         let _ = tx.send(Msg::Done(idx, res, started.elapsed(), info));
         signals::wake();
     }
 }
 
+/// The loop's books: which job holds which slot, and what is left to start.
+struct Books {
+    /// The slot each running job holds, by target index (None once given back).
+    slots: Vec<Option<Slot>>,
+    /// Jobs to run again after a wait (by index), before `next`.
+    retries: VecDeque<usize>,
+    implicit_free: bool,
+    running: usize,
+    /// The first target not yet started.
+    next: usize,
+    failures: usize,
+}
+
+impl Books {
+    fn new(n: usize) -> Books {
+        Books {
+            slots: (0..n).map(|_| None).collect(),
+            retries: VecDeque::new(),
+            implicit_free: true,
+            running: 0,
+            next: 0,
+            failures: 0,
+        }
+    }
+
+    fn give_back(&mut self, i: usize, js: &Jobserver) {
+        match self.slots[i].take() {
+            Some(Slot::Implicit) => self.implicit_free = true,
+            Some(Slot::Token(t)) => js.release(t),
+            None => {}
+        }
+    }
+
+    /// Account for one message from a job thread.
+    fn settle(&mut self, m: Msg, js: &Jobserver, reporter: &dyn Reporter, targets: &[PathBuf]) {
+        let (i, res, elapsed, info) = match m {
+            Msg::SlotFree(i) => return self.give_back(i, js),
+            Msg::Done(i, res, elapsed, info) => (i, res, elapsed, info),
+        };
+        let elapsed = info.ran.then_some(elapsed);
+        self.running -= 1;
+        self.give_back(i, js);
+        let target = &targets[i];
+        match res {
+            Ok(Outcome::Retry) => self.retries.push_back(i),
+            Ok(Outcome::Built(_)) => reporter.emit(Event::Finished {
+                target,
+                default_do: info.default_do.as_deref(),
+                elapsed,
+                error: None,
+            }),
+            Ok(_) => {}
+            Err(e) => {
+                self.failures += 1;
+                reporter.emit(Event::Finished {
+                    target,
+                    default_do: info.default_do.as_deref(),
+                    elapsed,
+                    error: Some(&e),
+                });
+            }
+        }
+    }
+
+    /// A slot for the next job: the implicit one if free, else a token. None
+    /// when the wait for a token ended without one (the wake pipe, or the
+    /// jobserver broke): the loop looks at its messages again.
+    fn take_slot(&mut self, js: &Jobserver) -> Option<Slot> {
+        if self.implicit_free {
+            self.implicit_free = false;
+            return Some(Slot::Implicit);
+        }
+        match js.try_acquire() {
+            Ok(Some(t)) => Some(Slot::Token(t)),
+            _ => match js.acquire(signals::wake_fd()) {
+                Ok(Acquired::Token(t)) => Some(Slot::Token(t)),
+                Ok(Acquired::Interrupted) => {
+                    signals::drain();
+                    None
+                }
+                Err(_) => {
+                    poll_wake();
+                    None
+                }
+            },
+        }
+    }
+
+    /// The job to start next, and whether it is a retry after a wait.
+    fn pick(&mut self) -> (usize, bool) {
+        match self.retries.pop_front() {
+            Some(i) => (i, true),
+            None => {
+                self.next += 1;
+                (self.next - 1, false)
+            }
+        }
+    }
+}
+
+/// Build `targets` with `runner`, one job per slot held; `reporter` gets a
+/// `Finished` event per job built or failed and the jobserver's warnings.
 pub fn run(
-    sh: &Shared,
+    runner: &dyn Runner,
+    reporter: &dyn Reporter,
     js: &Jobserver,
     targets: &[PathBuf],
     force: bool,
@@ -102,65 +250,19 @@ pub fn run(
     if targets.is_empty() {
         return Ok(());
     }
-    let mut failures = 0usize;
-    let base = job::ChildBase::new(sh);
     let (work_tx, work_rx) = mpsc::channel::<Option<Work>>();
     let work_rx = Mutex::new(work_rx);
-    std::thread::scope(|scope| {
+    let failures = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<Msg>();
-        let mut slots: Vec<Option<Slot>> = (0..targets.len()).map(|_| None).collect();
-        // Jobs to run again after a wait (by index), before `next`.
-        let mut retries: std::collections::VecDeque<usize> = Default::default();
-        let mut implicit_free = true;
-        let mut running = 0usize;
-        let mut next = 0usize;
+        let mut books = Books::new(targets.len());
         let mut forwarded = false;
         let mut workers = 0usize;
-
-        let release = |slot: Slot, implicit_free: &mut bool| match slot {
-            Slot::Implicit => *implicit_free = true,
-            Slot::Token(t) => js.release(t),
-        };
-
         loop {
             while let Ok(m) = rx.try_recv() {
-                match m {
-                    Msg::SlotFree(i) => {
-                        if let Some(s) = slots[i].take() {
-                            release(s, &mut implicit_free);
-                        }
-                    }
-                    Msg::Done(i, res, elapsed, info) => {
-                        let elapsed = info.ran.then_some(elapsed);
-                        running -= 1;
-                        if let Some(s) = slots[i].take() {
-                            release(s, &mut implicit_free);
-                        }
-                        let target = &targets[i];
-                        match res {
-                            Ok(Outcome::Retry) => retries.push_back(i),
-                            Ok(Outcome::Built(_)) => sh.reporter.emit(Event::Finished {
-                                target,
-                                default_do: info.default_do.as_deref(),
-                                elapsed,
-                                error: None,
-                            }),
-                            Ok(_) => {}
-                            Err(e) => {
-                                failures += 1;
-                                sh.reporter.emit(Event::Finished {
-                                    target,
-                                    default_do: info.default_do.as_deref(),
-                                    elapsed,
-                                    error: Some(&e),
-                                });
-                            }
-                        }
-                    }
-                }
+                books.settle(m, js, reporter, targets);
             }
             for w in js.take_warnings() {
-                sh.reporter.emit(Event::Warning(&w.0));
+                reporter.emit(Event::Warning(&w.0));
             }
             if let Some(sig) = signals::requested() {
                 if !forwarded {
@@ -168,68 +270,42 @@ pub fn run(
                     signals::forward(sig);
                 }
             }
-            let stopping = signals::requested().is_some() || failures > 0;
-            let pending = next < targets.len() || !retries.is_empty();
-            let can_start = pending && !stopping && !(sequential && running > 0);
+            let stopping = signals::requested().is_some() || books.failures > 0;
+            let pending = books.next < targets.len() || !books.retries.is_empty();
+            let can_start = pending && !stopping && !(sequential && books.running > 0);
             if !can_start {
-                if running == 0 {
+                if books.running == 0 {
                     // Let the idle workers go: the scope joins them.
                     for _ in 0..workers {
                         let _ = work_tx.send(None);
                     }
-                    break;
+                    break books.failures;
                 }
                 poll_wake();
                 continue;
             }
-            let slot = if implicit_free {
-                implicit_free = false;
-                Some(Slot::Implicit)
-            } else {
-                match js.try_acquire() {
-                    Ok(Some(t)) => Some(Slot::Token(t)),
-                    _ => match js.acquire(signals::wake_fd()) {
-                        Ok(Acquired::Token(t)) => Some(Slot::Token(t)),
-                        Ok(Acquired::Interrupted) => {
-                            signals::drain();
-                            None
-                        }
-                        Err(_) => {
-                            poll_wake();
-                            None
-                        }
-                    },
-                }
+            let Some(slot) = books.take_slot(js) else {
+                continue;
             };
-            let Some(slot) = slot else { continue };
-            let (idx, waited) = match retries.pop_front() {
-                Some(i) => (i, true),
-                None => {
-                    next += 1;
-                    (next - 1, false)
-                }
-            };
-            slots[idx] = Some(slot);
-            running += 1;
+            let (idx, waited) = books.pick();
+            books.slots[idx] = Some(slot);
+            books.running += 1;
             // Every worker is either running a job or waiting for one, and a
             // worker finishes its job before its Done is counted: so workers
             // beyond `running` are (or will soon be) idle and take the job.
-            if workers < running {
+            if workers < books.running {
                 workers += 1;
                 let tx = tx.clone();
                 let work_rx = &work_rx;
-                let base = &base;
-                scope.spawn(move || worker(sh, base, work_rx, &tx));
+                scope.spawn(move || worker(runner, work_rx, &tx));
             }
-            let _ = work_tx.send(Some(Work {
-                idx,
-                spec: JobSpec {
-                    target: targets[idx].clone(),
-                    force,
-                    trace,
-                    waited,
-                },
-            }));
+            let spec = JobSpec {
+                target: targets[idx].clone(),
+                force,
+                trace,
+                waited,
+            };
+            let _ = work_tx.send(Some(Work { idx, spec }));
         }
     });
     if let Some(sig) = signals::requested() {

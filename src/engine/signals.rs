@@ -79,6 +79,21 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
+/// Test hook: what the handler does when `sig` arrives, without a real
+/// signal (one raised in a unit test would reach the whole test process).
+#[cfg(test)]
+pub(crate) fn simulate(sig: i32) {
+    wake_pair();
+    on_signal(sig);
+}
+
+/// Test hook: forget a simulated signal, for the next test.
+#[cfg(test)]
+pub(crate) fn reset() {
+    SIGNAL.store(0, Ordering::SeqCst);
+    drain();
+}
+
 /// Install the handlers for SIGINT, SIGTERM, SIGHUP (call once, early).
 pub fn install() {
     wake_pair();
