@@ -177,11 +177,12 @@ use std::sync::Mutex;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use crate::env as vars;
 use client::{Channel, JoinError, Read};
 use makeflags::{Auth, ParsedFlags};
 
 /// Raw env lookup supplied by the caller (the engine never reads the process env itself).
-pub type EnvGet<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+pub use crate::env::EnvGet;
 
 /// Style of a jobserver we create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,9 +313,9 @@ fn find_source(base: &ParsedFlags, env: EnvGet<'_>) -> Option<Source> {
             });
         }
     }
-    match lossy(env("REDO_JS_FD")) {
+    match lossy(env(vars::JS_FD)) {
         Some(v) if !v.trim().is_empty() => Some(Source {
-            var: "REDO_JS_FD",
+            var: vars::JS_FD,
             text: v.trim().to_string(),
             auth: makeflags::parse_auth_value(v.trim()),
             jobs: None,
@@ -341,7 +342,8 @@ fn redo_jobs(v: Option<String>) -> io::Result<u32> {
     Err(io::Error::new(
         io::ErrorKind::InvalidInput,
         format!(
-            "REDO_JOBS={v:?} is not a number of jobs (use a non-negative integer, 0 for unlimited)"
+            "{}={v:?} is not a number of jobs (use a non-negative integer, 0 for unlimited)",
+            vars::JOBS
         ),
     ))
 }
@@ -426,7 +428,7 @@ impl Jobserver {
             return Ok((Jobserver::new(mode, base, note), warnings));
         }
 
-        let jobs_env = lossy(env("REDO_JOBS"));
+        let jobs_env = lossy(env(vars::JOBS));
         if !req.top_level {
             let (mode, note) = if jobs_env.as_deref().map(str::trim) == Some("NO") {
                 (
@@ -677,9 +679,9 @@ impl Jobserver {
             ("MAKEFLAGS".to_string(), Some(mf.clone())),
             ("CARGO_MAKEFLAGS".to_string(), Some(mf)),
             ("MFLAGS".to_string(), Some(mflags)),
-            ("REDO_JS_FD".to_string(), js_fd),
+            (vars::JS_FD.to_string(), js_fd),
             (
-                "REDO_JOBS".to_string(),
+                vars::JOBS.to_string(),
                 self.is_unlimited().then(|| "NO".to_string()),
             ),
         ]
@@ -792,8 +794,8 @@ fn join(auth: &Auth) -> Result<(Channel, Advert), JoinError> {
 fn join_warning(src: &Source, e: JoinError) -> Warning {
     Warning(match (&src.auth, e) {
         (Auth::Invalid(s), _) => {
-            let what = if src.var == "REDO_JS_FD" {
-                "REDO_JS_FD"
+            let what = if src.var == vars::JS_FD {
+                vars::JS_FD
             } else {
                 "--jobserver-auth"
             };
