@@ -1,8 +1,12 @@
 //! Unit tests of the jobserver: the protocol against real pipes and fifos.
 
 use super::*;
+use makeflags::ParsedFlags;
 use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io;
 use std::io::{Seek, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 type Env = HashMap<String, OsString>;
