@@ -9,13 +9,17 @@
 
 use crate::error::{Error, Result};
 use crate::state::inode::InodeTrust;
-use std::ffi::OsString;
+use std::ffi::{CStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 pub type EnvGet<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
 pub const JOBS: &str = "REDO_JOBS";
+/// goredo's jobserver pipe, `R,W` (read and passed on by `jobserver`).
+pub const JS_FD: &str = "REDO_JS_FD";
+/// The status line's pipe (`bin/redo/status.rs`): an fd number, or `NO`.
+pub const STATUS_FD: &str = "REDO_STATUS_FD";
 pub const TOP_DIR: &str = "REDO_TOP_DIR";
 pub const INODE_TRUST: &str = "REDO_INODE_TRUST";
 pub const STOP_IF_MODIFIED: &str = "REDO_STOP_IF_MODIFIED";
@@ -34,7 +38,13 @@ pub const LEVEL: &str = "REDO_LEVEL";
 pub const DIRPREFIX: &str = "REDO_DIRPREFIX";
 pub const BUILD_UUID: &str = "REDO_BUILD_UUID";
 pub const STDERR_PREFIX: &str = "REDO_STDERR_PREFIX";
-pub const DEP_FD: &str = "REDO_DEP_FD";
+/// [`DEP_FD`] as a C string, for the allocator's choice made before `main`
+/// (`bin/redo/alloc.rs`); [`DEP_FD`] is derived from it so the two never differ.
+pub const DEP_FD_C: &CStr = c"REDO_DEP_FD";
+pub const DEP_FD: &str = match DEP_FD_C.to_str() {
+    Ok(name) => name,
+    Err(_) => panic!("REDO_DEP_FD is ASCII"),
+};
 pub const DEP_CWD: &str = "REDO_DEP_CWD";
 /// ferredo's own: the chain of targets being built above this process, for
 /// cycle detection (goredo has none and deadlocks). Entries are absolute

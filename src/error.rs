@@ -114,9 +114,3 @@ impl std::error::Error for JobError {
         }
     }
 }
-
-impl From<crate::state::dep::TooLong> for JobError {
-    fn from(e: crate::state::dep::TooLong) -> Self {
-        JobError::Record(e.to_string())
-    }
-}

@@ -89,7 +89,7 @@ extern "C" fn choose(
     _envp: *const *const std::ffi::c_char,
 ) {
     // SAFETY: getenv before any thread exists; the name is NUL-terminated.
-    let inside_a_do = unsafe { !libc::getenv(c"REDO_DEP_FD".as_ptr()).is_null() };
+    let inside_a_do = unsafe { !libc::getenv(ferredo::env::DEP_FD_C.as_ptr()).is_null() };
     if !inside_a_do || argc > FEW_OPERANDS {
         // SAFETY: sets an option before mimalloc's first allocation.
         unsafe { mi_option_set(MI_OPTION_ABANDONED_PAGE_PURGE, 1) };

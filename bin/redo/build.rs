@@ -10,7 +10,6 @@ use ferredo::error::Error;
 use ferredo::jobserver::{Jobserver, Request, Style};
 
 use crate::output::Terminal;
-use crate::status;
 
 /// The clap definition of `redo` or `redo-ifchange` (argv parsing, manual page, completions).
 pub fn command(applet: &'static str) -> Command {
@@ -297,7 +296,7 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
             opts.extra_env.push(("PATH".into(), Some(path)));
         }
     }
-    let (status_var, status_fd) = term.start_status(&ctx, crate::env_get(status::STATUS_FD));
+    let (status_var, status_fd) = term.start_status(&ctx, crate::env_get(ferredo::env::STATUS_FD));
     opts.extra_env.push(status_var);
     opts.extra_fds.extend(status_fd);
     let result = engine::build(&ctx, &js, &term, &targets, &opts);

@@ -33,7 +33,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use ferredo::env::Context;
+use ferredo::env::{Context, STATUS_FD};
 
 pub const RUN: u8 = 0;
 pub const DONE: u8 = 1;
@@ -44,9 +44,7 @@ pub const WAITED: u8 = 3;
 /// Not goredo's; `Counts::apply` ignores it like any unknown byte.
 pub const FLUSH: u8 = 0xff;
 
-/// The environment variable naming the pipe's write end.
-pub const STATUS_FD: &str = "REDO_STATUS_FD";
-/// Its value when no status events are wanted.
+/// [`STATUS_FD`]'s value when no status events are wanted.
 const NO: &str = "NO";
 
 /// The running totals the line shows.

@@ -8,14 +8,14 @@
 //! and nothing is read from or written to it until it has been shown to be one end of
 //! the same pipe as its partner.
 
-use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::Mode;
 
 /// Lowest fd number we keep our own descriptors at (shell redirections use 3–9).
 #[cfg(test)]
@@ -33,21 +33,25 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// `fcntl(F_GETFD)`: Ok if `fd` is open.
+/// `fcntl(F_GETFD)`: Ok if `fd` is open. (nix's `fcntl` wants a `BorrowedFd`, which an
+/// fd number not yet shown open cannot soundly be.)
 pub(super) fn getfd(fd: RawFd) -> io::Result<libc::c_int> {
-    // SAFETY: F_GETFD on any integer is harmless; a closed fd gives EBADF.
+    // SAFETY: F_GETFD only reads this process's fd flags for a number; it touches no
+    // memory of ours and a number that is not open gives EBADF.
     cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })
 }
 
 /// `fcntl(F_GETFL)`: file status flags and access mode of the open file description.
 pub(super) fn getfl(fd: RawFd) -> io::Result<libc::c_int> {
-    // SAFETY: as above.
+    // SAFETY: F_GETFL only reads the flags of the description behind a number; it
+    // changes nothing and a number that is not open gives EBADF.
     cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })
 }
 
 #[cfg(test)]
 fn setfl(fd: RawFd, flags: libc::c_int) -> io::Result<()> {
-    // SAFETY: only ever called on descriptions we created (documented at each call).
+    // SAFETY: F_SETFL takes an integer and touches no memory of ours; the tests call it
+    // only on descriptions they created.
     cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(drop)
 }
 
@@ -56,8 +60,10 @@ pub(super) fn set_cloexec(fd: RawFd) -> io::Result<()> {
     crate::sys::fd::set_cloexec_raw(fd)
 }
 
+/// `fstat` of an fd number (an inherited one is named by number only; see `getfd`).
 pub(super) fn fstat_raw(fd: RawFd) -> io::Result<libc::stat> {
-    // SAFETY: fstat writes into the zeroed struct; a closed fd gives EBADF.
+    // SAFETY: libc::stat is plain data, valid all-zero; fstat writes only into `st`,
+    // which we own, and a number that is not open gives EBADF.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         cvt(libc::fstat(fd, &mut st))?;
@@ -81,11 +87,8 @@ pub(super) use crate::sys::fd::{dup_high, to_high};
 
 /// `open(2)` with `O_CLOEXEC` added, result moved to >= [`MIN_FD`].
 pub(super) fn open_high(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
-    // SAFETY: c is a valid C string; the result is a new fd we own.
-    let r = cvt(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) })?;
-    to_high(unsafe { OwnedFd::from_raw_fd(r) })
+    let flags = OFlag::from_bits_retain(flags) | OFlag::O_CLOEXEC;
+    to_high(nix::fcntl::open(path, flags, Mode::empty())?)
 }
 
 /// `strerror` text (make prints this, without Rust's "(os error N)").
@@ -119,7 +122,7 @@ fn reopen_private(fd: BorrowedFd<'_>, access: libc::c_int, want: Ino) -> Option<
     }
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
     let new = open_high(Path::new(&path), access | libc::O_NONBLOCK).ok()?;
-    let st = fstat_raw(new.as_raw_fd()).ok()?;
+    let st = nix::sys::stat::fstat(&new).ok()?;
     if !is_fifo(&st) || ino(&st) != want {
         return None;
     }
@@ -229,7 +232,8 @@ impl Channel {
     /// (`FIONREAD`). Tokens stay in place for any straggler still using the pipe.
     pub(super) fn available(&self) -> io::Result<u64> {
         let mut n: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one c_int.
+        // SAFETY: FIONREAD on our own open fd writes one c_int, into `n`, which we own.
+        // (nix has no safe wrapper for it, only the unsafe `ioctl_read_bad!`.)
         cvt(unsafe { libc::ioctl(self.read.as_raw_fd(), libc::FIONREAD, &mut n) })?;
         Ok(n.max(0) as u64)
     }
@@ -352,10 +356,10 @@ pub(super) fn join_fifo(path: &Path) -> Result<Channel, JoinError> {
     }
     let want: Ino = ino(&st);
     let check = |fd: &OwnedFd| -> Result<(), JoinError> {
-        match fstat_raw(fd.as_raw_fd()) {
+        match nix::sys::stat::fstat(fd) {
             Ok(s) if is_fifo(&s) && ino(&s) == want => Ok(()),
             Ok(_) => Err(fail("not a named pipe (fifo)".to_string())),
-            Err(e) => Err(fail(strerror(&e))),
+            Err(e) => Err(fail(e.desc().to_string())),
         }
     };
     let read =
@@ -469,9 +473,9 @@ mod tests {
         let (r, w) = pipe();
         let id = ino(&fstat_raw(r.as_raw_fd()).unwrap());
         let chan = Channel::reopen(r.as_fd(), w.as_fd(), id).unwrap();
-        // SAFETY of the test: shrink to one page so it fills fast.
-        unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
-        let cap = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_GETPIPE_SZ) } as usize;
+        // Shrink to one page so it fills fast.
+        let _ = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096));
+        let cap = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_GETPIPE_SZ).unwrap() as usize;
         let e = chan.fill(b'+', cap + 1).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
         assert_eq!(chan.available().unwrap(), cap as u64);

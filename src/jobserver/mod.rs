@@ -1,6 +1,20 @@
 //! The GNU make jobserver, as ferredo speaks it: joining one (pipe or fifo), serving one,
 //! and what every `.do` child is told about it.
 //!
+//! The files, one concept each (this essay is the whole story; each file's header says
+//! which part it holds):
+//!
+//! * `mod.rs` — the [`Jobserver`] value and its modes (unlimited, serial, active), the
+//!   public types;
+//! * `choose.rs` — where an inherited jobserver is looked for and how this process gets
+//!   its slots ([`Jobserver::from_env`]): join, serve, serial or unlimited;
+//! * `tokens.rs` — taking and giving back tokens, and a broken jobserver;
+//! * `advert.rs` — what children are told ([`Jobserver::child_env`], [`Jobserver::child_fds`]);
+//! * `owner.rs` — the end of a jobserver we created: the count at exit, removing its fifo;
+//! * `client.rs` — validating and joining an inherited pipe or fifo, and the private
+//!   channel tokens go through; `server.rs` — creating a pipe or fifo full of tokens;
+//! * [`makeflags`] — parsing and formatting `MAKEFLAGS` (pure).
+//!
 //! # The protocol
 //!
 //! A jobserver is a counting semaphore made of bytes in a pipe or a named fifo. One byte
@@ -161,27 +175,28 @@
 //! `CARGO_MAKEFLAGS` shadows `MAKEFLAGS`, ignores ` -- `, cannot serve a fifo, fills its
 //! pipe with N bytes (not N-1) without enlarging it, and its blocking acquire cannot be
 //! interrupted by our own child exits without a helper thread and `SIGUSR1`. The protocol
-//! is small; with `nix`/`libc` we control every syscall.
+//! is small; with `nix`/`libc` we control every syscall. The crate is a dev-dependency:
+//! `tests/it/interop_jobserver_crate.rs` runs a client built on it (as cargo, rustc and
+//! cc-rs are) under our served pipe and fifo.
 
+mod advert;
+mod choose;
 mod client;
 pub mod makeflags;
+mod owner;
 mod server;
+mod tokens;
 
-use std::ffi::OsString;
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-
-use client::{Channel, JoinError, Read};
-use makeflags::{Auth, ParsedFlags};
+use client::Channel;
+use makeflags::ParsedFlags;
 
 /// Raw env lookup supplied by the caller (the engine never reads the process env itself).
-pub type EnvGet<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+pub use crate::env::EnvGet;
 
 /// Style of a jobserver we create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -279,86 +294,6 @@ pub struct Jobserver {
     warnings: Mutex<Vec<Warning>>,
 }
 
-/// Where the inherited auth came from.
-struct Source {
-    var: &'static str,
-    /// The auth value as written, for diagnostics.
-    text: String,
-    auth: Auth,
-    jobs: Option<Option<u32>>,
-}
-
-fn lossy(v: Option<OsString>) -> Option<String> {
-    v.map(|v| v.to_string_lossy().into_owned())
-}
-
-fn find_source(base: &ParsedFlags, env: EnvGet<'_>) -> Option<Source> {
-    if base.auth.is_present() {
-        return Some(Source {
-            var: "MAKEFLAGS",
-            text: base.auth_word.clone().unwrap_or_default(),
-            auth: base.auth.clone(),
-            jobs: base.jobs,
-        });
-    }
-    if let Some(c) = lossy(env("CARGO_MAKEFLAGS")) {
-        let p = makeflags::parse(&c);
-        if p.auth.is_present() {
-            return Some(Source {
-                var: "CARGO_MAKEFLAGS",
-                text: p.auth_word.unwrap_or_default(),
-                auth: p.auth,
-                jobs: p.jobs,
-            });
-        }
-    }
-    match lossy(env("REDO_JS_FD")) {
-        Some(v) if !v.trim().is_empty() => Some(Source {
-            var: "REDO_JS_FD",
-            text: v.trim().to_string(),
-            auth: makeflags::parse_auth_value(v.trim()),
-            jobs: None,
-        }),
-        _ => None,
-    }
-}
-
-/// `REDO_JOBS` for a top-level server: None/"" → 1, "NO" → 0, a number, else an error.
-fn redo_jobs(v: Option<String>) -> io::Result<u32> {
-    let Some(v) = v else { return Ok(1) };
-    let t = v.trim();
-    if t.is_empty() {
-        return Ok(1);
-    }
-    if t == "NO" {
-        return Ok(0);
-    }
-    if t.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(n) = t.parse::<u32>() {
-            return Ok(n);
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!(
-            "REDO_JOBS={v:?} is not a number of jobs (use a non-negative integer, 0 for unlimited)"
-        ),
-    ))
-}
-
-/// `$TMPDIR` if it is usable in a `fifo:PATH` auth word (absolute, UTF-8, no blanks or
-/// backslashes that would split or escape the MAKEFLAGS word), else `/tmp`.
-fn fifo_dir(env: EnvGet<'_>) -> PathBuf {
-    if let Some(t) = env("TMPDIR") {
-        if let Some(s) = t.to_str() {
-            if s.starts_with('/') && !s.contains([' ', '\t', '\n', '\\']) {
-                return PathBuf::from(s);
-            }
-        }
-    }
-    PathBuf::from("/tmp")
-}
-
 impl Jobserver {
     fn new(mode: Mode, base: ParsedFlags, note: String) -> Jobserver {
         Jobserver {
@@ -368,146 +303,6 @@ impl Jobserver {
             broken: AtomicBool::new(false),
             warnings: Mutex::new(Vec::new()),
         }
-    }
-
-    /// Decide how this process gets job slots (see the module docs). Never fails for a
-    /// broken inherited jobserver (warning + serial). Fails for a server that cannot be
-    /// created (e.g. too many tokens for a pipe) or an invalid `REDO_JOBS`.
-    pub fn from_env(env: EnvGet<'_>, req: &Request) -> io::Result<(Jobserver, Vec<Warning>)> {
-        let base = makeflags::parse(&lossy(env("MAKEFLAGS")).unwrap_or_default());
-        let source = find_source(&base, env);
-        let mut warnings = Vec::new();
-
-        if let Some(n) = req.explicit_jobs {
-            if let Some(src) = &source {
-                if join(&src.auth).is_ok() {
-                    warnings.push(Warning(if n == 0 {
-                        "-j0 forced in sub-redo: leaving the jobserver, running unlimited"
-                            .to_string()
-                    } else {
-                        format!("-j{n} forced in sub-redo: starting new jobserver")
-                    }));
-                }
-            }
-            let js = Self::serve(n, req.style, env, base, &mut warnings, "-j")?;
-            return Ok((js, warnings));
-        }
-
-        if let Some(src) = source {
-            let (mode, note) = match join(&src.auth) {
-                Ok((chan, advert)) => {
-                    let note = format!(
-                        "joined the jobserver from {} ({}; private fds {},{})",
-                        src.var,
-                        src.text,
-                        chan.read.as_raw_fd(),
-                        chan.write.as_raw_fd()
-                    );
-                    let mode = Mode::Active(Active {
-                        chan,
-                        advert,
-                        jobs_word: match src.jobs {
-                            Some(Some(n)) if n > 0 => Some(Some(n)),
-                            _ => Some(None),
-                        },
-                        owner: None,
-                    });
-                    (mode, note)
-                }
-                Err(e) => {
-                    let note = format!(
-                        "serial: jobserver from {} ({}) unusable: {e}",
-                        src.var, src.text
-                    );
-                    warnings.push(join_warning(&src, e));
-                    (Mode::Serial, note)
-                }
-            };
-            return Ok((Jobserver::new(mode, base, note), warnings));
-        }
-
-        let jobs_env = lossy(env("REDO_JOBS"));
-        if !req.top_level {
-            let (mode, note) = if jobs_env.as_deref().map(str::trim) == Some("NO") {
-                (
-                    Mode::Unlimited,
-                    "unlimited: REDO_JOBS=NO from the parent redo",
-                )
-            } else {
-                (
-                    Mode::Serial,
-                    "serial: no jobserver inherited below the top level",
-                )
-            };
-            return Ok((Jobserver::new(mode, base, note.to_string()), warnings));
-        }
-        let n = redo_jobs(jobs_env)?;
-        let js = Self::serve(n, req.style, env, base, &mut warnings, "REDO_JOBS/default")?;
-        Ok((js, warnings))
-    }
-
-    fn serve(
-        n: u32,
-        style: Style,
-        env: EnvGet<'_>,
-        base: ParsedFlags,
-        warnings: &mut Vec<Warning>,
-        why: &str,
-    ) -> io::Result<Jobserver> {
-        if n == 0 {
-            return Ok(Jobserver::new(
-                Mode::Unlimited,
-                base,
-                format!("unlimited: {why} 0"),
-            ));
-        }
-        let served = match style {
-            Style::Pipe => server::serve_pipe(n)?,
-            Style::Fifo => {
-                let dir = fifo_dir(env);
-                match server::serve_fifo(n, &dir) {
-                    Ok(s) => s,
-                    Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Err(e),
-                    Err(e) => {
-                        warnings.push(Warning(format!(
-                            "cannot create jobserver fifo in {}: {}; using a pipe",
-                            dir.display(),
-                            client::strerror(&e)
-                        )));
-                        server::serve_pipe(n)?
-                    }
-                }
-            }
-        };
-        let advert = match (served.pipe, &served.fifo) {
-            (Some((r, w)), _) => Advert::Pipe { r, w },
-            (None, Some(p)) => Advert::Fifo(format!("fifo:{}", p.display())),
-            (None, None) => return Err(io::Error::other("jobserver server without an advert")),
-        };
-        let note = format!(
-            "serving -j{n} ({why}): {} holding {} tokens; private fds {},{}",
-            match &advert {
-                Advert::Pipe { r, w } => format!("pipe {},{}", r.as_raw_fd(), w.as_raw_fd()),
-                Advert::Fifo(f) => f.clone(),
-            },
-            n - 1,
-            served.chan.read.as_raw_fd(),
-            served.chan.write.as_raw_fd()
-        );
-        Ok(Jobserver::new(
-            Mode::Active(Active {
-                chan: served.chan,
-                advert,
-                jobs_word: Some(Some(n)),
-                owner: Some(Owner {
-                    slots: n,
-                    fifo: served.fifo,
-                    fifo_removed: AtomicBool::new(false),
-                }),
-            }),
-            base,
-            note,
-        ))
     }
 
     fn active(&self) -> Option<&Active> {
@@ -544,107 +339,9 @@ impl Jobserver {
         matches!(self.mode, Mode::Unlimited)
     }
 
-    /// Non-blocking: Some(token) if one could be taken now. Unlimited mode always returns
-    /// a dummy token; serial mode never returns one.
-    pub fn try_acquire(&self) -> io::Result<Option<Token>> {
-        if self.is_unlimited() {
-            return Ok(Some(Token {
-                byte: b'+',
-                real: false,
-            }));
-        }
-        let Some(a) = self.active() else {
-            return Ok(None);
-        };
-        match a.chan.try_read()? {
-            Read::Byte(byte) => Ok(Some(Token { byte, real: true })),
-            Read::Empty => Ok(None),
-            Read::Eof => {
-                self.mark_broken();
-                Ok(None)
-            }
-        }
-    }
-
-    /// Block until a token is read OR `interrupt` becomes readable (the caller's
-    /// self-pipe). An interrupt that is already readable wins over an available token
-    /// (the caller has a slot of its own to reuse). `EAGAIN` after a readable poll means
-    /// another client took the token first: poll again. End of file on the jobserver:
-    /// warning (see [`Self::take_warnings`]), `Interrupted`, and from then on only
-    /// `Interrupted` (after waiting for the interrupt fd). The interrupt fd is not drained.
-    pub fn acquire(&self, interrupt: BorrowedFd<'_>) -> io::Result<Acquired> {
-        if self.is_unlimited() {
-            return Ok(Acquired::Token(Token {
-                byte: b'+',
-                real: false,
-            }));
-        }
-        let Some(a) = self.active() else {
-            return wait_readable(interrupt).map(|()| Acquired::Interrupted);
-        };
-        loop {
-            let mut fds = [
-                PollFd::new(interrupt, PollFlags::POLLIN),
-                PollFd::new(a.chan.read.as_fd(), PollFlags::POLLIN),
-            ];
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            let irev = fds[0].revents().unwrap_or(PollFlags::empty());
-            if irev.contains(PollFlags::POLLNVAL) {
-                return Err(Errno::EBADF.into());
-            }
-            if !irev.is_empty() {
-                return Ok(Acquired::Interrupted);
-            }
-            if fds[1].revents().unwrap_or(PollFlags::empty()).is_empty() {
-                continue;
-            }
-            #[cfg(test)]
-            a.chan.after_poll();
-            match a.chan.try_read()? {
-                Read::Byte(byte) => return Ok(Acquired::Token(Token { byte, real: true })),
-                Read::Empty => continue,
-                Read::Eof => {
-                    self.mark_broken();
-                    return Ok(Acquired::Interrupted);
-                }
-            }
-        }
-    }
-
-    fn mark_broken(&self) {
-        if !self.broken.swap(true, Ordering::SeqCst) {
-            self.warn(
-                "jobserver unavailable: end of file on the jobserver (all writers closed); \
-                 continuing with -j1"
-                    .to_string(),
-            );
-        }
-    }
-
     fn warn(&self, w: String) {
         if let Ok(mut v) = self.warnings.lock() {
             v.push(Warning(w));
-        }
-    }
-
-    /// Write the token's byte back (no-op for unlimited dummy tokens). Retries
-    /// `EINTR`/`EAGAIN` (polling for writability). A failure becomes a warning.
-    pub fn release(&self, token: Token) {
-        if !token.real {
-            return;
-        }
-        // Even after end of file, try: the token belongs to the pool.
-        if let Mode::Active(a) = &self.mode {
-            if let Err(e) = a.chan.write_byte(token.byte) {
-                self.warn(format!(
-                    "jobserver: cannot give a token back: {}",
-                    client::strerror(&e)
-                ));
-            }
         }
     }
 
@@ -655,156 +352,6 @@ impl Jobserver {
             Err(_) => Vec::new(),
         }
     }
-
-    /// Environment for every `.do` child: `(name, Some(value))` to set, `(name, None)` to
-    /// remove. Covers MAKEFLAGS, CARGO_MAKEFLAGS, MFLAGS, REDO_JS_FD, REDO_JOBS.
-    pub fn child_env(&self) -> Vec<(String, Option<String>)> {
-        let (jobs, auth, js_fd): (_, Option<String>, Option<String>) =
-            match (&self.mode, self.active()) {
-                (Mode::Unlimited, _) => (Some(None), None, None),
-                (_, Some(a)) => match &a.advert {
-                    Advert::Pipe { r, w } => {
-                        let rw = format!("{},{}", r.as_raw_fd(), w.as_raw_fd());
-                        (a.jobs_word, Some(rw.clone()), Some(rw))
-                    }
-                    Advert::Fifo(f) => (a.jobs_word, Some(f.clone()), None),
-                },
-                _ => (Some(Some(1)), None, None),
-            };
-        let mf = makeflags::format(&self.base, jobs, auth.as_deref());
-        let mflags = makeflags::format_mflags(&self.base, jobs, auth.as_deref());
-        vec![
-            ("MAKEFLAGS".to_string(), Some(mf.clone())),
-            ("CARGO_MAKEFLAGS".to_string(), Some(mf)),
-            ("MFLAGS".to_string(), Some(mflags)),
-            ("REDO_JS_FD".to_string(), js_fd),
-            (
-                "REDO_JOBS".to_string(),
-                self.is_unlimited().then(|| "NO".to_string()),
-            ),
-        ]
-    }
-
-    /// fds the child must inherit (the caller clears `FD_CLOEXEC` on them in the child).
-    pub fn child_fds(&self) -> Vec<RawFd> {
-        match self.active().map(|a| &a.advert) {
-            Some(Advert::Pipe { r, w }) => vec![r.as_raw_fd(), w.as_raw_fd()],
-            _ => Vec::new(),
-        }
-    }
-
-    /// After every child is reaped: for a jobserver we created (top level, or a nested
-    /// `-jN`), count the tokens without waiting for end of file (`FIONREAD`), remove our
-    /// fifo, and return make's leak warning if the count is not N-1. Joined, serial and
-    /// unlimited: None.
-    pub fn finish(self) -> Option<Warning> {
-        let Mode::Active(a) = &self.mode else {
-            return None;
-        };
-        let owner = a.owner.as_ref()?;
-        let counted = a.chan.available();
-        self.remove_fifo();
-        let expected = u64::from(owner.slots.saturating_sub(1));
-        match counted {
-            Ok(c) if c == expected => None,
-            Ok(c) => Some(Warning(format!(
-                "exiting with {} jobserver tokens available; should be {}",
-                c + 1,
-                owner.slots
-            ))),
-            Err(e) => Some(Warning(format!(
-                "jobserver: cannot count tokens at exit: {}",
-                client::strerror(&e)
-            ))),
-        }
-    }
-
-    /// The fifo we serve, if any: the CLI keeps it (e.g. as a `CString`) and unlinks it
-    /// from its SIGINT/SIGTERM/SIGHUP handler. `finish()` and `Drop` remove it on the
-    /// normal paths; this method removes nothing itself.
-    pub fn cleanup_path(&self) -> Option<PathBuf> {
-        match &self.mode {
-            Mode::Active(Active { owner: Some(o), .. }) => o.fifo.clone(),
-            _ => None,
-        }
-    }
-
-    fn remove_fifo(&self) {
-        if let Mode::Active(Active { owner: Some(o), .. }) = &self.mode {
-            if let Some(p) = &o.fifo {
-                if !o.fifo_removed.swap(true, Ordering::SeqCst) {
-                    let _ = std::fs::remove_file(p);
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Jobserver {
-    fn drop(&mut self) {
-        self.remove_fifo();
-    }
-}
-
-/// Block until `fd` is readable (or hung up). `EINTR` is retried.
-fn wait_readable(fd: BorrowedFd<'_>) -> io::Result<()> {
-    loop {
-        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {
-                let rev = fds[0].revents().unwrap_or(PollFlags::empty());
-                if rev.contains(PollFlags::POLLNVAL) {
-                    return Err(Errno::EBADF.into());
-                }
-                if !rev.is_empty() {
-                    return Ok(());
-                }
-            }
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Join a pipe or fifo auth.
-fn join(auth: &Auth) -> Result<(Channel, Advert), JoinError> {
-    match auth {
-        Auth::Pipe(r, w) => {
-            let j = client::join_pipe(*r, *w)?;
-            Ok((
-                j.chan,
-                Advert::Pipe {
-                    r: j.adv_r,
-                    w: j.adv_w,
-                },
-            ))
-        }
-        Auth::Fifo(p) => {
-            let chan = client::join_fifo(p)?;
-            Ok((chan, Advert::Fifo(format!("fifo:{}", p.display()))))
-        }
-        Auth::Disabled(r, w) => Err(JoinError::Unusable(format!("disabled ({r},{w})"))),
-        Auth::Invalid(s) => Err(JoinError::Unusable(format!("invalid '{s}'"))),
-        Auth::None => Err(JoinError::Unusable("no jobserver".to_string())),
-    }
-}
-
-fn join_warning(src: &Source, e: JoinError) -> Warning {
-    Warning(match (&src.auth, e) {
-        (Auth::Invalid(s), _) => {
-            let what = if src.var == "REDO_JS_FD" {
-                "REDO_JS_FD"
-            } else {
-                "--jobserver-auth"
-            };
-            format!("invalid {what} string '{s}'; using -j1")
-        }
-        (_, JoinError::CannotOpen { path, err }) => {
-            format!("cannot open jobserver {path}: {err}; using -j1")
-        }
-        (_, JoinError::NoPrivateDescription(d)) => format!("jobserver unavailable: {d}; using -j1"),
-        (_, JoinError::Unusable(_)) => UNAVAILABLE.to_string(),
-    })
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+
 use super::client::{self, Channel};
 
 /// Byte of every token we create (what make writes).
@@ -60,20 +62,17 @@ fn too_many(n: u32, cap: Option<u64>) -> io::Error {
 fn ensure_capacity(w: &OwnedFd, n: u32) -> io::Result<()> {
     let tokens = u64::from(n.saturating_sub(1));
     let want = u64::from(n);
-    // SAFETY: F_GETPIPE_SZ/F_SETPIPE_SZ on a pipe we own.
-    let cur = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_GETPIPE_SZ) };
-    if cur >= 0 && cur as u64 >= want {
+    let size = || fcntl(w, FcntlArg::F_GETPIPE_SZ).ok().map(|c| c as u64);
+    if size().is_some_and(|cur| cur >= want) {
         return Ok(());
     }
     let req = libc::c_int::try_from(want).map_err(|_| too_many(n, None))?;
-    // SAFETY: as above.
-    let set = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, req) };
-    let now = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_GETPIPE_SZ) };
-    if set < 0 && (now < 0 || (now as u64) < tokens) {
-        return Err(too_many(n, (now >= 0).then_some(now as u64)));
-    }
-    if now >= 0 && (now as u64) < tokens {
-        return Err(too_many(n, Some(now as u64)));
+    let set = fcntl(w, FcntlArg::F_SETPIPE_SZ(req));
+    // The kernel may round up, or refuse above fs.pipe-max-size: what counts is whether
+    // the N-1 tokens fit now.
+    let now = size();
+    if now.is_some_and(|c| c < tokens) || (set.is_err() && now.is_none()) {
+        return Err(too_many(n, now));
     }
     Ok(())
 }
@@ -84,7 +83,7 @@ pub(super) fn serve_pipe(n: u32) -> io::Result<Served> {
     let r = client::to_high(r)?;
     let w = client::to_high(w)?;
     ensure_capacity(&w, n)?;
-    let st = client::fstat_raw(r.as_raw_fd())?;
+    let st = nix::sys::stat::fstat(&r)?;
     let chan = match Channel::reopen(r.as_fd(), w.as_fd(), client::ino(&st)) {
         Some(c) => c,
         None => {
@@ -107,10 +106,7 @@ pub(super) fn serve_pipe(n: u32) -> io::Result<Served> {
 }
 
 fn set_fl(fd: &OwnedFd, flags: libc::c_int) -> io::Result<()> {
-    // SAFETY: F_SETFL on a description we created.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    fcntl(fd, FcntlArg::F_SETFL(OFlag::from_bits_retain(flags)))?;
     Ok(())
 }
 
@@ -135,63 +131,43 @@ fn fill_nonblocking(chan: &Channel, n: u32) -> io::Result<()> {
     })
 }
 
-/// A random-enough suffix: std's per-process random SipHash keys, mixed with time.
-fn random_suffix(attempt: u32) -> u64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = RandomState::new().build_hasher();
-    h.write_u32(attempt);
-    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(d.as_nanos());
-    }
-    h.finish()
-}
-
 /// Serve a named fifo in `dir` with `n - 1` tokens. On any error the fifo is removed.
 pub(super) fn serve_fifo(n: u32, dir: &Path) -> io::Result<Served> {
     let mode = nix::sys::stat::Mode::from_bits_truncate(0o600);
-    let mut path = None;
-    for attempt in 0..16 {
-        let p = dir.join(format!(
-            "ferredo-fifo-{}-{:016x}",
-            std::process::id(),
-            random_suffix(attempt)
+    let prefix = format!("ferredo-fifo-{}-", std::process::id());
+    // tempfile picks the random name and retries on EEXIST; mkfifo creates it. The
+    // TempPath removes the fifo if anything below fails, and is kept on success: the
+    // owner removes it at exit (and the CLI's signal handlers, by path).
+    let path = tempfile::Builder::new()
+        .prefix(&prefix)
+        .rand_bytes(16)
+        .make_in(dir, |p| {
+            nix::unistd::mkfifo(p, mode).map_err(io::Error::from)
+        })?
+        .into_temp_path();
+    let chan = open_and_fill_fifo(&path, n)?;
+    Ok(Served {
+        chan,
+        pipe: None,
+        fifo: Some(path.keep()?),
+    })
+}
+
+/// Open the fifo we just made (read end first, so the write open cannot block or fail),
+/// check it is still ours, and fill it.
+fn open_and_fill_fifo(path: &Path, n: u32) -> io::Result<Channel> {
+    let read = client::open_high(path, libc::O_RDONLY | libc::O_NONBLOCK)?;
+    let st = nix::sys::stat::fstat(&read)?;
+    if !client::is_fifo(&st) {
+        return Err(io::Error::other(
+            "the created fifo was replaced by something else",
         ));
-        match nix::unistd::mkfifo(&p, mode) {
-            Ok(()) => {
-                path = Some(p);
-                break;
-            }
-            Err(nix::errno::Errno::EEXIST) => continue,
-            Err(e) => return Err(e.into()),
-        }
     }
-    let path = path.ok_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists))?;
-    let res = (|| {
-        let read = client::open_high(&path, libc::O_RDONLY | libc::O_NONBLOCK)?;
-        let st = client::fstat_raw(read.as_raw_fd())?;
-        if !client::is_fifo(&st) {
-            return Err(io::Error::other(
-                "the created fifo was replaced by something else",
-            ));
-        }
-        let write = client::open_high(&path, libc::O_WRONLY | libc::O_NONBLOCK)?;
-        ensure_capacity(&write, n)?;
-        let chan = Channel { read, write };
-        fill_nonblocking(&chan, n)?;
-        Ok(chan)
-    })();
-    match res {
-        Ok(chan) => Ok(Served {
-            chan,
-            pipe: None,
-            fifo: Some(path),
-        }),
-        Err(e) => {
-            let _ = std::fs::remove_file(&path);
-            Err(e)
-        }
-    }
+    let write = client::open_high(path, libc::O_WRONLY | libc::O_NONBLOCK)?;
+    ensure_capacity(&write, n)?;
+    let chan = Channel { read, write };
+    fill_nonblocking(&chan, n)?;
+    Ok(chan)
 }
 
 #[cfg(test)]

@@ -1,8 +1,13 @@
 //! Unit tests of the jobserver: the protocol against real pipes and fifos.
 
 use super::*;
+use makeflags::ParsedFlags;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io;
 use std::io::{Seek, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 type Env = HashMap<String, OsString>;
@@ -62,7 +67,7 @@ fn inode(fd: RawFd) -> client::Ino {
 fn foreign(tokens: &[u8]) -> (OwnedFd, OwnedFd) {
     let (r, w) = pipe();
     for fd in [&r, &w] {
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) };
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).unwrap();
     }
     if !tokens.is_empty() {
         nix::unistd::write(&w, tokens).unwrap();
@@ -227,6 +232,7 @@ fn finish_reports_lost_and_extra_tokens_in_makes_words() {
     );
     let js = ok(&env(&[]), Some(2), true);
     let w = js.child_fds()[1];
+    // SAFETY: `js` owns fd `w` and outlives this one write.
     nix::unistd::write(unsafe { BorrowedFd::borrow_raw(w) }, b"+").unwrap();
     assert_eq!(
         js.finish(),
@@ -240,6 +246,7 @@ fn finish_reports_lost_and_extra_tokens_in_makes_words() {
 fn finish_does_not_wait_for_a_writer_that_outlives_us() {
     let js = ok(&env(&[]), Some(4), true);
     // A "daemon" keeps a copy of the write end (and of the read end) open.
+    // SAFETY: `js` owns the fd and outlives the dup.
     let daemon = client::dup_high(unsafe { BorrowedFd::borrow_raw(js.child_fds()[1]) }).unwrap();
     let t = Instant::now();
     assert_eq!(js.finish(), None);
@@ -463,7 +470,11 @@ fn foreign_nonblocking_pipe_works_and_keeps_its_flags() {
 fn foreign_nonblocking_pipe_works_and_keeps_its_flags_body() {
     let (r, w) = foreign(b"");
     let fl = client::getfl(r.as_raw_fd()).unwrap();
-    unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) };
+    fcntl(
+        &r,
+        FcntlArg::F_SETFL(OFlag::from_bits_retain(fl | libc::O_NONBLOCK)),
+    )
+    .unwrap();
     let fl = client::getfl(r.as_raw_fd()).unwrap();
     let js = ok(
         &env(&[("MAKEFLAGS", &format!(" -j2 {}", auth(&r, &w)))]),
@@ -862,8 +873,8 @@ fn non_pipe_fds_keep_their_flags() {
         .open("/dev/null")
         .unwrap();
     // Clear CLOEXEC like inherited stdio.
-    for fd in [n0.as_raw_fd(), n1.as_raw_fd()] {
-        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    for fd in [n0.as_fd(), n1.as_fd()] {
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).unwrap();
     }
     let before = [
         client::getfl(n0.as_raw_fd()).unwrap(),

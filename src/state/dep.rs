@@ -121,6 +121,12 @@ impl std::fmt::Display for TooLong {
 
 impl std::error::Error for TooLong {}
 
+impl From<TooLong> for crate::error::JobError {
+    fn from(e: TooLong) -> Self {
+        crate::error::JobError::Record(e.to_string())
+    }
+}
+
 fn chunk(out: &mut Vec<u8>, typ: u8, payload_parts: &[&[u8]]) -> Result<(), TooLong> {
     let len: usize = 3 + payload_parts.iter().map(|p| p.len()).sum::<usize>();
     let len16 = u16::try_from(len).map_err(|_| TooLong(len))?;

@@ -32,6 +32,7 @@ mod gen_man;
 mod interop_common;
 mod interop_distcc;
 mod interop_faults;
+mod interop_jobserver_crate;
 mod interop_make_top;
 mod interop_redo_top;
 mod interop_under_redo;
