@@ -426,3 +426,87 @@ impl Checker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::testutil::Tree;
+    use crate::state::dep::Dep;
+
+    #[test]
+    fn always_targets_below_the_operands_are_collected_as_up_to_date() {
+        let t = Tree::new();
+        t.write("a.c", "a");
+        t.target("gen", "g", &[("always", "")]);
+        t.target("all", "x", &[("ifchange", "gen"), ("ifchange", "a.c")]);
+        let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
+        assert_eq!(ch.check_collecting_always(&[t.p("all")]), [t.p("gen")]);
+        assert_eq!(ch.verdict(&t.p("all")), Some(&Verdict::UpToDate));
+        // Collecting ends with the call; an operand is never collected.
+        let mut fresh = Checker::new([0; 16], InodeTrust::Ctime);
+        assert_eq!(
+            fresh.check(&t.p("all")),
+            Verdict::Ood(Reason::DepOod(t.p("gen"), Box::new(Reason::Always)))
+        );
+        assert!(fresh.check_collecting_always(&[t.p("gen")]).is_empty());
+    }
+
+    #[test]
+    fn a_recorded_cycle_is_cut_and_said() {
+        let t = Tree::new();
+        t.target("a", "a", &[]);
+        t.target("b", "b", &[("ifchange", "a")]);
+        // a now depends on b, which depends on a.
+        t.target("a", "a", &[("ifchange", "b")]);
+        let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
+        assert!(!ch.met_cycle());
+        assert_eq!(ch.check(&t.p("a")), Verdict::UpToDate);
+        assert!(ch.met_cycle());
+        ch.reset();
+        assert!(!ch.met_cycle());
+    }
+
+    #[test]
+    fn a_commit_intent_is_out_of_date_even_if_built_in_this_run() {
+        let t = Tree::new();
+        t.target("t", "new", &[]);
+        let run = [1; 16]; // the build id Tree::target records
+        assert_eq!(
+            Checker::new(run, InodeTrust::Ctime).check(&t.p("t")),
+            Verdict::UpToDate
+        );
+        let path = crate::state::dep_path(&t.p("t"));
+        let mut d = Dep::decode(&std::fs::read(&path).unwrap()).unwrap();
+        if let Some(Record::Ifchange { inode, .. }) = d.records.last_mut() {
+            *inode = Inode::INTENT;
+        }
+        std::fs::write(&path, d.encode().unwrap()).unwrap();
+        assert_eq!(
+            Checker::new(run, InodeTrust::Ctime).check(&t.p("t")),
+            Verdict::Ood(Reason::CommitCutShort)
+        );
+    }
+
+    #[test]
+    fn memos_left_to_exit_still_write_the_dep_caches() {
+        let t = Tree::new();
+        let names: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+        for n in &names {
+            t.target(n, n, &[]);
+        }
+        // Only `.dep` files quiet for a while go into a cache.
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let cache = t
+            .p(".redo")
+            .join(crate::state::depcache::CACHE_DIR)
+            .join(crate::state::depcache::CACHE_FILE);
+        let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
+        ch.leave_memos_to_exit();
+        for n in &names {
+            assert_eq!(ch.check(&t.p(n)), Verdict::UpToDate);
+        }
+        assert!(!cache.exists());
+        drop(ch);
+        assert!(cache.exists());
+    }
+}

@@ -395,3 +395,58 @@ impl Checker {
         std::mem::take(&mut self.worker_vouches)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ood::Reason;
+    use crate::query::testutil::Tree;
+    use crate::state::inode::InodeTrust;
+
+    #[test]
+    fn batches_hand_out_every_path_once() {
+        let todo: Vec<PathBuf> = (0..10).map(|i| PathBuf::from(format!("/p{i}"))).collect();
+        let b = Batches {
+            todo: todo.clone(),
+            next: AtomicUsize::new(0),
+            batch: 3,
+        };
+        let mut got = Vec::new();
+        while let Some(taken) = b.take() {
+            assert!(taken.len() <= 3);
+            got.extend_from_slice(taken);
+        }
+        assert_eq!(got, todo);
+        assert!(b.take().is_none());
+    }
+
+    #[test]
+    fn a_big_fan_in_gets_the_verdicts_of_a_plain_check() {
+        let t = Tree::new();
+        let mut deps = Vec::new();
+        for i in 0..PARALLEL_FAN_IN + 10 {
+            t.write(&format!("s{i}.c"), "s");
+            t.target(&format!("o{i}"), "o", &[("ifchange", &format!("s{i}.c"))]);
+            deps.push(format!("o{i}"));
+        }
+        let records: Vec<(&str, &str)> = deps.iter().map(|d| ("ifchange", d.as_str())).collect();
+        t.target("all", "all", &records);
+        let changed = PARALLEL_FAN_IN / 2;
+        t.write(&format!("s{changed}.c"), "changed");
+        let want = Verdict::Ood(Reason::DepOod(
+            t.p(&format!("o{changed}")),
+            Box::new(Reason::DepSize(t.p(&format!("s{changed}.c")))),
+        ));
+        let mut plain = Checker::new([0; 16], InodeTrust::Ctime);
+        plain.keep_to_this_thread();
+        assert_eq!(plain.check(&t.p("all")), want);
+        let mut parallel = Checker::new([0; 16], InodeTrust::Ctime);
+        assert_eq!(parallel.check(&t.p("all")), want);
+        // On a machine of one core there are no workers to ask.
+        if parallel.has_parked() {
+            assert!(parallel.decided_by_worker(&t.p("o0")));
+            let checked: usize = parallel.on_parked(|_, part| part.len()).iter().sum();
+            assert_eq!(checked, PARALLEL_FAN_IN + 10);
+        }
+    }
+}
