@@ -5,9 +5,10 @@
 //! For a target `T`, [`Checker::check`] decides:
 //! 1. no `.dep`: a *source* ([`Verdict::Source`]) if the file exists and
 //!    there is no `T.do` beside it, else out of date (never built); an
-//!    unusable `.dep`: out of date, with a warning (once per checker);
-//! 2. the `.dep` is a commit *intent* (its self-record carries the all-zero
-//!    inode data written before the target changes, see
+//!    unusable `.dep`: out of date (one that does not decode is also
+//!    queued as a warning for the caller, once per checker);
+//! 2. the `.dep` is a commit *intent* (its last record is a self-record
+//!    with all-zero inode data, written before the target changes, see
 //!    `engine/commit.rs`): out of date, [`Reason::CommitCutShort`],
 //!    whatever its BuildUUID, since the target may be half changed;
 //! 3. built in this build run (`.dep` BuildUUID = ours): up to date;
