@@ -290,6 +290,8 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
         extra_env: Vec::new(),
         extra_fds: Vec::new(),
         inherited_env: std::env::vars_os().collect(),
+        // main exits with our status code right after.
+        process_exits_after: true,
     };
     if ctx.top_level {
         if let Some(path) = crate::install::child_path() {

@@ -78,6 +78,9 @@ pub struct Options {
     /// The environment every child inherits, under this build's variables:
     /// the engine never reads the process environment itself.
     pub inherited_env: Vec<(OsString, OsString)>,
+    /// The process exits right after this build (the CLI): the checker's
+    /// memos are left to the exit ([`Checker::leave_memos_to_exit`]).
+    pub process_exits_after: bool,
 }
 
 /// Build `targets` (absolute, clean) and record them as dependencies of the
@@ -169,10 +172,13 @@ pub fn build(
     let mut selfrecs: SelfRecs = vec![None; targets.len()];
     let mut built_recs: FastMap<OsString, Option<runshare::SelfRecord>> = FastMap::default();
     let mut checker = Checker::new(ctx.build_uuid, ctx.trust);
+    if opts.process_exits_after {
+        checker.leave_memos_to_exit();
+    }
     let fresh_lists = || -> std::sync::Arc<dyn crate::state::dirlist::KnownAbsent> {
         std::sync::Arc::new(crate::state::dirlist::SharedDirLists::default())
     };
-    checker.known_absent = Some(fresh_lists());
+    checker.assume_listings(fresh_lists());
     let to_build: Vec<PathBuf> = if opts.force {
         targets.to_vec()
     } else {
@@ -201,11 +207,7 @@ pub fn build(
                     .collect();
             }
             seed(&mut checker, targets, shared, &mut preset);
-            checker.collect_always = Some(Vec::new());
-            for t in targets {
-                checker.check(t);
-            }
-            let always = checker.collect_always.take().unwrap_or_default();
+            let always = checker.check_collecting_always(targets);
             flush_warnings(&mut checker, reporter);
             if !always.is_empty() {
                 let mut uniq = std::collections::HashSet::new();
@@ -215,7 +217,7 @@ pub fn build(
                     .collect();
                 run_shared(&sh, js, &always, false, false, opts.trace, share.as_ref())?;
                 checker.reset();
-                checker.known_absent = Some(fresh_lists());
+                checker.assume_listings(fresh_lists());
                 // The final pass starts now: look the share up again (its
                 // epoch tags what this pass finds).
                 preset.clear();
@@ -275,7 +277,7 @@ pub fn build(
             .or_else(|| built_recs.get(t.as_os_str()))
     };
     // What we built changed the tree: answer later questions from the kernel.
-    checker.known_absent = None;
+    checker.forget_listings();
     if result.is_ok() {
         if let (Some(fd), Some(dir)) = (ctx.dep_fd, ctx.dep_dir.as_deref()) {
             let trust = ctx.trust;
@@ -309,12 +311,9 @@ pub fn build(
             })?;
         }
     }
-    // The checker's memos hold a few allocations per path of the tree:
-    // freeing them one by one costs more than a no-op check's real work,
-    // and the process ends right after its one build. Write the .dep caches
-    // and let the memory go with the process.
-    checker.persist_dep_caches();
-    std::mem::forget(checker);
+    // Writes the .dep caches, and frees the memos unless the process is
+    // about to end anyway (`opts.process_exits_after`).
+    drop(checker);
     result
 }
 
@@ -469,7 +468,7 @@ fn complete_fan_ins(
             };
             // Built in this run, or about to be rebuilt for an always-target
             // whose news decides the rest.
-            if dep.build == checker.build || dep.has_always() {
+            if dep.build == checker.build_id() || dep.has_always() {
                 continue;
             }
             let tdir = crate::paths::dir_of(&t);
@@ -520,7 +519,7 @@ fn harvest_all(
     // cycle that the check cut: the checkers say so themselves.
     cycle |= checker.met_cycle();
     // What the workers vouched for while checking, without waking them.
-    for (t, v) in checker.take_delegated_up() {
+    for (t, v) in checker.take_worker_vouches() {
         if !preset.contains(t.as_os_str()) {
             facts.push(fact_of(t, v));
         }
@@ -595,8 +594,9 @@ fn harvest(
             marks.insert(a.as_os_str().to_owned(), Mark::Open);
         }
     }
-    let skip =
-        |checker: &Checker, t: &Path| preset(t.as_os_str()) || (parent && checker.delegated(t));
+    let skip = |checker: &Checker, t: &Path| {
+        preset(t.as_os_str()) || (parent && checker.decided_by_worker(t))
+    };
 
     // Enter a node: its fact and the children its verdict examined.
     let enter = |checker: &mut Checker, t: &Path, facts: &mut Vec<Fact>| -> Vec<PathBuf> {
@@ -699,7 +699,7 @@ fn harvest(
 }
 
 fn flush_warnings(checker: &mut Checker, reporter: &dyn Reporter) {
-    for w in checker.warnings.drain(..) {
+    for w in checker.drain_warnings() {
         reporter.emit(Event::Warning(&w));
     }
 }

@@ -155,10 +155,12 @@ fn checker(
     known: &Option<Arc<dyn KnownAbsent>>,
 ) -> &'static mut Checker {
     let mut ch = Checker::new(build, trust);
-    ch.known_absent = known.clone();
-    ch.dep_caches = query_dep_caches();
+    if let Some(k) = known {
+        ch.assume_listings(k.clone());
+    }
+    ch.share_dep_caches(query_dep_caches());
     // The query spreads its checks over the threads itself.
-    ch.no_parallel = true;
+    ch.keep_to_this_thread();
     Box::leak(Box::new(ch))
 }
 
@@ -209,7 +211,7 @@ pub fn par_closure(
     // Collects the `.dep` files the expansion read, to write the caches of
     // their directories once (a later query or no-op then reads one file).
     let mut collector = Checker::new(build, trust);
-    collector.dep_caches = query_dep_caches();
+    collector.share_dep_caches(query_dep_caches());
     while !frontier.is_empty() {
         let seen_ref = &seen;
         let known_ref = &known;

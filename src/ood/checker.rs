@@ -1,0 +1,512 @@
+//! The [`Checker`]: its memos, its settings, and the decision itself
+//! ([`Checker::check`], `decide`, `changed`). The memoised lookups it makes
+//! are in `memo.rs`, the parallel check of big fan-ins in `parallel.rs`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::dirview::{DepCaches, DepFresh, DirView, Fresh};
+use super::parallel::{Decided, Parked};
+use super::{key, Key, Reason, Verdict};
+use crate::fasthash::{FastMap, FastSet};
+use crate::paths;
+use crate::state::dep::{Dep, Hash, Record};
+use crate::state::dirlist::KnownAbsent;
+use crate::state::inode::{Inode, InodeTrust};
+
+/// Result of reading a target's `.dep`.
+#[derive(Clone, Debug)]
+pub enum DepState {
+    /// There is no `.dep`: a source, or a target never built.
+    Absent,
+    /// The `.dep` cannot be used (the message names the file and says why).
+    Corrupt(String),
+    /// The decoded `.dep`.
+    Present(Arc<Dep>),
+}
+
+/// What a checker can tell other processes of the run about an up-to-date
+/// target ([`Checker::vouch`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Vouch {
+    /// The target's self-record (inode data and hash), if its file is as
+    /// recorded.
+    pub own: Option<(Inode, Hash)>,
+    /// Its `.dep` carries this run's BuildUUID.
+    pub built: bool,
+}
+
+/// The out-of-date checker of one build run (see the module essay): every
+/// answer it gives is memoised until [`Checker::reset`].
+pub struct Checker {
+    /// The run's BuildUUID: a `.dep` carrying it was built in this run.
+    pub(super) build: [u8; 16],
+    pub(super) trust: InodeTrust,
+    pub(super) verdicts: FastMap<Key, Verdict>,
+    pub(super) deps: FastMap<Key, DepState>,
+    pub(super) hashes: FastMap<Key, Option<Hash>>,
+    /// Memoised `lstat` existence of ifcreate paths: the `.do` candidates
+    /// recorded as ifcreate are shared by every target of a directory.
+    pub(super) lexists: FastMap<Key, bool>,
+    /// Memoised `stat` (following symlinks): a shared dependency such as a
+    /// `default.do` is compared against every dependant's record.
+    pub(super) stats: FastMap<Key, Option<Inode>>,
+    /// The targets whose check is under way (a recorded cycle meets one).
+    pub(super) visiting: FastSet<Key>,
+    /// While set ([`Checker::check_collecting_always`]), always-targets met
+    /// below the operands are collected here and treated as up to date for
+    /// this pass (goredo builds them first).
+    pub(super) collect_always: Option<Vec<PathBuf>>,
+    /// Warnings (corrupt .dep files) for the caller to report.
+    pub(super) warnings: Vec<String>,
+    /// Every warning queued so far (kept across [`Checker::reset`]).
+    pub(super) warned: FastSet<String>,
+    /// Knowledge of absent files from directory listings, while the tree
+    /// does not change ([`Checker::assume_listings`]).
+    pub(super) known_absent: Option<Arc<dyn KnownAbsent>>,
+    /// A worker of the parallel check (or of a query, which splits its
+    /// work itself): does not split its work again.
+    pub(super) one_thread: bool,
+    /// The process ends soon after this checker is dropped: its memos are
+    /// left to the exit ([`Checker::leave_memos_to_exit`]).
+    pub(super) memos_to_exit: bool,
+    /// The workers of the parallel check, kept alive with their memos for
+    /// [`Checker::on_parked`].
+    pub(super) parked: Vec<Parked>,
+    /// What each parked worker decided of its share, consulted after our
+    /// own memos: moving a worker's table here costs nothing, while merging
+    /// its entries into ours took milliseconds of a 10000-target check, on
+    /// one core, after the workers were done. Later workers consult them
+    /// too (a later parallel pass often meets subtrees decided already).
+    pub(super) worker_decisions: Vec<Arc<FastMap<Key, Decided>>>,
+    /// What the parked workers vouch for among the up-to-date paths they
+    /// checked (see [`Checker::vouch`]), noted while their memos were hot,
+    /// so that a harvest need not wake them for these.
+    pub(super) worker_vouches: Vec<(PathBuf, Vouch)>,
+    /// A check met a target already being checked above it (a recorded
+    /// dependency cycle) and cut it there: verdicts above the cut are not
+    /// those of a plain walk.
+    pub(super) met_cycle: bool,
+    /// The `.redo/` snapshots and `.dep` caches ([`crate::state::depcache`])
+    /// of the directories met, shareable between the checkers of one query.
+    pub(super) dep_caches: Arc<DepCaches>,
+    /// This checker's handles on `dep_caches`' views.
+    pub(super) views: FastMap<Key, Arc<DirView>>,
+    /// `.dep` files this checker read from disk or confirmed, by target
+    /// directory, for writing the caches when it is done.
+    pub(super) fresh: FastMap<Key, Vec<Fresh>>,
+}
+
+impl Drop for Checker {
+    /// Write the `.dep` caches of directories whose files were read from
+    /// disk: the next check of an unchanged tree reads one file per
+    /// directory. Each write re-validates its snapshot, so after a build
+    /// changed a directory nothing is written for it. Then, if the process
+    /// is about to end, leave the memos to the exit.
+    fn drop(&mut self) {
+        self.persist_dep_caches();
+        if self.memos_to_exit {
+            // What is left here, empty, is dropped field by field; the
+            // memos are never freed.
+            let memos = std::mem::replace(self, Checker::new(self.build, self.trust));
+            std::mem::forget(memos);
+        }
+    }
+}
+
+/// Settings, the caller's protocol around checks, and what a check leaves
+/// for the caller.
+impl Checker {
+    /// A checker for the build run `build`, comparing files under `trust`.
+    pub fn new(build: [u8; 16], trust: InodeTrust) -> Checker {
+        Checker {
+            build,
+            trust,
+            verdicts: FastMap::default(),
+            deps: FastMap::default(),
+            hashes: FastMap::default(),
+            lexists: FastMap::default(),
+            stats: FastMap::default(),
+            visiting: FastSet::default(),
+            collect_always: None,
+            warnings: Vec::new(),
+            warned: FastSet::default(),
+            known_absent: None,
+            one_thread: false,
+            memos_to_exit: false,
+            parked: Vec::new(),
+            worker_decisions: Vec::new(),
+            worker_vouches: Vec::new(),
+            met_cycle: false,
+            dep_caches: Arc::default(),
+            views: FastMap::default(),
+            fresh: FastMap::default(),
+        }
+    }
+
+    /// The build run's BuildUUID this checker was made with.
+    pub fn build_id(&self) -> [u8; 16] {
+        self.build
+    }
+
+    /// Answer existence questions from `lists` (directory listings) as well
+    /// as the memos, until [`Checker::forget_listings`]: only while the tree
+    /// does not change.
+    pub fn assume_listings(&mut self, lists: Arc<dyn KnownAbsent>) {
+        self.known_absent = Some(lists);
+    }
+
+    /// Ask the kernel again about files not memoised (after a build changed
+    /// the tree).
+    pub fn forget_listings(&mut self) {
+        self.known_absent = None;
+    }
+
+    /// Find the `.redo/` snapshots and `.dep` caches in `caches`, shared
+    /// with other checkers of a tree that does not change (a query).
+    pub fn share_dep_caches(&mut self, caches: Arc<DepCaches>) {
+        self.dep_caches = caches;
+    }
+
+    /// Never split a check among threads (the caller splits its work).
+    pub fn keep_to_this_thread(&mut self) {
+        self.one_thread = true;
+    }
+
+    /// The process ends soon after this checker is dropped (the CLI's one
+    /// build): its memos, and its parallel workers', hold a few allocations
+    /// per path of the tree, and freeing them one by one costs more than a
+    /// no-op check's real work. On drop, the `.dep` caches are written and
+    /// the memory is left for the exit to free at once.
+    pub fn leave_memos_to_exit(&mut self) {
+        self.memos_to_exit = true;
+    }
+
+    /// Check `operands`, collecting the always-targets met below them
+    /// (goredo builds those first, then checks again): these count as up
+    /// to date in this pass, so their dependants are decided by the rest.
+    /// Returns them in the order met, repeats included.
+    pub fn check_collecting_always(&mut self, operands: &[PathBuf]) -> Vec<PathBuf> {
+        self.collect_always = Some(Vec::new());
+        for t in operands {
+            self.check(t);
+        }
+        self.collect_always.take().unwrap_or_default()
+    }
+
+    /// Forget verdicts (after building something), keep nothing stale.
+    pub fn reset(&mut self) {
+        self.verdicts.clear();
+        self.deps.clear();
+        self.hashes.clear();
+        self.lexists.clear();
+        self.stats.clear();
+        self.parked.clear();
+        self.worker_decisions.clear();
+        self.worker_vouches.clear();
+        self.met_cycle = false;
+        // Built files changed these directories: their snapshots are stale.
+        self.dep_caches = Arc::default();
+        self.views.clear();
+        self.fresh.clear();
+    }
+
+    /// The warnings (unusable `.dep` files) queued since the last call, for
+    /// the caller to report.
+    pub fn drain_warnings(&mut self) -> std::vec::Drain<'_, String> {
+        self.warnings.drain(..)
+    }
+
+    /// Queue a warning for the caller, once per checker however many passes
+    /// (or parallel workers) meet its cause.
+    pub(super) fn warn(&mut self, w: String) {
+        if self.warned.insert(w.clone()) {
+            self.warnings.push(w);
+        }
+    }
+
+    /// Write the `.dep` caches of the directories whose files this checker
+    /// read from disk (also done on drop).
+    pub fn persist_dep_caches(&mut self) {
+        for (dir, fresh) in std::mem::take(&mut self.fresh) {
+            self.dep_caches.view(Path::new(&dir)).persist(&fresh);
+        }
+    }
+
+    /// The `.dep` files this checker read or validated, for another checker
+    /// sharing its `.dep` caches to persist ([`Checker::absorb_fresh`]).
+    pub fn take_fresh(&mut self) -> DepFresh {
+        DepFresh(std::mem::take(&mut self.fresh))
+    }
+
+    /// Take over another checker's [`Checker::take_fresh`], to persist.
+    pub fn absorb_fresh(&mut self, f: DepFresh) {
+        self.absorb_fresh_map(f.0);
+    }
+
+    pub(super) fn absorb_fresh_map(&mut self, f: FastMap<Key, Vec<Fresh>>) {
+        for (dir, mut v) in f {
+            match self.fresh.get_mut(&dir) {
+                Some(mine) => mine.append(&mut v),
+                None => {
+                    self.fresh.insert(dir, v);
+                }
+            }
+        }
+    }
+
+    /// Has a check of this checker (or of its workers) cut a dependency
+    /// cycle since it was made or reset?
+    pub fn met_cycle(&self) -> bool {
+        self.met_cycle
+    }
+
+    /// The targets whose check is under way above this checker's: a worker
+    /// starts with its parent's.
+    pub fn ancestors(&self) -> impl Iterator<Item = &Path> {
+        self.visiting.iter().map(Path::new)
+    }
+
+    /// What can be told of `target`, found up to date, to other processes
+    /// of the run: its self-record if the file is as recorded (never under
+    /// inode trust `none`), and whether it was built in this run. None if
+    /// it has no `.dep`.
+    pub fn vouch(&mut self, target: &Path) -> Option<Vouch> {
+        let DepState::Present(dep) = self.dep(target) else {
+            return None;
+        };
+        let own = dep
+            .self_ifchange(Path::new(paths::base_of(target)))
+            .map(|(i, h)| (*i, *h))
+            .filter(|(i, _)| {
+                self.trust != InodeTrust::None
+                    && self
+                        .stat(target)
+                        .is_some_and(|now| now.equals(i, self.trust))
+            });
+        Some(Vouch {
+            own,
+            built: dep.build == self.build,
+        })
+    }
+}
+
+/// The decision.
+impl Checker {
+    /// Is the absolute clean `target` out of date?
+    pub fn check(&mut self, target: &Path) -> Verdict {
+        self.check_at(target, true)
+    }
+
+    /// The memoised verdict of `target`, reached now if need be; `operand`:
+    /// asked by the caller, not met below another target.
+    pub(super) fn check_at(&mut self, target: &Path, operand: bool) -> Verdict {
+        if let Some(v) = self.verdict(target) {
+            return v.clone();
+        }
+        if !self.visiting.insert(key(target)) {
+            self.met_cycle = true;
+            return Verdict::UpToDate;
+        }
+        let v = self.decide(target, operand);
+        // The key made for `visiting` serves the verdict.
+        let k = self
+            .visiting
+            .take(target.as_os_str())
+            .unwrap_or_else(|| key(target));
+        self.verdicts.insert(k, v.clone());
+        v
+    }
+
+    /// Steps 1 to 4 of the module essay, from the `.dep` and the target
+    /// file; then the records decide.
+    fn decide(&mut self, target: &Path, operand: bool) -> Verdict {
+        let dep = match self.dep(target) {
+            DepState::Absent => {
+                let do_beside = paths::with_suffix(target, ".do");
+                return if self.stat(target).is_some() && self.stat(&do_beside).is_none() {
+                    Verdict::Source
+                } else {
+                    Verdict::Ood(Reason::NeverBuilt)
+                };
+            }
+            DepState::Corrupt(m) => return Verdict::Ood(Reason::CorruptDep(m)),
+            DepState::Present(d) => d,
+        };
+        if dep.is_intent() {
+            return Verdict::Ood(Reason::CommitCutShort);
+        }
+        if dep.build == self.build {
+            return Verdict::UpToDate;
+        }
+        if dep.has_always() {
+            if !operand {
+                if let Some(c) = self.collect_always.as_mut() {
+                    c.push(target.to_path_buf());
+                    return Verdict::UpToDate;
+                }
+            }
+            return Verdict::Ood(Reason::Always);
+        }
+        // A parallel check's worker has stat'ed its share already; a listed
+        // name exists (a dangling symlink too, which `stat` says is not).
+        let exists = self.stat_known(target).is_some_and(|st| st.is_some())
+            || self
+                .known_absent
+                .as_ref()
+                .is_some_and(|k| k.present(target))
+            || self.stat(target).is_some();
+        if !exists {
+            return Verdict::Ood(Reason::Missing);
+        }
+        self.decide_by_records(target, &dep)
+    }
+
+    /// Steps 5 to 7 of the module essay: the ifcreate records, then the
+    /// ifchange ones in recorded order (checked on all the cores first when
+    /// they are many, see `parallel.rs`).
+    fn decide_by_records(&mut self, target: &Path, dep: &Dep) -> Verdict {
+        let tdir = paths::dir_of(target).to_path_buf();
+        let base = paths::base_of(target).to_os_string();
+        for r in dep.records.iter() {
+            if let Record::Ifcreate(p) = r {
+                if p.as_os_str() == base {
+                    continue;
+                }
+                let abs = paths::abs_join(&tdir, p);
+                if self.lexists(&abs) {
+                    return Verdict::Ood(Reason::IfcreateAppeared(abs));
+                }
+            }
+        }
+        self.check_fan_in(&tdir, &base, dep);
+        for r in dep.records.iter() {
+            match r {
+                Record::Ifchange { inode, hash, path } => {
+                    if path.as_os_str() == base {
+                        continue;
+                    }
+                    let abs = paths::abs_join(&tdir, path);
+                    if let Some(reason) = self.changed(&abs, inode, hash) {
+                        return Verdict::Ood(reason);
+                    }
+                    if let Verdict::Ood(inner) = self.check_at(&abs, false) {
+                        return Verdict::Ood(Reason::DepOod(abs, Box::new(inner)));
+                    }
+                }
+                Record::IfchangeNonexistent(path) => {
+                    let abs = paths::abs_join(&tdir, path);
+                    if std::fs::symlink_metadata(&abs).is_ok() {
+                        return Verdict::Ood(Reason::DepAppeared(abs));
+                    }
+                    if let Verdict::Ood(inner) = self.check_at(&abs, false) {
+                        return Verdict::Ood(Reason::DepOod(abs, Box::new(inner)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Verdict::UpToDate
+    }
+
+    /// Has the file at `abs` changed against its recorded inode data and hash?
+    fn changed(&mut self, abs: &Path, inode: &Inode, hash: &Hash) -> Option<Reason> {
+        let Some(now) = self.stat_recorded(abs) else {
+            return Some(Reason::DepMissing(abs.to_path_buf()));
+        };
+        if now.size != inode.size {
+            return Some(Reason::DepSize(abs.to_path_buf()));
+        }
+        if self.trust != InodeTrust::None && now.equals(inode, self.trust) {
+            return None;
+        }
+        match self.hash(abs) {
+            Some(h) if h == *hash => None,
+            _ => Some(Reason::DepHash(abs.to_path_buf())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::testutil::Tree;
+    use crate::state::dep::Dep;
+
+    #[test]
+    fn always_targets_below_the_operands_are_collected_as_up_to_date() {
+        let t = Tree::new();
+        t.write("a.c", "a");
+        t.target("gen", "g", &[("always", "")]);
+        t.target("all", "x", &[("ifchange", "gen"), ("ifchange", "a.c")]);
+        let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
+        assert_eq!(ch.check_collecting_always(&[t.p("all")]), [t.p("gen")]);
+        assert_eq!(ch.verdict(&t.p("all")), Some(&Verdict::UpToDate));
+        // Collecting ends with the call; an operand is never collected.
+        let mut fresh = Checker::new([0; 16], InodeTrust::Ctime);
+        assert_eq!(
+            fresh.check(&t.p("all")),
+            Verdict::Ood(Reason::DepOod(t.p("gen"), Box::new(Reason::Always)))
+        );
+        assert!(fresh.check_collecting_always(&[t.p("gen")]).is_empty());
+    }
+
+    #[test]
+    fn a_recorded_cycle_is_cut_and_said() {
+        let t = Tree::new();
+        t.target("a", "a", &[]);
+        t.target("b", "b", &[("ifchange", "a")]);
+        // a now depends on b, which depends on a.
+        t.target("a", "a", &[("ifchange", "b")]);
+        let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
+        assert!(!ch.met_cycle());
+        assert_eq!(ch.check(&t.p("a")), Verdict::UpToDate);
+        assert!(ch.met_cycle());
+        ch.reset();
+        assert!(!ch.met_cycle());
+    }
+
+    #[test]
+    fn a_commit_intent_is_out_of_date_even_if_built_in_this_run() {
+        let t = Tree::new();
+        t.target("t", "new", &[]);
+        let run = [1; 16]; // the build id Tree::target records
+        assert_eq!(
+            Checker::new(run, InodeTrust::Ctime).check(&t.p("t")),
+            Verdict::UpToDate
+        );
+        let path = crate::state::dep_path(&t.p("t"));
+        let mut d = Dep::decode(&std::fs::read(&path).unwrap()).unwrap();
+        if let Some(Record::Ifchange { inode, .. }) = d.records.last_mut() {
+            *inode = Inode::INTENT;
+        }
+        std::fs::write(&path, d.encode().unwrap()).unwrap();
+        assert_eq!(
+            Checker::new(run, InodeTrust::Ctime).check(&t.p("t")),
+            Verdict::Ood(Reason::CommitCutShort)
+        );
+    }
+
+    #[test]
+    fn memos_left_to_exit_still_write_the_dep_caches() {
+        let t = Tree::new();
+        let names: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+        for n in &names {
+            t.target(n, n, &[]);
+        }
+        // Only `.dep` files quiet for a while go into a cache.
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let cache = t
+            .p(".redo")
+            .join(crate::state::depcache::CACHE_DIR)
+            .join(crate::state::depcache::CACHE_FILE);
+        let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
+        ch.leave_memos_to_exit();
+        for n in &names {
+            assert_eq!(ch.check(&t.p(n)), Verdict::UpToDate);
+        }
+        assert!(!cache.exists());
+        drop(ch);
+        assert!(cache.exists());
+    }
+}

@@ -1,0 +1,280 @@
+//! How the checker finds a target's `.dep`: through a [`DirView`] of the
+//! target's directory's `.redo/`, which answers from the per-directory cache
+//! `.redo/.ferredo/deps` ([`crate::state::depcache`]) while a snapshot proves
+//! it current as a whole, from a cached entry whose key a `stat` confirms, or
+//! sends the caller to the file on disk ([`DepSource`]). [`DepCaches`] shares
+//! one view per directory among the checkers of a process; the `.dep` files a
+//! checker read or confirmed ([`Fresh`]) go back into the caches when it is
+//! done ([`DirView::persist`]).
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::{key, Key};
+use crate::fasthash::FastMap;
+use crate::state::depcache::{self, Cached, FileKey, Snapshot};
+
+/// A `.redo/` this large (about a thousand entries) marks a big tree: see
+/// [`crate::ood::Checker`]'s parallel check of fan-ins.
+const BIG_DIR_BYTES: u64 = 32 << 10;
+
+/// The `.dep` files a checker read or confirmed, by target directory, as
+/// [`crate::ood::Checker::take_fresh`] hands them to another checker.
+pub struct DepFresh(pub(super) FastMap<Key, Vec<Fresh>>);
+
+/// A `.dep` a checker can vouch for, for the cache write.
+pub(super) enum Fresh {
+    /// Read from disk, with its key (taken through the open file).
+    Read(OsString, FileKey, Vec<u8>),
+    /// The cache's entry (by ordinal), whose key `stat` confirmed.
+    Kept(u32),
+}
+
+/// One directory's `.redo/` as first seen: snapshot, then cache.
+pub(super) struct DirView {
+    redo_dir: PathBuf,
+    /// None: there is no `.redo/` here, so no target of this directory has
+    /// a `.dep`.
+    snap: Option<Snapshot>,
+    /// Loaded on the [`LAZY_LOAD`]th lookup (or the first after
+    /// [`DirView::expect_many`]): a process asking for a few `.dep`s of a
+    /// big directory (a nested redo-ifchange) reads those few files rather
+    /// than the whole cache.
+    cache: OnceLock<Option<(Arc<Cached>, bool)>>,
+    /// Set by the thread that loads `cache`.
+    loading: AtomicBool,
+    lookups: AtomicUsize,
+    /// The snapshotted `.redo/` itself, opened when entries are validated
+    /// one by one: `fstatat` on it walks one path component, not all.
+    fd: OnceLock<Option<std::os::fd::OwnedFd>>,
+}
+
+/// `.dep` lookups in one directory before its cache is worth loading.
+const LAZY_LOAD: usize = 32;
+
+impl DirView {
+    pub(super) fn open(dir: &Path) -> DirView {
+        let redo_dir = dir.join(crate::state::REDO_DIR);
+        // The snapshot comes first: every .dep read afterwards is at least
+        // as new as it, which is what makes a later cache write sound.
+        let snap = Snapshot::take(&redo_dir);
+        DirView {
+            redo_dir,
+            snap,
+            cache: OnceLock::new(),
+            loading: AtomicBool::new(false),
+            lookups: AtomicUsize::new(0),
+            fd: OnceLock::new(),
+        }
+    }
+
+    /// The key of `.redo/<name>.dep` now; `Ok(None)` when it does not exist.
+    pub(super) fn dep_key(&self, name: &OsStr) -> std::io::Result<Option<FileKey>> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let mut file = name.as_bytes().to_vec();
+        file.extend_from_slice(b".dep");
+        let file = std::ffi::CString::new(file).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a target name")
+        })?;
+        let r = match self.redo_dir_fd() {
+            Some(fd) => {
+                // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: `fd` is open for the view's life, `file` is
+                // NUL-terminated, and `st` is a valid place to write.
+                if unsafe { libc::fstatat(fd.as_raw_fd(), file.as_ptr(), &mut st, 0) } == 0 {
+                    Ok(FileKey::of_stat(&st))
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            }
+            None => std::fs::metadata(self.redo_dir.join(OsStr::from_bytes(file.as_bytes())))
+                .map(|m| FileKey::of(&m)),
+        };
+        match r {
+            Ok(k) => Ok(Some(k)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The snapshotted `.redo/`, opened (`O_PATH`) on first use; None when
+    /// there is none, or the directory there now is not the one snapshotted.
+    fn redo_dir_fd(&self) -> Option<&std::os::fd::OwnedFd> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::unix::ffi::OsStrExt;
+        self.fd
+            .get_or_init(|| {
+                let snap = self.snap.as_ref()?;
+                let c = std::ffi::CString::new(self.redo_dir.as_os_str().as_bytes()).ok()?;
+                // SAFETY: `c` is a NUL-terminated path; the flags ask for
+                // no access to the directory's contents.
+                let raw = unsafe {
+                    libc::open(
+                        c.as_ptr(),
+                        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                    )
+                };
+                if raw < 0 {
+                    return None;
+                }
+                // SAFETY: `raw` was just opened here and is owned by nothing else.
+                let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+                // Only the directory the snapshot describes will do.
+                // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: `fd` is open and `st` is a valid place to write.
+                let ok = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0 && snap.same_dir(&st);
+                ok.then_some(fd)
+            })
+            .as_ref()
+    }
+
+    /// The cache and whether it is current as a whole (fast and complete);
+    /// `Err(())` while another thread is loading it (the caller reads the
+    /// file itself rather than wait: parallel checkers start together, and
+    /// one of them can list a directory meanwhile).
+    fn cached(&self) -> Result<Option<&(Arc<Cached>, bool)>, ()> {
+        if let Some(c) = self.cache.get() {
+            return Ok(c.as_ref());
+        }
+        if self.loading.load(Ordering::Relaxed) {
+            return self.cache.get().map(Option::as_ref).ok_or(());
+        }
+        Ok(self.cached_wait())
+    }
+
+    /// The cache, loaded now if no thread has yet.
+    pub(super) fn cached_wait(&self) -> Option<&(Arc<Cached>, bool)> {
+        self.cache
+            .get_or_init(|| {
+                self.loading.store(true, Ordering::Relaxed);
+                let snap = self.snap.as_ref()?;
+                let c = depcache::load(&self.redo_dir)?;
+                let fast = c.fast(snap);
+                Some((c, fast))
+            })
+            .as_ref()
+    }
+
+    /// Many lookups are coming (a parallel check of a big fan-in here): the
+    /// next one loads the cache, without a few dozen file reads first.
+    pub(super) fn expect_many(&self) {
+        self.lookups.fetch_max(LAZY_LOAD, Ordering::Relaxed);
+    }
+
+    /// Does this `.redo/` hold thousands of entries (a big tree)? From the
+    /// directory's size (about 20 to 40 bytes an entry on tmpfs and ext4),
+    /// without loading anything.
+    pub(super) fn holds_many_targets(&self) -> bool {
+        self.snap
+            .as_ref()
+            .is_some_and(|s| s.size() >= BIG_DIR_BYTES)
+    }
+
+    /// Where to find the `.dep` of the target `name` of this directory.
+    pub(super) fn source(&self, name: &OsStr) -> DepSource<'_> {
+        if self.snap.is_none() {
+            return DepSource::NoRedoDir;
+        }
+        // Counted only until the cache is loaded: parallel checkers would
+        // otherwise contend for the counter on every lookup.
+        if self.cache.get().is_none() && self.lookups.fetch_add(1, Ordering::Relaxed) < LAZY_LOAD {
+            return DepSource::BeforeCache;
+        }
+        let Ok(cached) = self.cached() else {
+            return DepSource::BeforeCache;
+        };
+        match cached {
+            Some((c, true)) => match c.entry(name) {
+                Some((_, b)) => DepSource::Cached(b),
+                // A fast cache holds every .dep of the directory.
+                None => DepSource::NoDep,
+            },
+            Some((c, false)) => match c.find(name).and_then(|i| Some((i, c.at(i)?))) {
+                Some((i, (_, k, b))) => DepSource::CachedIfKey(i, k, b),
+                None => DepSource::Disk,
+            },
+            None => DepSource::Disk,
+        }
+    }
+
+    /// Write this directory's cache from the `.dep` files a checker read or
+    /// confirmed here, when that is worth it; the write re-validates the
+    /// snapshot, so nothing is written for a directory changed since.
+    pub(super) fn persist(&self, fresh: &[Fresh]) {
+        let Some(snap) = &self.snap else { return };
+        // Only where the cache was looked at (so a few reads never replace
+        // a big cache), and not when it was current anyway.
+        let Some(loaded) = self.cache.get() else {
+            return;
+        };
+        if matches!(loaded, Some((_, true))) || fresh.len() < depcache::MIN_ENTRIES {
+            return;
+        }
+        // Rewrite a per-entry cache only with news enough, or a chance to
+        // make it fast (the directory was quiet and has not changed since:
+        // after a build it has): writing megabytes so that the next run
+        // reads two `.dep` files fewer (a build's usual news) costs more
+        // than it saves. The stale entries left add up, run after run,
+        // until they are news enough.
+        let read = fresh
+            .iter()
+            .filter(|f| matches!(f, Fresh::Read(..)))
+            .count();
+        let news = read >= (fresh.len() / 16).max(1);
+        let fast_now = snap.quiet() && snap.still(&self.redo_dir);
+        if !news && !fast_now {
+            return;
+        }
+        let entries: Vec<(&OsStr, FileKey, &[u8])> = fresh
+            .iter()
+            .filter_map(|f| match f {
+                Fresh::Read(n, k, b) => Some((n.as_os_str(), *k, b.as_slice())),
+                Fresh::Kept(i) => loaded.as_ref()?.0.at(*i),
+            })
+            .collect();
+        depcache::store(&self.redo_dir, snap, entries);
+    }
+}
+
+/// The views of `.redo/` (`DirView`) of one snapshot of the tree, each directory opened
+/// (and its cache loaded) once however many checkers ask.
+#[derive(Default)]
+pub struct DepCaches(Mutex<FastMap<Key, Arc<DirView>>>);
+
+impl DepCaches {
+    /// The view of `dir`, opened on the first call for it.
+    pub(super) fn view(&self, dir: &Path) -> Arc<DirView> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = m.get(dir.as_os_str()) {
+            return v.clone();
+        }
+        let v = Arc::new(DirView::open(dir));
+        m.insert(key(dir), v.clone());
+        v
+    }
+}
+
+/// Where a `.dep` comes from: the directory has none, the cache has it, or
+/// the file must be read.
+pub(super) enum DepSource<'a> {
+    /// The directory has no `.redo/`: no target of it has a `.dep`.
+    NoRedoDir,
+    /// The directory's complete cache has no such `.dep`.
+    NoDep,
+    /// The directory's complete (current) cache holds these bytes.
+    Cached(&'a [u8]),
+    /// The cache's copy (its ordinal, key and bytes), if `stat` still gives
+    /// this key.
+    CachedIfKey(u32, FileKey, &'a [u8]),
+    /// The cache does not know: read the file.
+    Disk,
+    /// Asked before the cache is loaded: read the file, and do not count
+    /// the question toward listing `.redo/` (a few lookups are not worth a
+    /// listing, and once the cache is loaded it answers).
+    BeforeCache,
+}

@@ -1,0 +1,224 @@
+//! The memoised questions a check asks of the filesystem: a target's `.dep`
+//! (found through its directory's view, see `dirview.rs`), a `stat`, an
+//! `lstat` existence, a content hash, and the verdicts reached. Each is
+//! answered from this checker's memos, then from what parked workers
+//! decided (see `parallel.rs`), then from directory listings when the
+//! caller gave some ([`Checker::assume_listings`]), and only then by the
+//! kernel. Callers may seed the memos with what another checker found.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::dirview::{DepSource, DirView, Fresh};
+use super::{key, Checker, DepState, Verdict};
+use crate::paths;
+use crate::state::dep::{self, Dep, Hash};
+use crate::state::depcache;
+use crate::state::inode::Inode;
+
+/// The `.dep` files.
+impl Checker {
+    /// Read (memoised) the `.dep` of an absolute target path.
+    pub fn dep(&mut self, target: &Path) -> DepState {
+        if let Some(d) = self.deps.get(target.as_os_str()) {
+            return d.clone();
+        }
+        let (st, memo) = self.load_dep(target);
+        if memo {
+            self.deps.insert(key(target), st.clone());
+        }
+        st
+    }
+
+    /// The `.dep` state of `target`, and whether it is worth memoising: an
+    /// absence the cache or a listing answered is as cheap to ask again (a
+    /// big check asks once about each of thousands of sources).
+    fn load_dep(&mut self, target: &Path) -> (DepState, bool) {
+        // The file's path is only needed to read it or name it in a warning.
+        let path = || crate::state::dep_path(target);
+        let name = paths::base_of(target);
+        let view = self.view(paths::dir_of(target));
+        let source = view.source(name);
+        match source {
+            DepSource::NoRedoDir | DepSource::NoDep => return (DepState::Absent, false),
+            DepSource::Cached(b) => return (self.decode_dep(target, b), true),
+            DepSource::CachedIfKey(i, k, b) => match view.dep_key(name) {
+                Ok(Some(now)) if now == k => {
+                    self.add_fresh(target, Fresh::Kept(i));
+                    return (self.decode_dep(target, b), true);
+                }
+                Ok(None) => return (DepState::Absent, true),
+                _ => {}
+            },
+            DepSource::Disk => {}
+            DepSource::BeforeCache => {}
+        }
+        let path = path();
+        if !matches!(source, DepSource::BeforeCache) && self.is_known_absent(&path) {
+            return (DepState::Absent, false);
+        }
+        let (bytes, fkey) = match depcache::read_keyed(&path) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (DepState::Absent, true),
+            Err(e) => return (DepState::Corrupt(format!("{}: {e}", path.display())), true),
+        };
+        let st = self.decode_dep(target, &bytes);
+        if let (DepState::Present(_), Some(k)) = (&st, fkey) {
+            self.add_fresh(target, Fresh::Read(name.to_os_string(), k, bytes));
+        }
+        (st, true)
+    }
+
+    /// Decode `target`'s `.dep` bytes.
+    fn decode_dep(&mut self, target: &Path, b: &[u8]) -> DepState {
+        match Dep::decode(b) {
+            Ok(d) => DepState::Present(Arc::new(d)),
+            Err(e) => {
+                let m = format!("{}: {e}", crate::state::dep_path(target).display());
+                self.warn(format!(
+                    "{m}; the target will be rebuilt (delete the file to treat the target as a source)"
+                ));
+                DepState::Corrupt(m)
+            }
+        }
+    }
+
+    /// The shared view of `dir`, remembered here: the shared table is behind
+    /// a lock that parallel workers would otherwise take for every lookup.
+    fn view(&mut self, dir: &Path) -> Arc<DirView> {
+        if let Some(v) = self.views.get(dir.as_os_str()) {
+            return v.clone();
+        }
+        let v = self.dep_caches.view(dir);
+        self.views.insert(key(dir), v.clone());
+        v
+    }
+
+    /// Note a `.dep` read or confirmed, for its directory's cache.
+    fn add_fresh(&mut self, target: &Path, f: Fresh) {
+        let dir = paths::dir_of(target);
+        match self.fresh.get_mut(dir.as_os_str()) {
+            Some(v) => v.push(f),
+            None => {
+                self.fresh.insert(key(dir), vec![f]);
+            }
+        }
+    }
+
+    /// Seed the memo with a target's `.dep` state read elsewhere (the query
+    /// applets read every `.dep` once, in parallel, before checking).
+    pub fn preset_dep(&mut self, target: &Path, st: DepState) {
+        self.deps.insert(key(target), st);
+    }
+
+    /// Every `.dep` read so far that could not be used, as (target, message
+    /// naming the file), sorted by target path bytes. For the query applets,
+    /// which report them all once at the end.
+    pub fn dep_errors(&self) -> Vec<(PathBuf, String)> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut v: Vec<(PathBuf, String)> = self
+            .deps
+            .iter()
+            .filter_map(|(t, d)| match d {
+                DepState::Corrupt(m) => Some((PathBuf::from(t), m.clone())),
+                _ => None,
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+        v
+    }
+}
+
+/// The verdicts.
+impl Checker {
+    /// The verdict reached on `target`, if any yet (here or by a parked
+    /// worker).
+    pub fn verdict(&self, target: &Path) -> Option<&Verdict> {
+        self.verdicts
+            .get(target.as_os_str())
+            .or_else(|| self.worker_decision(target).map(|d| &d.verdict))
+    }
+
+    /// Room for `n` more verdicts (before presetting many).
+    pub fn reserve_verdicts(&mut self, n: usize) {
+        self.verdicts.reserve(n);
+    }
+
+    /// Seed the memo with a verdict reached elsewhere on the same tree (the
+    /// run share; the query applets check a tree level by level in
+    /// parallel): a check reaching `target` stops there.
+    pub fn preset_verdict(&mut self, target: &Path, v: Verdict) {
+        self.verdicts.insert(key(target), v);
+    }
+}
+
+/// The files.
+impl Checker {
+    /// Do the directory listings the caller gave say `path` is absent?
+    fn is_known_absent(&self, path: &Path) -> bool {
+        self.known_absent.as_ref().is_some_and(|k| k.absent(path))
+    }
+
+    /// `stat` of `path` (following symlinks) as inode data; None when it
+    /// does not exist (or cannot be examined). Memoised until [`Checker::reset`].
+    pub fn stat(&mut self, path: &Path) -> Option<Inode> {
+        self.stat_with(path, true)
+    }
+
+    /// [`Checker::stat`] of a path a `.dep` records as existing: most still
+    /// do, and asking a listing first would be a wasted lookup.
+    pub(super) fn stat_recorded(&mut self, path: &Path) -> Option<Inode> {
+        self.stat_with(path, false)
+    }
+
+    /// The memoised `stat` of `path`, ours or a parked worker's.
+    pub(super) fn stat_known(&self, path: &Path) -> Option<Option<Inode>> {
+        self.stats
+            .get(path.as_os_str())
+            .copied()
+            .or_else(|| self.worker_decision(path).map(|d| d.st))
+    }
+
+    fn stat_with(&mut self, path: &Path, ask_listing: bool) -> Option<Inode> {
+        if let Some(m) = self.stat_known(path) {
+            return m;
+        }
+        // A listing's answer is as cheap as the memo, and as stable.
+        if ask_listing && self.is_known_absent(path) {
+            return None;
+        }
+        let m = std::fs::metadata(path).ok().map(|m| Inode::from_meta(&m));
+        self.stats.insert(key(path), m);
+        m
+    }
+
+    /// Seed the stat memo with inode data another checker just read.
+    pub fn preset_stat(&mut self, path: &Path, st: Option<Inode>) {
+        self.stats.insert(key(path), st);
+    }
+
+    /// Does `path` exist (not following a final symlink)? Memoised until
+    /// [`Checker::reset`].
+    pub(super) fn lexists(&mut self, path: &Path) -> bool {
+        if let Some(&e) = self.lexists.get(path.as_os_str()) {
+            return e;
+        }
+        if self.is_known_absent(path) {
+            return false;
+        }
+        let e = std::fs::symlink_metadata(path).is_ok();
+        self.lexists.insert(key(path), e);
+        e
+    }
+
+    /// The BLAKE3 hash of the file at `path` (None if it cannot be read),
+    /// memoised until [`Checker::reset`].
+    pub(super) fn hash(&mut self, path: &Path) -> Option<Hash> {
+        if let Some(h) = self.hashes.get(path.as_os_str()) {
+            return *h;
+        }
+        let h = dep::hash_file(path).ok();
+        self.hashes.insert(key(path), h);
+        h
+    }
+}

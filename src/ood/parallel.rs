@@ -1,0 +1,452 @@
+//! The parallel check of big fan-ins. A target with a large fan-in (an
+//! `all` over thousands of targets) is checked faster when its dependencies
+//! are checked on all the cores first ([`Checker::check_fan_in`]): each
+//! worker runs a checker of its own on the batches of them it takes, seeded
+//! with our `visiting` set (so a recorded cycle back to an ancestor is cut
+//! as it would be here), and sharing our `.redo/` views, knowledge of absent
+//! files and earlier workers' verdicts. What they decided of their shares
+//! (verdicts and stats) is then consulted after our own memos, their
+//! always-targets and warnings are merged into ours, and the decision itself
+//! runs as before, in recorded order, now answered from those: verdicts and
+//! reasons are those of a plain check. (Only where the tree on disk records
+//! a dependency cycle among siblings may the cut fall elsewhere, as with the
+//! query applets.) Workers do not split their own work again.
+//!
+//! After its share, a worker *parks*: its thread waits with its checker for
+//! one job ([`Checker::on_parked`]), or for its parent to go, and ends. Its
+//! memos stay in the caches of the CPU that made them (moving the job to
+//! another thread was measured slower).
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+
+use super::dirview::{DepCaches, Fresh};
+use super::{key, Checker, DepState, Key, Verdict, Vouch};
+use crate::fasthash::{FastMap, FastSet};
+use crate::paths;
+use crate::state::dep::{Dep, Record};
+use crate::state::inode::Inode;
+
+/// A target with this many dependencies is checked on all the cores
+/// ([`Checker::check_fan_in`]).
+const PARALLEL_FAN_IN: usize = 256;
+
+/// [`Checker::check_many`] splits this many paths among workers: each may
+/// be a subtree (the rest of an out-of-date fan-in in a deep tree).
+const CHECK_MANY_PARALLEL: usize = 8;
+
+/// Work for a parked worker: its checker and the paths it was given.
+type ParkedJob = Box<dyn FnOnce(&mut Checker, &[PathBuf]) + Send>;
+
+/// A worker of the parallel check after its share: its thread waits with
+/// its checker for one job sent here, or for this sender to go.
+pub(super) struct Parked(Sender<ParkedJob>);
+
+/// A path a parked worker checked: its `stat` and its verdict.
+pub(super) struct Decided {
+    pub(super) st: Option<Inode>,
+    pub(super) verdict: Verdict,
+}
+
+/// What the parent needs of a worker: the verdicts and stats of its share
+/// (the parent's decision reads nothing deeper), and what it reports or
+/// persists. The rest of its memos stay with it, parked.
+struct Share {
+    decided: FastMap<Key, Decided>,
+    vouched: Vec<(PathBuf, Vouch)>,
+    fresh: FastMap<Key, Vec<Fresh>>,
+    warnings: Vec<String>,
+    always: Option<Vec<PathBuf>>,
+    met_cycle: bool,
+}
+
+/// The paths of one parallel check, which workers take a batch at a time
+/// rather than a fixed share each: the parts of a tree differ widely in
+/// size, and a fixed split left one core idle for up to a sixth of a check.
+struct Batches {
+    todo: Vec<PathBuf>,
+    next: AtomicUsize,
+    batch: usize,
+}
+
+impl Batches {
+    /// The next batch; None when all are taken.
+    fn take(&self) -> Option<&[PathBuf]> {
+        let start = self.next.fetch_add(self.batch, Ordering::Relaxed);
+        let taken = self
+            .todo
+            .get(start..(start + self.batch).min(self.todo.len()))?;
+        (!taken.is_empty()).then_some(taken)
+    }
+}
+
+/// Deciding which dependencies to check in parallel.
+impl Checker {
+    /// Check the dependencies of `dir`/`base` (whose `.dep` is `dep`) on all
+    /// the cores first when they are many, or when near the top of a big
+    /// tree (see the module essay); the decision then finds their verdicts.
+    pub(super) fn check_fan_in(&mut self, tdir: &Path, base: &OsStr, dep: &Dep) {
+        if self.one_thread || dep.records.len() < 2 {
+            return;
+        }
+        // Near the top of a check whose directory holds thousands of
+        // targets (a deep tree, whose fan-ins are each small), split too.
+        let top_of_big_tree =
+            || self.visiting.len() <= 3 && self.dep_caches.view(tdir).holds_many_targets();
+        let small_fan_in = dep.records.len() < PARALLEL_FAN_IN;
+        if small_fan_in && !top_of_big_tree() {
+            return;
+        }
+        let todo: Vec<PathBuf> = dep
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Ifchange { path, .. } if path.as_os_str() != base => Some(path),
+                _ => None,
+            })
+            .map(|p| paths::abs_join(tdir, p))
+            .filter(|p| self.verdict(p).is_none())
+            .collect();
+        // In a tree, split only among subtrees: the dependencies that are
+        // targets themselves (their .dep is in the cache), not the .do file
+        // or sources beside a single child.
+        let todo: Vec<PathBuf> = if small_fan_in {
+            let todo: Vec<PathBuf> = todo
+                .into_iter()
+                .filter(|p| is_cached_target(&self.dep_caches, p))
+                .collect();
+            self.deepen(todo)
+        } else {
+            todo
+        };
+        if let Some(p) = todo.get(todo.len() / 2) {
+            self.dep_caches.view(paths::dir_of(p)).expect_many();
+        }
+        self.check_parallel(todo);
+    }
+
+    /// A few big subtrees share badly between cores: the last one runs
+    /// alone while the others idle. Replace each subtree of `todo` by its
+    /// subtrees (the dependencies that are targets, see `is_cached_target`),
+    /// a level or two down, until there are pieces enough; the targets left
+    /// out above them are then decided here, from the workers' verdicts.
+    /// A subtree whose subtrees are all decided already (by an earlier
+    /// split above it) is left out at once: deciding it here is cheap.
+    fn deepen(&mut self, mut todo: Vec<PathBuf>) -> Vec<PathBuf> {
+        const PIECES: usize = 64;
+        for round in 0..3 {
+            if todo.len() >= PIECES && round > 0 {
+                break;
+            }
+            let split = todo.len() < PIECES;
+            let mut seen: FastSet<Key> = FastSet::default();
+            let mut deeper = Vec::new();
+            let mut grew = false;
+            for p in todo {
+                let kids = self.subtrees(&p);
+                let open: Vec<PathBuf> = kids
+                    .iter()
+                    .filter(|k| self.verdict(k).is_none())
+                    .cloned()
+                    .collect();
+                if !kids.is_empty() && open.is_empty() {
+                    continue;
+                }
+                if split && open.len() >= 2 {
+                    grew = true;
+                    for k in open {
+                        if seen.insert(key(&k)) {
+                            deeper.push(k);
+                        }
+                    }
+                } else if seen.insert(key(&p)) {
+                    deeper.push(p);
+                }
+            }
+            todo = deeper;
+            if !grew {
+                break;
+            }
+        }
+        todo
+    }
+
+    /// The subtrees a check of target `p` would enter: its ifchange
+    /// dependencies that are targets. None for a target up to date by the
+    /// build id alone, or an always-target: their subtrees are not asked
+    /// about.
+    fn subtrees(&mut self, p: &Path) -> Vec<PathBuf> {
+        match self.dep(p) {
+            DepState::Present(d) if d.build != self.build && !d.has_always() => {
+                let (dir, base) = (paths::dir_of(p), paths::base_of(p));
+                d.records
+                    .iter()
+                    .filter_map(|r| match r {
+                        Record::Ifchange { path, .. } if path.as_os_str() != base => {
+                            Some(paths::abs_join(dir, path))
+                        }
+                        _ => None,
+                    })
+                    .filter(|k| is_cached_target(&self.dep_caches, k))
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Check `paths` (absolute, clean), on all the cores when they are many
+    /// (the verdicts of these paths are then the workers', see
+    /// [`Checker::on_parked`]).
+    pub fn check_many(&mut self, paths: &[PathBuf]) {
+        let todo: Vec<PathBuf> = paths
+            .iter()
+            .filter(|p| self.verdict(p).is_none())
+            .cloned()
+            .collect();
+        if !self.one_thread && todo.len() >= CHECK_MANY_PARALLEL {
+            self.check_parallel(todo);
+        }
+        for p in paths {
+            self.check(p);
+        }
+    }
+}
+
+/// Is `p` a target whose `.dep` its directory's cache holds? (A big
+/// directory: its cache is worth loading now.)
+fn is_cached_target(caches: &DepCaches, p: &Path) -> bool {
+    let v = caches.view(paths::dir_of(p));
+    v.cached_wait()
+        .is_some_and(|(c, _)| c.entry(paths::base_of(p)).is_some())
+}
+
+/// Running the workers.
+impl Checker {
+    /// Check `todo` (none decided yet) on one worker per core, each with a
+    /// checker of its own, parked afterwards with its memos.
+    fn check_parallel(&mut self, todo: Vec<PathBuf>) {
+        if todo.len() < 2 {
+            return;
+        }
+        // available_parallelism reads cgroup files on every call.
+        static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let workers = *WORKERS.get_or_init(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(8)
+        });
+        if workers < 2 {
+            return;
+        }
+        let workers = workers.min(todo.len());
+        let each = todo.len().div_ceil(workers);
+        let batches = Arc::new(Batches {
+            batch: (todo.len() / (workers * 16)).max(1),
+            todo,
+            next: AtomicUsize::new(0),
+        });
+        let (tx, rx) = channel::<(Share, Parked)>();
+        let mut started = 0;
+        for _ in 0..workers {
+            let (ch, batches, tx) = (self.worker(), batches.clone(), tx.clone());
+            // Not scoped: the worker outlives this call, parked with its
+            // memos (see `Parked`).
+            let spawned = std::thread::Builder::new().spawn(move || work(ch, &batches, each, &tx));
+            if spawned.is_ok() {
+                started += 1;
+            }
+        }
+        drop(tx);
+        // Workers that could not start leave the paths to the others, and
+        // if none started, to the decision that follows.
+        let shares: Vec<(Share, Parked)> = rx.iter().take(started).collect();
+        for (share, parked) in shares {
+            self.absorb_share(share);
+            self.parked.push(parked);
+        }
+    }
+
+    /// A checker for a worker of ours: it shares our views, listings,
+    /// ancestors, workers' verdicts and warnings already given.
+    fn worker(&self) -> Checker {
+        let mut ch = Checker::new(self.build, self.trust);
+        ch.one_thread = true;
+        ch.memos_to_exit = self.memos_to_exit;
+        ch.dep_caches = self.dep_caches.clone();
+        ch.known_absent = self.known_absent.clone();
+        ch.visiting = self.visiting.clone();
+        ch.worker_decisions = self.worker_decisions.clone();
+        ch.collect_always = self.collect_always.is_some().then(Vec::new);
+        ch.warned = self.warned.clone();
+        ch
+    }
+
+    /// Take what a worker found of its share.
+    fn absorb_share(&mut self, mut w: Share) {
+        self.met_cycle |= w.met_cycle;
+        self.worker_decisions.push(Arc::new(w.decided));
+        self.worker_vouches.append(&mut w.vouched);
+        self.absorb_fresh_map(w.fresh);
+        for m in w.warnings {
+            self.warn(m);
+        }
+        if let (Some(mine), Some(mut theirs)) = (self.collect_always.as_mut(), w.always) {
+            mine.append(&mut theirs);
+        }
+    }
+}
+
+/// A worker's thread: check batches until none is left, send the parent
+/// its share, then park until given a job or let go.
+fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Parked)>) {
+    // A flat fan-in's part: a verdict and a stat of each path and of its
+    // source, a .dep of each (sources' absence is not memoised). Deeper
+    // parts grow the tables as they go.
+    ch.verdicts.reserve(each * 2);
+    ch.deps.reserve(each);
+    ch.stats.reserve(each * 2);
+    let mut decided = FastMap::default();
+    decided.reserve(each);
+    let mut vouched = Vec::with_capacity(each);
+    // The paths this worker checked, for its parked job.
+    let mut part = Vec::with_capacity(each);
+    while let Some(taken) = batches.take() {
+        for p in taken {
+            // The parent compares the stat with its record.
+            let st = ch.stat_recorded(p);
+            let v = ch.check_at(p, false);
+            if let (Verdict::UpToDate, Some(vouch)) = (&v, ch.vouch(p)) {
+                vouched.push((p.clone(), vouch));
+            }
+            decided.insert(key(p), Decided { st, verdict: v });
+            part.push(p.clone());
+        }
+    }
+    let share = Share {
+        decided,
+        vouched,
+        fresh: std::mem::take(&mut ch.fresh),
+        warnings: std::mem::take(&mut ch.warnings),
+        always: ch.collect_always.take(),
+        met_cycle: ch.met_cycle,
+    };
+    let (jobs, wait) = channel::<ParkedJob>();
+    if tx.send((share, Parked(jobs))).is_ok() {
+        if let Ok(job) = wait.recv() {
+            job(&mut ch, &part);
+        }
+    }
+    // Dropped here: see `Checker::leave_memos_to_exit`.
+}
+
+/// The parked workers.
+impl Checker {
+    /// Run `job` on the checker of each worker parked by the parallel check,
+    /// with the paths it checked, all at once; the results in no particular
+    /// order. The workers end after it. For a caller about to walk what the
+    /// check examined (the run share's harvest): the workers' memos already
+    /// hold every `.dep` and `stat` below those paths, and each walks its
+    /// own part on its own core.
+    pub fn on_parked<R, F>(&mut self, job: F) -> Vec<R>
+    where
+        R: Send + 'static,
+        F: Fn(&mut Checker, &[PathBuf]) -> R + Send + Sync + 'static,
+    {
+        let job = Arc::new(job);
+        let (tx, rx) = channel();
+        let mut sent = 0;
+        for Parked(worker) in std::mem::take(&mut self.parked) {
+            let (job, tx) = (job.clone(), tx.clone());
+            let run: ParkedJob = Box::new(move |ch, part| {
+                let _ = tx.send(job(ch, part));
+            });
+            if worker.send(run).is_ok() {
+                sent += 1;
+            }
+        }
+        drop(tx);
+        rx.iter().take(sent).collect()
+    }
+
+    /// Are workers of an earlier parallel check parked with their memos?
+    pub fn has_parked(&self) -> bool {
+        !self.parked.is_empty()
+    }
+
+    /// Was `path`'s verdict reached by a parked worker (whose memos, not
+    /// ours, hold what lies below it)?
+    pub fn decided_by_worker(&self, path: &Path) -> bool {
+        self.worker_decision(path).is_some()
+    }
+
+    /// What a parked worker decided of `path`.
+    pub(super) fn worker_decision(&self, path: &Path) -> Option<&Decided> {
+        self.worker_decisions
+            .iter()
+            .find_map(|m| m.get(path.as_os_str()))
+    }
+
+    /// The up-to-date paths parked workers checked, with what they vouch
+    /// for (taken once).
+    pub fn take_worker_vouches(&mut self) -> Vec<(PathBuf, Vouch)> {
+        std::mem::take(&mut self.worker_vouches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ood::Reason;
+    use crate::query::testutil::Tree;
+    use crate::state::inode::InodeTrust;
+
+    #[test]
+    fn batches_hand_out_every_path_once() {
+        let todo: Vec<PathBuf> = (0..10).map(|i| PathBuf::from(format!("/p{i}"))).collect();
+        let b = Batches {
+            todo: todo.clone(),
+            next: AtomicUsize::new(0),
+            batch: 3,
+        };
+        let mut got = Vec::new();
+        while let Some(taken) = b.take() {
+            assert!(taken.len() <= 3);
+            got.extend_from_slice(taken);
+        }
+        assert_eq!(got, todo);
+        assert!(b.take().is_none());
+    }
+
+    #[test]
+    fn a_big_fan_in_gets_the_verdicts_of_a_plain_check() {
+        let t = Tree::new();
+        let mut deps = Vec::new();
+        for i in 0..PARALLEL_FAN_IN + 10 {
+            t.write(&format!("s{i}.c"), "s");
+            t.target(&format!("o{i}"), "o", &[("ifchange", &format!("s{i}.c"))]);
+            deps.push(format!("o{i}"));
+        }
+        let records: Vec<(&str, &str)> = deps.iter().map(|d| ("ifchange", d.as_str())).collect();
+        t.target("all", "all", &records);
+        let changed = PARALLEL_FAN_IN / 2;
+        t.write(&format!("s{changed}.c"), "changed");
+        let want = Verdict::Ood(Reason::DepOod(
+            t.p(&format!("o{changed}")),
+            Box::new(Reason::DepSize(t.p(&format!("s{changed}.c")))),
+        ));
+        let mut plain = Checker::new([0; 16], InodeTrust::Ctime);
+        plain.keep_to_this_thread();
+        assert_eq!(plain.check(&t.p("all")), want);
+        let mut parallel = Checker::new([0; 16], InodeTrust::Ctime);
+        assert_eq!(parallel.check(&t.p("all")), want);
+        // On a machine of one core there are no workers to ask.
+        if parallel.has_parked() {
+            assert!(parallel.decided_by_worker(&t.p("o0")));
+            let checked: usize = parallel.on_parked(|_, part| part.len()).iter().sum();
+            assert_eq!(checked, PARALLEL_FAN_IN + 10);
+        }
+    }
+}
