@@ -34,3 +34,5 @@ pub mod query;
 pub mod report;
 pub mod state;
 pub mod sys;
+#[cfg(test)]
+mod testutil;

@@ -430,8 +430,8 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::testutil::Tree;
     use crate::state::dep::Dep;
+    use crate::testutil::Tree;
 
     #[test]
     fn always_targets_below_the_operands_are_collected_as_up_to_date() {

@@ -400,8 +400,8 @@ impl Checker {
 mod tests {
     use super::*;
     use crate::ood::Reason;
-    use crate::query::testutil::Tree;
     use crate::state::inode::InodeTrust;
+    use crate::testutil::Tree;
 
     #[test]
     fn batches_hand_out_every_path_once() {

@@ -42,8 +42,8 @@ pub fn affects(checker: &mut Checker, targets: &[PathBuf], operands: &[PathBuf])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::testutil::Tree;
     use crate::state::inode::InodeTrust;
+    use crate::testutil::Tree;
 
     #[test]
     fn reverse_closure() {

@@ -88,7 +88,7 @@ pub fn remove(paths: &[PathBuf], here: &Here, problems: &mut Problems) -> Vec<Pa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::testutil::Tree;
+    use crate::testutil::Tree;
 
     fn fixture() -> Tree {
         let t = Tree::new();

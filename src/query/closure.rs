@@ -433,8 +433,8 @@ fn heights(kids: &[Vec<usize>]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::testutil::Tree;
     use crate::state::inode::InodeTrust;
+    use crate::testutil::Tree;
 
     fn rels(root: &Path, v: &[PathBuf]) -> Vec<String> {
         let mut v: Vec<PathBuf> = v.iter().map(|p| paths::rel(root, p)).collect();

@@ -294,8 +294,8 @@ impl Fixer<'_> {
 mod tests {
     use super::*;
     use crate::ood::{Checker, Verdict};
-    use crate::query::testutil::Tree;
     use crate::state::inode::InodeTrust;
+    use crate::testutil::Tree;
 
     #[test]
     fn refreshes_inodes_and_converts_rec() {

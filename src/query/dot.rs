@@ -78,8 +78,8 @@ pub fn dot(checker: &mut Checker, targets: &[PathBuf], here: &super::Here) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::testutil::Tree;
     use crate::state::inode::InodeTrust;
+    use crate::testutil::Tree;
 
     #[test]
     fn quoting() {

@@ -291,7 +291,7 @@ impl Writer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::testutil::Tree;
+    use crate::testutil::Tree;
 
     fn l(n: u32) -> String {
         format!("@40000000650000000000{n:04x}")

@@ -51,8 +51,8 @@ pub fn ood(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::testutil::Tree;
     use crate::state::inode::InodeTrust;
+    use crate::testutil::Tree;
     use std::path::Path;
 
     fn run(t: &Tree, start: &str, threads: usize) -> Vec<(String, String)> {

@@ -317,7 +317,7 @@ impl Targets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::testutil::Tree;
+    use crate::testutil::Tree;
 
     #[test]
     fn finds_dep_files_only_below_root_and_skips_symlinked_dirs() {

@@ -20,7 +20,7 @@ pub fn whichdo(target: &Path, top_dir: Option<&Path>, cwd: &Path) -> (Vec<PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::testutil::Tree;
+    use crate::testutil::Tree;
 
     #[test]
     fn relative_lines_and_top() {
