@@ -41,6 +41,7 @@ use crate::fasthash::{FastMap, FastSet};
 use crate::jobserver::Jobserver;
 use crate::ood::{Checker, Verdict};
 use crate::report::{Event, Reporter};
+use runshare::harvest::{apply_share, complete_fan_ins, harvest_all, seed, SelfRecs};
 
 /// What every job of this invocation shares.
 pub struct Shared<'a> {
@@ -98,27 +99,105 @@ pub fn build(
         // Not open (a parent that closed it): recording will say so.
         let _ = crate::sys::fd::set_cloexec_raw(fd);
     }
-    // Operands once each, in order; most lists have no repeats to drop.
+    let targets = unique(targets);
+    let targets: &[PathBuf] = &targets;
+    let (mut share, child_env, child_fds) = open_share(ctx, js, opts, reporter);
+    let sh = Shared {
+        ctx,
+        reporter,
+        child_env,
+        child_fds,
+        inherited_env: &opts.inherited_env,
+    };
+    refuse_cycles(&sh, targets)?;
+    let mut checker = Checker::new(ctx.build_uuid, ctx.trust);
+    if opts.process_exits_after {
+        checker.leave_memos_to_exit();
+    }
+    checker.assume_listings(fresh_lists());
+    // Self-records (inode data + hash) of operands, from the share or from
+    // our own builds: recording them needs no .dep read and no hashing.
+    let mut selfrecs: SelfRecs = vec![None; targets.len()];
+    let to_build: Vec<PathBuf> = if opts.force {
+        targets.to_vec()
+    } else {
+        let mut check = Check {
+            sh: &sh,
+            js,
+            opts,
+            checker: &mut checker,
+            share: share.as_mut(),
+            selfrecs: &mut selfrecs,
+        };
+        check.out_of_date(targets)?
+    };
+    let result = run_shared(
+        &sh,
+        js,
+        &to_build,
+        opts.force,
+        opts.sequential,
+        opts.trace,
+        share.as_ref(),
+    );
+    let (result, built) = match result {
+        Ok(b) => (Ok(()), b),
+        Err(e) => (Err(e), Vec::new()),
+    };
+    let built_recs: FastMap<OsString, Option<runshare::SelfRecord>> = built
+        .into_iter()
+        .map(|(t, s)| (t.into_os_string(), s))
+        .collect();
+    // What we built changed the tree: answer later questions from the kernel.
+    checker.forget_listings();
+    if result.is_ok() {
+        record_operands(ctx, &mut checker, targets, &selfrecs, &built_recs)?;
+    }
+    // Writes the .dep caches, and frees the memos unless the process is
+    // about to end anyway (`opts.process_exits_after`).
+    drop(checker);
+    result
+}
+
+/// Operands once each, in order; most lists have no repeats to drop.
+fn unique(targets: &[PathBuf]) -> std::borrow::Cow<'_, [PathBuf]> {
     let mut seen: FastSet<&std::ffi::OsStr> = FastSet::default();
     seen.reserve(targets.len());
-    let targets: std::borrow::Cow<[PathBuf]> = if targets.iter().all(|t| seen.insert(t.as_os_str()))
-    {
-        std::borrow::Cow::Borrowed(targets)
-    } else {
-        seen.clear();
-        targets
-            .iter()
-            .filter(|t| seen.insert(t.as_os_str()))
-            .cloned()
-            .collect()
-    };
-    drop(seen);
-    let targets: &[PathBuf] = &targets;
+    if targets.iter().all(|t| seen.insert(t.as_os_str())) {
+        return std::borrow::Cow::Borrowed(targets);
+    }
+    seen.clear();
+    targets
+        .iter()
+        .filter(|t| seen.insert(t.as_os_str()))
+        .cloned()
+        .collect()
+}
+
+/// Fresh directory listings for the checker (a snapshot of absences).
+fn fresh_lists() -> std::sync::Arc<dyn crate::state::dirlist::KnownAbsent> {
+    std::sync::Arc::new(crate::state::dirlist::SharedDirLists::default())
+}
+
+/// The run share (created at top level, opened below it) and what every
+/// child is given: the jobserver's variables and fds, the share's, and the
+/// caller's extras.
+#[allow(clippy::type_complexity)]
+fn open_share(
+    ctx: &Context,
+    js: &Jobserver,
+    opts: &Options,
+    reporter: &dyn Reporter,
+) -> (
+    Option<runshare::RunShare>,
+    Vec<(String, Option<String>)>,
+    Vec<RawFd>,
+) {
     let mut child_env = js.child_env();
     child_env.extend(opts.extra_env.iter().cloned());
     let mut child_fds = js.child_fds();
     child_fds.extend(opts.extra_fds.iter().copied());
-    let mut share = if ctx.top_level {
+    let share = if ctx.top_level {
         runshare::RunShare::create(&ctx.build_uuid)
     } else {
         ctx.runshare
@@ -140,239 +219,197 @@ pub fn build(
             child_env.push((crate::env::RUNSHARE.into(), None));
         }
     }
-    let sh = Shared {
-        ctx,
-        reporter,
-        child_env,
-        child_fds,
-        inherited_env: &opts.inherited_env,
-    };
+    (share, child_env, child_fds)
+}
 
+/// A target already being built above us is a dependency cycle.
+fn refuse_cycles(sh: &Shared, targets: &[PathBuf]) -> Result<()> {
+    let chain = &sh.ctx.chain;
     for t in targets {
         // Clean absolute paths: equal exactly when their bytes are.
-        if let Some(pos) = ctx
-            .chain
-            .iter()
-            .position(|c| c.as_os_str() == t.as_os_str())
-        {
-            let mut cycle: Vec<String> = ctx.chain[pos..].iter().map(|c| sh.show(c)).collect();
-            cycle.push(sh.show(t));
-            let msg = format!(
-                "{}: dependency cycle: {}; break it by removing one of these redo-ifchange calls",
-                sh.show(t),
-                cycle.join(" -> ")
-            );
-            reporter.emit(Event::Error(&msg));
-            return Err(Error::BuildFailed(msg));
+        let Some(pos) = chain.iter().position(|c| c.as_os_str() == t.as_os_str()) else {
+            continue;
+        };
+        let mut cycle: Vec<String> = chain[pos..].iter().map(|c| sh.show(c)).collect();
+        cycle.push(sh.show(t));
+        let msg = format!(
+            "{}: dependency cycle: {}; break it by removing one of these redo-ifchange calls",
+            sh.show(t),
+            cycle.join(" -> ")
+        );
+        sh.reporter.emit(Event::Error(&msg));
+        return Err(Error::BuildFailed(msg));
+    }
+    Ok(())
+}
+
+/// The check of the operands before a build: with the run share, the
+/// always-targets built first, and what was found appended to the share.
+struct Check<'c, 's, 'a> {
+    sh: &'s Shared<'a>,
+    js: &'s Jobserver,
+    opts: &'s Options,
+    checker: &'c mut Checker,
+    share: Option<&'c mut runshare::RunShare>,
+    selfrecs: &'c mut SelfRecs,
+}
+
+impl Check<'_, '_, '_> {
+    /// The operands that are out of date (always-targets below them built
+    /// on the way).
+    fn out_of_date(&mut self, targets: &[PathBuf]) -> Result<Vec<PathBuf>> {
+        let ctx = self.sh.ctx;
+        let mut preset: FastSet<&std::ffi::OsStr> = FastSet::default();
+        let shared = self.look_up_share(targets);
+        if shared.iter().all(Option::is_some) {
+            // The share knows every operand (an all.do's redo-ifchange
+            // after the top-level checked its tree): nothing to check, and
+            // nothing new to tell the share.
+            return Ok(targets
+                .iter()
+                .zip(shared)
+                .filter(|(_, v)| matches!(v, Some(Verdict::Ood(_))))
+                .map(|(t, _)| t.to_path_buf())
+                .collect());
         }
+        seed(self.checker, targets, shared, &mut preset);
+        let always = self.checker.check_collecting_always(targets);
+        flush_warnings(self.checker, self.sh.reporter);
+        if !always.is_empty() {
+            self.build_always(always)?;
+            // The final pass starts now: look the share up again (its
+            // epoch tags what this pass finds).
+            preset.clear();
+            let shared = self.look_up_share(targets);
+            seed(self.checker, targets, shared, &mut preset);
+        }
+        let mut out = Vec::new();
+        for t in targets {
+            if let Verdict::Ood(reason) = &self.checker.check(t) {
+                if ctx.flags.debug {
+                    self.sh.reporter.emit(Event::Ood { target: t, reason });
+                }
+                out.push(t.to_path_buf());
+            }
+        }
+        self.tell_share(targets, &out, &preset);
+        Ok(out)
     }
 
-    // Self-records (inode data + hash) of operands, from the share or from
-    // our own builds: recording them needs no .dep read and no hashing.
-    let mut selfrecs: SelfRecs = vec![None; targets.len()];
-    let mut built_recs: FastMap<OsString, Option<runshare::SelfRecord>> = FastMap::default();
-    let mut checker = Checker::new(ctx.build_uuid, ctx.trust);
-    if opts.process_exits_after {
-        checker.leave_memos_to_exit();
-    }
-    let fresh_lists = || -> std::sync::Arc<dyn crate::state::dirlist::KnownAbsent> {
-        std::sync::Arc::new(crate::state::dirlist::SharedDirLists::default())
-    };
-    checker.assume_listings(fresh_lists());
-    let to_build: Vec<PathBuf> = if opts.force {
-        targets.to_vec()
-    } else {
-        'check: {
-            let mut preset: FastSet<&std::ffi::OsStr> = FastSet::default();
-            let mut shared = vec![None; targets.len()];
-            if let Some(s) = share.as_mut() {
-                (shared, selfrecs) = apply_share(s, &mut checker, targets, ctx);
-                if ctx.flags.debug && !ctx.top_level {
-                    let known = shared.iter().filter(|v| v.is_some()).count();
-                    reporter.emit(Event::Debug(&format!(
-                        "the run's share knows {known} of {} operands",
-                        targets.len()
-                    )));
-                }
-            }
-            if shared.iter().all(Option::is_some) {
-                // The share knows every operand (an all.do's redo-ifchange
-                // after the top-level checked its tree): nothing to check, and
-                // nothing new to tell the share.
-                break 'check targets
-                    .iter()
-                    .zip(shared)
-                    .filter(|(_, v)| matches!(v, Some(Verdict::Ood(_))))
-                    .map(|(t, _)| t.to_path_buf())
-                    .collect();
-            }
-            seed(&mut checker, targets, shared, &mut preset);
-            let always = checker.check_collecting_always(targets);
-            flush_warnings(&mut checker, reporter);
-            if !always.is_empty() {
-                let mut uniq = std::collections::HashSet::new();
-                let always: Vec<PathBuf> = always
-                    .into_iter()
-                    .filter(|p| uniq.insert(p.clone()))
-                    .collect();
-                run_shared(&sh, js, &always, false, false, opts.trace, share.as_ref())?;
-                checker.reset();
-                checker.assume_listings(fresh_lists());
-                // The final pass starts now: look the share up again (its
-                // epoch tags what this pass finds).
-                preset.clear();
-                selfrecs = vec![None; targets.len()];
-                if let Some(s) = share.as_mut() {
-                    let shared;
-                    (shared, selfrecs) = apply_share(s, &mut checker, targets, ctx);
-                    seed(&mut checker, targets, shared, &mut preset);
-                }
-            }
-            let mut out = Vec::new();
-            for t in targets {
-                let v = checker.check(t);
-                if let Verdict::Ood(reason) = &v {
-                    if ctx.flags.debug {
-                        reporter.emit(Event::Ood { target: t, reason });
-                    }
-                    out.push(t.to_path_buf());
-                }
-            }
-            // A top-level run with nothing to build starts no process that
-            // could read the share: recording in it would be wasted work.
-            let readers = !(ctx.top_level && out.is_empty());
-            let mut roots = targets.to_vec();
-            if share.is_some() && readers {
-                roots.extend(complete_fan_ins(&mut checker, &out, &preset));
-            }
-            flush_warnings(&mut checker, reporter);
-            if let (Some(s), true) = (share.as_ref(), readers) {
-                let facts = harvest_all(&mut checker, &roots, &preset);
-                // Losing facts only costs speed.
-                let _ = s.append(&facts);
-            }
-            out
+    /// What the share knows of each operand (all None without a share);
+    /// the self-records it vouches for are kept for recording.
+    fn look_up_share(&mut self, targets: &[PathBuf]) -> Vec<Option<Verdict>> {
+        let ctx = self.sh.ctx;
+        *self.selfrecs = vec![None; targets.len()];
+        let Some(s) = self.share.as_deref_mut() else {
+            return vec![None; targets.len()];
+        };
+        let shared;
+        (shared, *self.selfrecs) = apply_share(s, self.checker, targets, ctx);
+        if ctx.flags.debug && !ctx.top_level {
+            let known = shared.iter().filter(|v| v.is_some()).count();
+            self.sh.reporter.emit(Event::Debug(&format!(
+                "the run's share knows {known} of {} operands",
+                targets.len()
+            )));
         }
-    };
-
-    let result = run_shared(
-        &sh,
-        js,
-        &to_build,
-        opts.force,
-        opts.sequential,
-        opts.trace,
-        share.as_ref(),
-    );
-    let (result, built) = match result {
-        Ok(b) => (Ok(()), b),
-        Err(e) => (Err(e), Vec::new()),
-    };
-    for (t, s) in built {
-        built_recs.insert(t.into_os_string(), s);
+        shared
     }
+
+    /// Build the always-targets met below the operands, once each, then
+    /// start the check afresh.
+    fn build_always(&mut self, always: Vec<PathBuf>) -> Result<()> {
+        let mut uniq = std::collections::HashSet::new();
+        let always: Vec<PathBuf> = always
+            .into_iter()
+            .filter(|p| uniq.insert(p.clone()))
+            .collect();
+        run_shared(
+            self.sh,
+            self.js,
+            &always,
+            false,
+            false,
+            self.opts.trace,
+            self.share.as_deref(),
+        )?;
+        self.checker.reset();
+        self.checker.assume_listings(fresh_lists());
+        Ok(())
+    }
+
+    /// Append what this check found to the share, for the processes this
+    /// build starts.
+    fn tell_share(
+        &mut self,
+        targets: &[PathBuf],
+        out: &[PathBuf],
+        preset: &FastSet<&std::ffi::OsStr>,
+    ) {
+        // A top-level run with nothing to build starts no process that
+        // could read the share: recording in it would be wasted work.
+        let readers = !(self.sh.ctx.top_level && out.is_empty());
+        let mut roots = targets.to_vec();
+        if self.share.is_some() && readers {
+            roots.extend(complete_fan_ins(self.checker, out, preset));
+        }
+        flush_warnings(self.checker, self.sh.reporter);
+        if let (Some(s), true) = (self.share.as_deref(), readers) {
+            let facts = harvest_all(self.checker, &roots, preset);
+            // Losing facts only costs speed.
+            let _ = s.append(&facts);
+        }
+    }
+}
+
+/// Record every operand as a dependency of the calling target, through
+/// `REDO_DEP_FD`, from what this run knows of each (no rehash when the file
+/// is as recorded).
+fn record_operands(
+    ctx: &Context,
+    checker: &mut Checker,
+    targets: &[PathBuf],
+    selfrecs: &SelfRecs,
+    built_recs: &FastMap<OsString, Option<runshare::SelfRecord>>,
+) -> Result<()> {
+    let (Some(fd), Some(dir)) = (ctx.dep_fd, ctx.dep_dir.as_deref()) else {
+        return Ok(());
+    };
+    use crate::state::inode::{Inode, InodeTrust};
+    let trust = ctx.trust;
     let selfrec = |i: usize, t: &Path| {
         selfrecs[i]
             .as_ref()
             .or_else(|| built_recs.get(t.as_os_str()))
     };
-    // What we built changed the tree: answer later questions from the kernel.
-    checker.forget_listings();
-    if result.is_ok() {
-        if let (Some(fd), Some(dir)) = (ctx.dep_fd, ctx.dep_dir.as_deref()) {
-            let trust = ctx.trust;
-            let mut known = |i: usize, t: &Path, now: &crate::state::inode::Inode| {
-                if trust == crate::state::inode::InodeTrust::None {
-                    return None;
-                }
-                if let Some(Some((rec, h))) = selfrec(i, t) {
-                    if rec.equals(now, trust) {
-                        return Some(*h);
-                    }
-                }
-                match checker.dep(t) {
-                    crate::ood::DepState::Present(d) => d
-                        .self_ifchange(Path::new(crate::paths::base_of(t)))
-                        .filter(|(rec, _)| rec.equals(now, trust))
-                        .map(|(_, h)| *h),
-                    _ => None,
-                }
-            };
-            // What this run verified or built, with the file as recorded.
-            let vouched = |i: usize, t: &Path| match selfrec(i, t) {
-                Some(Some(s)) if trust != crate::state::inode::InodeTrust::None => Some(*s),
-                _ => None,
-            };
-            record::ifchange(fd, dir, targets, &vouched, &mut known).map_err(|e| {
-                Error::io(
-                    format!("recording dependencies into {}={fd}", crate::env::DEP_FD),
-                    e,
-                )
-            })?;
+    let mut known = |i: usize, t: &Path, now: &Inode| {
+        if trust == InodeTrust::None {
+            return None;
         }
-    }
-    // Writes the .dep caches, and frees the memos unless the process is
-    // about to end anyway (`opts.process_exits_after`).
-    drop(checker);
-    result
-}
-
-/// By the operands' positions: what the share vouched for of each (its
-/// self-record, if the file was as recorded).
-type SelfRecs = Vec<Option<Option<runshare::SelfRecord>>>;
-
-/// What the share says of `targets`, one entry per target: the verdicts
-/// for the checker to be seeded with ([`seed`]) before it checks anything,
-/// and the self-records of those vouched up to date.
-fn apply_share(
-    share: &mut runshare::RunShare,
-    checker: &mut Checker,
-    targets: &[PathBuf],
-    ctx: &Context,
-) -> (Vec<Option<Verdict>>, SelfRecs) {
-    use runshare::Known;
-    let known = share.lookup(targets);
-    let mut verdicts = vec![None; targets.len()];
-    let mut own = vec![None; targets.len()];
-    for (((t, k), v), o) in targets.iter().zip(known).zip(&mut verdicts).zip(&mut own) {
-        match k {
-            Some(Known::Built(s)) | Some(Known::Verified(s)) => {
-                *v = Some(Verdict::UpToDate);
-                *o = Some(s);
+        if let Some(Some((rec, h))) = selfrec(i, t) {
+            if rec.equals(now, trust) {
+                return Some(*h);
             }
-            // Out of date unless built since: confirm from the .dep header
-            // (a build racing us is caught again under the target's lock).
-            // Under -d the checker finds the exact reason itself.
-            Some(Known::Ood(reason)) if !ctx.flags.debug => {
-                if let crate::ood::DepState::Present(d) = checker.dep(t) {
-                    if d.build != ctx.build_uuid {
-                        *v = Some(Verdict::Ood(reason));
-                    }
-                }
-            }
-            _ => {}
         }
-    }
-    (verdicts, own)
-}
-
-/// Give the checker what the share vouched for, so that a check reaching
-/// one of these targets from another stops there; note them in `preset`.
-fn seed<'t>(
-    checker: &mut Checker,
-    targets: &'t [PathBuf],
-    verdicts: Vec<Option<Verdict>>,
-    preset: &mut FastSet<&'t std::ffi::OsStr>,
-) {
-    let n = verdicts.iter().flatten().count();
-    checker.reserve_verdicts(n);
-    preset.reserve(n);
-    for (t, v) in targets.iter().zip(verdicts) {
-        if let Some(v) = v {
-            checker.preset_verdict(t, v);
-            preset.insert(t.as_os_str());
+        match checker.dep(t) {
+            crate::ood::DepState::Present(d) => d
+                .self_ifchange(Path::new(crate::paths::base_of(t)))
+                .filter(|(rec, _)| rec.equals(now, trust))
+                .map(|(_, h)| *h),
+            _ => None,
         }
-    }
+    };
+    // What this run verified or built, with the file as recorded.
+    let vouched = |i: usize, t: &Path| match selfrec(i, t) {
+        Some(Some(s)) if trust != InodeTrust::None => Some(*s),
+        _ => None,
+    };
+    record::ifchange(fd, dir, targets, &vouched, &mut known).map_err(|e| {
+        Error::io(
+            format!("recording dependencies into {}={fd}", crate::env::DEP_FD),
+            e,
+        )
+    })
 }
 
 /// Build `list` and tell the share: a barrier around forced builds and after
@@ -433,269 +470,6 @@ fn run_shared(
         .collect();
     let _ = share.append(&facts);
     result.map(|()| built)
-}
-
-/// The check of a target stops at its first out-of-date dependency, but a
-/// target about to be rebuilt will most likely ask for the same
-/// dependencies again from its .do, in a nested redo-ifchange that would
-/// check the rest from scratch, in a process that has yet to load what we
-/// hold. So down each chain of out-of-date targets from the operands, the
-/// dependencies not yet checked are checked here, all at once and on all
-/// the cores ([`Checker::check_many`]), and the share then hands the
-/// verdicts to the nested processes. Returns the dependencies checked.
-fn complete_fan_ins(
-    checker: &mut Checker,
-    ood: &[PathBuf],
-    preset: &FastSet<&std::ffi::OsStr>,
-) -> Vec<PathBuf> {
-    use crate::state::dep::Record;
-    let mut checked = Vec::new();
-    let mut seen: FastSet<OsString> = FastSet::default();
-    let mut chain: Vec<PathBuf> = ood
-        .iter()
-        .filter(|t| !preset.contains(t.as_os_str()))
-        .cloned()
-        .collect();
-    // In rounds: what a round finds out of date has its own rest.
-    while !chain.is_empty() {
-        let mut todo = Vec::new();
-        while let Some(t) = chain.pop() {
-            if !seen.insert(t.as_os_str().to_owned()) {
-                continue;
-            }
-            let crate::ood::DepState::Present(dep) = checker.dep(&t) else {
-                continue;
-            };
-            // Built in this run, or about to be rebuilt for an always-target
-            // whose news decides the rest.
-            if dep.build == checker.build_id() || dep.has_always() {
-                continue;
-            }
-            let tdir = crate::paths::dir_of(&t);
-            let base = crate::paths::base_of(&t);
-            for r in dep.records.iter() {
-                if let Record::Ifchange { path, .. } = r {
-                    if path.as_os_str() == base {
-                        continue;
-                    }
-                    let abs = crate::paths::abs_join(tdir, path);
-                    if preset.contains(abs.as_os_str()) {
-                        continue;
-                    }
-                    match checker.verdict(&abs) {
-                        Some(Verdict::Ood(_)) => chain.push(abs),
-                        Some(_) => {}
-                        None => todo.push(abs),
-                    }
-                }
-            }
-        }
-        todo.sort_unstable();
-        todo.dedup();
-        checker.check_many(&todo);
-        chain = todo
-            .iter()
-            .filter(|p| matches!(checker.verdict(p), Some(Verdict::Ood(_))))
-            .cloned()
-            .collect();
-        checked.append(&mut todo);
-    }
-    checked
-}
-
-/// The verdicts this process's final check pass reached, as facts for the
-/// share: the operands and, below out-of-date targets, what their check
-/// examined (see [`runshare`]), except those the share gave us. Verified facts are
-/// all dropped if the walk meets a cycle (see [`runshare`]). The parts a
-/// parallel check gave to workers are walked by those workers, on their
-/// own memos, at the same time as ours.
-fn harvest_all(
-    checker: &mut Checker,
-    roots: &[PathBuf],
-    preset: &FastSet<&std::ffi::OsStr>,
-) -> Vec<runshare::Fact> {
-    let (mut facts, mut cycle) = harvest(checker, roots, &|p| preset.contains(p), true);
-    // The walks below stop at up-to-date targets and so may not meet a
-    // cycle that the check cut: the checkers say so themselves.
-    cycle |= checker.met_cycle();
-    // What the workers vouched for while checking, without waking them.
-    for (t, v) in checker.take_worker_vouches() {
-        if !preset.contains(t.as_os_str()) {
-            facts.push(fact_of(t, v));
-        }
-    }
-    // Below their out-of-date paths, the workers walk with their own memos.
-    // They outlive this call: they get their own copy of the preset, made
-    // only when there are any.
-    let theirs = if checker.has_parked() {
-        let preset: FastSet<OsString> = preset.iter().map(|p| p.to_os_string()).collect();
-        checker.on_parked(move |ch, part| {
-            let ood: Vec<PathBuf> = part
-                .iter()
-                .filter(|p| matches!(ch.check(p), Verdict::Ood(_)))
-                .cloned()
-                .collect();
-            let (facts, cycle) = harvest(ch, &ood, &|p| preset.contains(p), false);
-            (facts, cycle || ch.met_cycle())
-        })
-    } else {
-        Vec::new()
-    };
-    for (f, c) in theirs {
-        facts.extend(f);
-        cycle |= c;
-    }
-    if cycle {
-        facts.retain(|f| !matches!(f, runshare::Fact::Verified(..)));
-    }
-    facts
-}
-
-/// The fact for an up-to-date target.
-fn fact_of(t: PathBuf, v: crate::ood::Vouch) -> runshare::Fact {
-    if v.built {
-        // Up to date by the BuildUUID alone.
-        runshare::Fact::Built(t, v.own)
-    } else {
-        runshare::Fact::Verified(t, v.own)
-    }
-}
-
-/// The facts of one checker's walk from `roots`, and whether it met a
-/// cycle. The parent's walk (`parent`) leaves the paths a parked worker
-/// checked to that worker's walk; a worker's walk counts reaching one of
-/// its ancestors (the targets being checked above its part) as a cycle.
-fn harvest(
-    checker: &mut Checker,
-    roots: &[PathBuf],
-    preset: &dyn Fn(&std::ffi::OsStr) -> bool,
-    parent: bool,
-) -> (Vec<runshare::Fact>, bool) {
-    use crate::ood::{DepState, Reason};
-    use crate::state::dep::Record;
-    use runshare::Fact;
-
-    #[derive(PartialEq)]
-    enum Mark {
-        Open,
-        Done,
-    }
-    struct Frame {
-        children: Vec<PathBuf>,
-        next: usize,
-        t: Option<PathBuf>,
-    }
-    let mut marks: FastMap<OsString, Mark> = FastMap::default();
-    marks.reserve(roots.len());
-    let mut facts = Vec::with_capacity(roots.len());
-    let mut cycle = false;
-    if !parent {
-        for a in checker.ancestors() {
-            marks.insert(a.as_os_str().to_owned(), Mark::Open);
-        }
-    }
-    let skip = |checker: &Checker, t: &Path| {
-        preset(t.as_os_str()) || (parent && checker.decided_by_worker(t))
-    };
-
-    // Enter a node: its fact and the children its verdict examined.
-    let enter = |checker: &mut Checker, t: &Path, facts: &mut Vec<Fact>| -> Vec<PathBuf> {
-        let v = checker.check(t);
-        let dep = match checker.dep(t) {
-            DepState::Present(d) => d,
-            _ => return Vec::new(),
-        };
-        let tdir = crate::paths::dir_of(t);
-        let base = crate::paths::base_of(t);
-        let deps = dep.records.iter().filter_map(|r| match r {
-            Record::Ifchange { path, .. } if path.as_os_str() != base => {
-                Some(crate::paths::abs_join(tdir, path))
-            }
-            Record::IfchangeNonexistent(path) => Some(crate::paths::abs_join(tdir, path)),
-            _ => None,
-        });
-        match v {
-            Verdict::Source => Vec::new(),
-            Verdict::UpToDate => {
-                // The self-record goes with the fact only while the file is
-                // as it says (see `vouch`): a reader records T with it,
-                // without a stat. No further: only the .do files of out-of-date targets
-                // run, and they ask about their own dependencies; nothing
-                // will ask about what lies below an up-to-date target.
-                if let Some(v) = checker.vouch(t) {
-                    facts.push(fact_of(t.to_path_buf(), v));
-                }
-                Vec::new()
-            }
-            Verdict::Ood(reason) => {
-                // The dependencies examined before the one that decided.
-                let cause = match &reason {
-                    Reason::DepOod(p, _) => Some((p.clone(), true)),
-                    Reason::DepMissing(p)
-                    | Reason::DepSize(p)
-                    | Reason::DepHash(p)
-                    | Reason::DepAppeared(p) => Some((p.clone(), false)),
-                    _ => None,
-                };
-                let mut out = Vec::new();
-                if let Some((p, include)) = cause {
-                    for d in deps {
-                        if d == p {
-                            if include {
-                                out.push(d);
-                            }
-                            break;
-                        }
-                        out.push(d);
-                    }
-                }
-                facts.push(Fact::Ood(t.to_path_buf(), reason));
-                out
-            }
-        }
-    };
-
-    // The roots are the children of a frame that stands for no target.
-    let mut stack = vec![Frame {
-        children: roots.to_vec(),
-        next: 0,
-        t: None,
-    }];
-    while let Some(top) = stack.last_mut() {
-        if top.next == top.children.len() {
-            if let Some(Some(t)) = stack.pop().map(|f| f.t) {
-                marks.insert(t.into_os_string(), Mark::Done);
-            }
-            continue;
-        }
-        let c = &top.children[top.next];
-        top.next += 1;
-        if skip(checker, c) {
-            continue;
-        }
-        match marks.get(c.as_os_str()) {
-            Some(Mark::Open) => {
-                cycle = true;
-                continue;
-            }
-            Some(Mark::Done) => continue,
-            None => {}
-        }
-        let c = c.clone();
-        let children = enter(checker, &c, &mut facts);
-        if children.is_empty() {
-            // A leaf of the walk (most nodes): done as soon as entered.
-            marks.insert(c.into_os_string(), Mark::Done);
-            continue;
-        }
-        marks.insert(c.as_os_str().to_owned(), Mark::Open);
-        stack.push(Frame {
-            children,
-            next: 0,
-            t: Some(c),
-        });
-    }
-    (facts, cycle)
 }
 
 fn flush_warnings(checker: &mut Checker, reporter: &dyn Reporter) {
