@@ -205,10 +205,6 @@ fn harvest(
     preset: &dyn Fn(&std::ffi::OsStr) -> bool,
     parent: bool,
 ) -> (Vec<Fact>, bool) {
-    use crate::ood::{DepState, Reason};
-    use crate::state::dep::Record;
-    use Fact;
-
     #[derive(PartialEq)]
     enum Mark {
         Open,
@@ -230,63 +226,6 @@ fn harvest(
     }
     let skip = |checker: &Checker, t: &Path| {
         preset(t.as_os_str()) || (parent && checker.decided_by_worker(t))
-    };
-
-    // Enter a node: its fact and the children its verdict examined.
-    let enter = |checker: &mut Checker, t: &Path, facts: &mut Vec<Fact>| -> Vec<PathBuf> {
-        let v = checker.check(t);
-        let dep = match checker.dep(t) {
-            DepState::Present(d) => d,
-            _ => return Vec::new(),
-        };
-        let tdir = crate::paths::dir_of(t);
-        let base = crate::paths::base_of(t);
-        let deps = dep.records.iter().filter_map(|r| match r {
-            Record::Ifchange { path, .. } if path.as_os_str() != base => {
-                Some(crate::paths::abs_join(tdir, path))
-            }
-            Record::IfchangeNonexistent(path) => Some(crate::paths::abs_join(tdir, path)),
-            _ => None,
-        });
-        match v {
-            Verdict::Source => Vec::new(),
-            Verdict::UpToDate => {
-                // The self-record goes with the fact only while the file is
-                // as it says (see `vouch`): a reader records T with it,
-                // without a stat. No further: only the .do files of out-of-date targets
-                // run, and they ask about their own dependencies; nothing
-                // will ask about what lies below an up-to-date target.
-                if let Some(v) = checker.vouch(t) {
-                    facts.push(fact_of(t.to_path_buf(), v));
-                }
-                Vec::new()
-            }
-            Verdict::Ood(reason) => {
-                // The dependencies examined before the one that decided.
-                let cause = match &reason {
-                    Reason::DepOod(p, _) => Some((p.clone(), true)),
-                    Reason::DepMissing(p)
-                    | Reason::DepSize(p)
-                    | Reason::DepHash(p)
-                    | Reason::DepAppeared(p) => Some((p.clone(), false)),
-                    _ => None,
-                };
-                let mut out = Vec::new();
-                if let Some((p, include)) = cause {
-                    for d in deps {
-                        if d == p {
-                            if include {
-                                out.push(d);
-                            }
-                            break;
-                        }
-                        out.push(d);
-                    }
-                }
-                facts.push(Fact::Ood(t.to_path_buf(), reason));
-                out
-            }
-        }
     };
 
     // The roots are the children of a frame that stands for no target.
@@ -330,4 +269,72 @@ fn harvest(
         });
     }
     (facts, cycle)
+}
+
+/// Enter a node of the harvest walk: push its fact, and return the children
+/// its verdict examined (none below an up-to-date target or a source).
+fn enter(checker: &mut Checker, t: &Path, facts: &mut Vec<Fact>) -> Vec<PathBuf> {
+    use crate::ood::DepState;
+    use crate::state::dep::Record;
+    let v = checker.check(t);
+    let dep = match checker.dep(t) {
+        DepState::Present(d) => d,
+        _ => return Vec::new(),
+    };
+    let tdir = crate::paths::dir_of(t);
+    let base = crate::paths::base_of(t);
+    let deps = dep.records.iter().filter_map(|r| match r {
+        Record::Ifchange { path, .. } if path.as_os_str() != base => {
+            Some(crate::paths::abs_join(tdir, path))
+        }
+        Record::IfchangeNonexistent(path) => Some(crate::paths::abs_join(tdir, path)),
+        _ => None,
+    });
+    match v {
+        Verdict::Source => Vec::new(),
+        Verdict::UpToDate => {
+            // The self-record goes with the fact only while the file is
+            // as it says (see `vouch`): a reader records T with it,
+            // without a stat. No further: only the .do files of out-of-date
+            // targets run, and they ask about their own dependencies;
+            // nothing will ask about what lies below an up-to-date target.
+            if let Some(v) = checker.vouch(t) {
+                facts.push(fact_of(t.to_path_buf(), v));
+            }
+            Vec::new()
+        }
+        Verdict::Ood(reason) => {
+            let out = examined_before(deps, &reason);
+            facts.push(Fact::Ood(t.to_path_buf(), reason));
+            out
+        }
+    }
+}
+
+/// The dependencies an out-of-date verdict examined: those before the one
+/// that decided it, and that one too when it is itself out of date.
+fn examined_before(
+    deps: impl Iterator<Item = PathBuf>,
+    reason: &crate::ood::Reason,
+) -> Vec<PathBuf> {
+    use crate::ood::Reason;
+    let (cause, include) = match reason {
+        Reason::DepOod(p, _) => (p, true),
+        Reason::DepMissing(p)
+        | Reason::DepSize(p)
+        | Reason::DepHash(p)
+        | Reason::DepAppeared(p) => (p, false),
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for d in deps {
+        if d == *cause {
+            if include {
+                out.push(d);
+            }
+            break;
+        }
+        out.push(d);
+    }
+    out
 }
