@@ -75,24 +75,6 @@ pub fn command(applet: &'static str) -> Command {
                 .help("no status line (REDO_NO_STATUS=1)"),
         )
         .arg(
-            Arg::new("log-wait")
-                .long("log-wait")
-                .action(ArgAction::SetTrue)
-                .hide(true),
-        )
-        .arg(
-            Arg::new("log-lock")
-                .long("log-lock")
-                .action(ArgAction::SetTrue)
-                .hide(true),
-        )
-        .arg(
-            Arg::new("log-js")
-                .long("log-js")
-                .action(ArgAction::SetTrue)
-                .hide(true),
-        )
-        .arg(
             Arg::new("jobserver-style")
                 .long("jobserver-style")
                 .value_name("STYLE")
@@ -106,6 +88,7 @@ pub fn command(applet: &'static str) -> Command {
                 .value_parser(clap::value_parser!(OsString))
                 .trailing_var_arg(true),
         );
+    c = goredo_log_args(c);
     if applet == "redo-ifchange" {
         c = c.arg(
             Arg::new("f")
@@ -114,39 +97,7 @@ pub fn command(applet: &'static str) -> Command {
                 .help("rebuild even if up to date"),
         );
     } else {
-        c = c
-            .arg(
-                Arg::new("install-symlinks")
-                    .long("install-symlinks")
-                    .alias("symlinks")
-                    .num_args(0..=1)
-                    .require_equals(true)
-                    .default_missing_value(".")
-                    .value_name("DIR")
-                    .value_parser(clap::value_parser!(PathBuf))
-                    .help(
-                        "create the applet symlinks in DIR (default: current directory) and exit",
-                    ),
-            )
-            .arg(
-                Arg::new("generate")
-                    .long("generate")
-                    .value_name("WHAT")
-                    .value_parser(crate::generate::WHAT)
-                    .help("write the manual pages into DIR (man DIR), or print a completion script, and exit"),
-            )
-            .arg(
-                Arg::new("complete-targets")
-                    .long("complete-targets")
-                    .action(ArgAction::SetTrue)
-                    .hide(true),
-            )
-            .arg(
-                Arg::new("warranty")
-                    .long("warranty")
-                    .action(ArgAction::SetTrue)
-                    .hide(true),
-            );
+        c = redo_only_args(c);
     }
     c
 }
@@ -167,39 +118,127 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
         }
     };
     if applet == "redo" {
-        if m.contains_id("install-symlinks") && m.value_source("install-symlinks").is_some() {
-            let dir = m
-                .get_one::<PathBuf>("install-symlinks")
-                .cloned()
-                .unwrap_or_else(|| PathBuf::from("."));
-            return crate::install::symlinks(&dir);
-        }
-        if let Some(what) = m.get_one::<String>("generate") {
-            let dir = m.get_many::<OsString>("targets").and_then(|mut v| v.next());
-            return crate::generate::main(what, dir.map(Path::new));
-        }
-        if m.get_flag("complete-targets") {
-            return crate::generate::targets::main();
-        }
-        if m.get_flag("warranty") {
-            println!("ferredo is free software under the GNU GPL version 3; it comes with ABSOLUTELY NO WARRANTY.");
-            return 0;
+        if let Some(code) = not_a_build(&m) {
+            return code;
         }
     }
-    let cwd = match crate::logical_cwd() {
+    let (ctx, cwd) = match context(&m) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("redo: cannot read the current directory: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
-    let mut ctx = match Context::from_env(&crate::env_get, cwd.clone()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("redo: {e}");
-            return e.exit_code();
-        }
+    let term = Terminal::new(&ctx);
+    let request = match request(&m, &ctx, &term) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
+    let targets = operand_paths(&m, operands.as_deref(), &cwd);
+    let targets = if targets.is_empty() {
+        if applet == "redo" && ctx.top_level {
+            vec![cwd.join("all")]
+        } else {
+            return 0;
+        }
+    } else {
+        targets
+    };
+    run(applet, &m, &ctx, &term, &request, &targets)
+}
+
+/// goredo's `-log-wait`, `-log-lock`, `-log-js`: accepted, hidden, all
+/// meaning `-d`.
+fn goredo_log_args(c: Command) -> Command {
+    c.arg(
+        Arg::new("log-wait")
+            .long("log-wait")
+            .action(ArgAction::SetTrue)
+            .hide(true),
+    )
+    .arg(
+        Arg::new("log-lock")
+            .long("log-lock")
+            .action(ArgAction::SetTrue)
+            .hide(true),
+    )
+    .arg(
+        Arg::new("log-js")
+            .long("log-js")
+            .action(ArgAction::SetTrue)
+            .hide(true),
+    )
+}
+
+/// `redo`'s own options that are not builds: applet links, the manual and
+/// completions, the completion scripts' target list.
+fn redo_only_args(c: Command) -> Command {
+    c.arg(
+        Arg::new("install-symlinks")
+            .long("install-symlinks")
+            .alias("symlinks")
+            .num_args(0..=1)
+            .require_equals(true)
+            .default_missing_value(".")
+            .value_name("DIR")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("create the applet symlinks in DIR (default: current directory) and exit"),
+    )
+    .arg(
+        Arg::new("generate")
+            .long("generate")
+            .value_name("WHAT")
+            .value_parser(crate::generate::WHAT)
+            .help(
+                "write the manual pages into DIR (man DIR), or print a completion script, and exit",
+            ),
+    )
+    .arg(
+        Arg::new("complete-targets")
+            .long("complete-targets")
+            .action(ArgAction::SetTrue)
+            .hide(true),
+    )
+    .arg(
+        Arg::new("warranty")
+            .long("warranty")
+            .action(ArgAction::SetTrue)
+            .hide(true),
+    )
+}
+
+/// `redo`'s options that do something other than a build: the exit code.
+fn not_a_build(m: &clap::ArgMatches) -> Option<i32> {
+    if m.contains_id("install-symlinks") && m.value_source("install-symlinks").is_some() {
+        let dir = m
+            .get_one::<PathBuf>("install-symlinks")
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("."));
+        return Some(crate::install::symlinks(&dir));
+    }
+    if let Some(what) = m.get_one::<String>("generate") {
+        let dir = m.get_many::<OsString>("targets").and_then(|mut v| v.next());
+        return Some(crate::generate::main(what, dir.map(Path::new)));
+    }
+    if m.get_flag("complete-targets") {
+        return Some(crate::generate::targets::main());
+    }
+    if m.get_flag("warranty") {
+        println!("ferredo is free software under the GNU GPL version 3; it comes with ABSOLUTELY NO WARRANTY.");
+        return Some(0);
+    }
+    None
+}
+
+/// The engine's context from the environment, with the command line's
+/// flags over it, and the logical cwd; or the exit code of an error
+/// already shown.
+fn context(m: &clap::ArgMatches) -> Result<(Context, PathBuf), i32> {
+    let cwd = crate::logical_cwd().map_err(|e| {
+        eprintln!("redo: cannot read the current directory: {e}");
+        1
+    })?;
+    let mut ctx = Context::from_env(&crate::env_get, cwd.clone()).map_err(|e| {
+        eprintln!("redo: {e}");
+        e.exit_code()
+    })?;
     let f = &mut ctx.flags;
     f.trace_all |= m.get_flag("xx");
     f.logs |= m.get_flag("k");
@@ -209,19 +248,20 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
     f.log_pid |= m.get_flag("log-pid");
     f.no_progress |= m.get_flag("no-progress");
     f.no_status |= m.get_flag("no-status") || f.no_progress;
-    let term = Terminal::new(&ctx);
+    Ok((ctx, cwd))
+}
 
+/// What the jobserver is asked for (`-j`, the style); or the exit code of
+/// an error already shown.
+fn request(m: &clap::ArgMatches, ctx: &Context, term: &Terminal) -> Result<Request, i32> {
     let explicit_jobs = match m.get_one::<String>("jobs") {
         None => None,
-        Some(s) => match s.parse::<u32>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                term.error(&format!(
-                    "-j {s:?}: not a number of job slots (use -j N, 0 for unlimited)"
-                ));
-                return 2;
-            }
-        },
+        Some(s) => Some(s.parse::<u32>().map_err(|_| {
+            term.error(&format!(
+                "-j {s:?}: not a number of job slots (use -j N, 0 for unlimited)"
+            ));
+            2
+        })?),
     };
     let style = match m
         .get_one::<String>("jobserver-style")
@@ -237,40 +277,38 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
             term.error(&format!(
                 "unknown jobserver style {other:?}: use pipe or fifo"
             ));
-            return 2;
+            return Err(2);
         }
     };
-    let targets: Vec<PathBuf> = match &operands {
-        Some(v) => v
-            .iter()
-            .map(|t| ferredo::paths::resolve_join(&cwd, Path::new(t)))
-            .collect(),
+    Ok(Request {
+        explicit_jobs,
+        top_level: ctx.top_level,
+        style,
+    })
+}
+
+/// The operands, absolute, a `..` after a symlink applied as the OS does.
+fn operand_paths(m: &clap::ArgMatches, operands: Option<&[OsString]>, cwd: &Path) -> Vec<PathBuf> {
+    let resolve = |t: &OsString| ferredo::paths::resolve_join(cwd, Path::new(t));
+    match operands {
+        Some(v) => v.iter().map(resolve).collect(),
         None => m
             .get_many::<OsString>("targets")
-            .map(|v| {
-                v.map(|t| ferredo::paths::resolve_join(&cwd, Path::new(t)))
-                    .collect()
-            })
+            .map(|v| v.map(resolve).collect())
             .unwrap_or_default(),
-    };
-    let targets = if targets.is_empty() {
-        if applet == "redo" && ctx.top_level {
-            vec![cwd.join("all")]
-        } else {
-            return 0;
-        }
-    } else {
-        targets
-    };
+    }
+}
 
-    let (js, warnings) = match Jobserver::from_env(
-        &crate::env_get,
-        &Request {
-            explicit_jobs,
-            top_level: ctx.top_level,
-            style,
-        },
-    ) {
+/// Join or serve the jobserver, build, and report; the exit code.
+fn run(
+    applet: &'static str,
+    m: &clap::ArgMatches,
+    ctx: &Context,
+    term: &Terminal,
+    request: &Request,
+    targets: &[PathBuf],
+) -> i32 {
+    let (js, warnings) = match Jobserver::from_env(&crate::env_get, request) {
         Ok(x) => x,
         Err(e) => {
             term.error(&format!("cannot set up the jobserver: {e}"));
@@ -298,10 +336,10 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
             opts.extra_env.push(("PATH".into(), Some(path)));
         }
     }
-    let (status_var, status_fd) = term.start_status(&ctx, crate::env_get(ferredo::env::STATUS_FD));
+    let (status_var, status_fd) = term.start_status(ctx, crate::env_get(ferredo::env::STATUS_FD));
     opts.extra_env.push(status_var);
     opts.extra_fds.extend(status_fd);
-    let result = engine::build(&ctx, &js, &term, &targets, &opts);
+    let result = engine::build(ctx, &js, term, targets, &opts);
     term.finish_status();
     for w in js.take_warnings() {
         term.warning(&w.0);

@@ -271,15 +271,26 @@ mod tests {
     }
 
     /// (input, auth, jobs, letters, options, vars)
-    #[allow(clippy::type_complexity)]
-    fn table() -> Vec<(
+    type Row = (
         &'static str,
         Auth,
         Option<Option<u32>>,
         &'static str,
         Vec<&'static str>,
         Vec<&'static str>,
-    )> {
+    );
+
+    fn table() -> Vec<Row> {
+        let mut t = observed();
+        t.extend(observed_more());
+        t.extend(auth_forms());
+        t.extend(auth_forms_more());
+        t.extend(precedence_and_words());
+        t
+    }
+
+    /// §1.2: values seen from make and other producers.
+    fn observed() -> Vec<Row> {
         vec![
             // §1.2 observed values
             ("", Auth::None, None, "", vec![], vec![]),
@@ -333,6 +344,12 @@ mod tests {
                 vec!["-Otarget", "--sync-mutex=fnm:/tmp/GmXXXX"],
                 vec![],
             ),
+        ]
+    }
+
+    /// §1.2 continued.
+    fn observed_more() -> Vec<Row> {
+        vec![
             (
                 "k -j2 --jobserver-auth=3,4 --jobserver-auth=-2,-2 -- X=1",
                 Auth::Disabled(-2, -2),
@@ -382,6 +399,12 @@ mod tests {
                 vec![],
                 vec![],
             ),
+        ]
+    }
+
+    /// §1.3 / S14: the forms of the auth option.
+    fn auth_forms() -> Vec<Row> {
+        vec![
             // §1.3 / S14
             (
                 " -j2 --jobserver-fds=8,9",
@@ -442,6 +465,12 @@ mod tests {
                 vec![],
             ),
             (" --jobserver-auth=3", inv("3"), None, "", vec![], vec![]),
+        ]
+    }
+
+    /// §1.3 / S14 continued.
+    fn auth_forms_more() -> Vec<Row> {
+        vec![
             (
                 " --jobserver-auth=3,4,5",
                 inv("3,4,5"),
@@ -507,6 +536,12 @@ mod tests {
                 vec![],
                 vec!["X=--jobserver-auth=7,8", "-j9"],
             ),
+        ]
+    }
+
+    /// Which of several wins, `-j` words, letters, spacing, escapes.
+    fn precedence_and_words() -> Vec<Row> {
+        vec![
             // last of either spelling wins (make); auth first then fds
             (
                 " --jobserver-auth=3,4 --jobserver-fds=7,8",
