@@ -4,10 +4,11 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction, Command};
-use ferredo::engine::{self, signals, Options};
+use ferredo::engine::{self, Options};
 use ferredo::env::Context;
 use ferredo::error::Error;
 use ferredo::jobserver::{Jobserver, Request, Style};
+use ferredo::sys::signals;
 
 use crate::output::Terminal;
 

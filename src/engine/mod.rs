@@ -26,7 +26,6 @@ pub mod job;
 pub mod record;
 pub mod runshare;
 pub mod schedule;
-pub mod signals;
 
 #[cfg(test)]
 mod schedule_tests;

@@ -28,10 +28,11 @@ use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::job::{self, JobInfo, JobSpec, Outcome};
-use super::{signals, Shared};
+use super::Shared;
 use crate::error::{Error, Result};
 use crate::jobserver::{Acquired, Jobserver, Token};
 use crate::report::{Event, Reporter};
+use crate::sys::signals;
 
 /// What the slot loop asks of a job, whatever runs it.
 pub trait Runner: Sync {

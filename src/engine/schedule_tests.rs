@@ -23,10 +23,10 @@ use std::time::Duration;
 use super::commit::Produced;
 use super::job::{JobInfo, JobSpec, Outcome};
 use super::schedule::{self, Runner};
-use super::signals;
 use crate::error::Error;
 use crate::jobserver::{Jobserver, Request, Style};
 use crate::report::{Event, Reporter};
+use crate::sys::signals;
 
 /// The wake pipe and the signal flag belong to the process: one schedule
 /// at a time, or one loop would drain another's wake-ups.

@@ -3,4 +3,5 @@
 //! where they cover the need. A leaf: it imports nothing of ours.
 
 pub mod fd;
+pub mod signals;
 pub mod spawn;

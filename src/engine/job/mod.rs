@@ -31,7 +31,6 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::commit::{self, CommitInput, Produced, Temps};
-use super::signals;
 use super::Shared;
 use crate::dofile;
 use crate::error::JobError;
@@ -39,6 +38,7 @@ use crate::paths;
 use crate::report::Event;
 use crate::state::dep::{self, Record};
 use crate::state::inode::Inode;
+use crate::sys::signals;
 use crate::sys::spawn::{self as spawning, SpawnSpec};
 pub use child::ChildBase;
 use decide::{Decision, Locked};
