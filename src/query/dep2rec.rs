@@ -23,18 +23,23 @@ pub fn dep_file(operand: &Path) -> PathBuf {
 
 /// The recfile text of the `.dep` at `file`; the error names what failed
 /// (`shown` is the file as the user should see it).
-pub fn dep2rec(file: &Path, shown: &Path) -> Result<String, String> {
+pub fn dep2rec(file: &Path, shown: &Path) -> Result<String, super::QueryError> {
+    use super::QueryError;
+    let shown = shown.display().to_string();
     let b = std::fs::read(file).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            format!(
-                "{}: no such .dep (the target was never built by redo)",
-                shown.display()
-            )
+            QueryError::NoDep(shown.clone())
         } else {
-            format!("{}: {e}", shown.display())
+            QueryError::Io {
+                file: shown.clone(),
+                source: e,
+            }
         }
     })?;
-    let d = Dep::decode(&b).map_err(|e| format!("{}: {e}", shown.display()))?;
+    let d = Dep::decode(&b).map_err(|source| QueryError::Corrupt {
+        file: shown,
+        source,
+    })?;
     Ok(crate::state::rec::render(&d))
 }
 

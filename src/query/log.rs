@@ -34,7 +34,7 @@ use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::{Here, Problems};
+use super::{Here, Problems, QueryError};
 use crate::paths;
 use crate::state::rec::{self, Fields};
 
@@ -46,20 +46,29 @@ pub struct Options {
 }
 
 /// The parsed `.log-rec` of target `t`: None when absent, Err when unreadable.
-pub fn log_rec(t: &Path) -> Option<Result<Fields, String>> {
+pub fn log_rec(t: &Path) -> Option<Result<Fields, QueryError>> {
     let p = crate::state::log_rec_path(t);
     let b = match std::fs::read(&p) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(Err(e.to_string())),
-    };
-    Some(rec::parse(&String::from_utf8_lossy(&b)).map(|mut v| {
-        if v.is_empty() {
-            Fields::new()
-        } else {
-            v.swap_remove(0)
+        Err(e) => {
+            return Some(Err(QueryError::Io {
+                file: p.display().to_string(),
+                source: e,
+            }))
         }
-    }))
+    };
+    Some(
+        rec::parse(&String::from_utf8_lossy(&b))
+            .map_err(QueryError::Rec)
+            .map(|mut v| {
+                if v.is_empty() {
+                    Fields::new()
+                } else {
+                    v.swap_remove(0)
+                }
+            }),
+    )
 }
 
 fn rec_line(out: &mut Vec<u8>, k: &str, v: &str) {
@@ -104,7 +113,7 @@ pub fn render(
     here: &Here,
     opts: Options,
     problems: &mut Problems,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, QueryError> {
     let shown = here.show(t);
     let log = std::fs::read(crate::state::log_path(t));
     let rec = log_rec(t);
@@ -112,19 +121,24 @@ pub fn render(
         (Ok(b), _) => b,
         (Err(e), Some(Ok(_))) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!(
-                "no log kept for {}: logs are kept only by builds with -k (REDO_LOGS=1); run `redo -k {}`",
-                shown.display(),
-                shown.display()
-            ))
+            return Err(QueryError::NoLog(shown.display().to_string()))
         }
-        (Err(e), _) => return Err(format!("{}: {e}", here.show(&crate::state::log_path(t)).display())),
+        (Err(e), _) => {
+            return Err(QueryError::Io {
+                file: here.show(&crate::state::log_path(t)).display().to_string(),
+                source: e,
+            })
+        }
     };
     let rec_file = here.show(&crate::state::log_rec_path(t));
     let rec = match rec {
         Some(Ok(r)) => Some(r),
         Some(Err(e)) => {
-            problems.push(format!("{}: {e}", rec_file.display()));
+            problems.push(match e {
+                QueryError::Rec(r) => format!("{}: {r}", rec_file.display()),
+                // Names its file already.
+                other => other.to_string(),
+            });
             None
         }
         None => {
@@ -414,7 +428,9 @@ mod tests {
             .join("\n")
         );
         assert!(pr.is_empty(), "{pr:?}");
-        let e = render(&t.p("none"), &t.here(), Options::default(), &mut pr).unwrap_err();
+        let e = render(&t.p("none"), &t.here(), Options::default(), &mut pr)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("no log kept for none") && e.contains("redo -k none"),
             "{e}"

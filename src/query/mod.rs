@@ -187,6 +187,56 @@ pub(crate) fn base(t: &Path) -> &OsStr {
     crate::paths::base_of(t)
 }
 
+/// Why a query could not answer about one file; the message names the
+/// file as the user should see it and, where it helps, what to do.
+#[derive(Debug)]
+pub enum QueryError {
+    /// Reading the file (as shown) failed.
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    /// A `.dep` (as shown) that does not exist: never built by redo.
+    NoDep(String),
+    /// A `.dep` (as shown) that does not decode.
+    Corrupt {
+        file: String,
+        source: crate::state::dep::DecodeError,
+    },
+    /// A recfile that does not parse.
+    Rec(crate::state::rec::RecError),
+    /// No log kept for the target (as shown).
+    NoLog(String),
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryError::Io { file, source } => write!(f, "{file}: {source}"),
+            QueryError::NoDep(file) => {
+                write!(f, "{file}: no such .dep (the target was never built by redo)")
+            }
+            QueryError::Corrupt { file, source } => write!(f, "{file}: {source}"),
+            QueryError::Rec(e) => e.fmt(f),
+            QueryError::NoLog(t) => write!(
+                f,
+                "no log kept for {t}: logs are kept only by builds with -k (REDO_LOGS=1); run `redo -k {t}`"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for QueryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            QueryError::Io { source, .. } => Some(source),
+            QueryError::Corrupt { source, .. } => Some(source),
+            QueryError::Rec(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// True when `p` is a symlink whose target does not exist.
 pub fn is_dangling(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())

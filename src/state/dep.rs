@@ -85,6 +85,8 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
+impl std::error::Error for DecodeError {}
+
 pub fn header(build: &[u8; 16]) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..6].copy_from_slice(MAGIC);

@@ -63,13 +63,44 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).replace('\n', "\n+ ")
 }
 
+/// Why recfile text could not be read (line numbers from 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecError {
+    /// A `+` continuation line before any field.
+    Continuation { line: usize },
+    /// A line that is neither `Name: value`, `+ ...`, a comment nor blank.
+    NotAField { line: usize },
+    /// A field whose value does not parse (`Build`, a number, `Hash`).
+    BadValue { field: &'static str, value: String },
+    /// A dependency record of this type without a `Target`.
+    NoTarget { typ: String },
+    /// A `Type` goredo does not know.
+    UnknownType(String),
+}
+
+impl std::fmt::Display for RecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecError::Continuation { line } => {
+                write!(f, "line {line}: continuation without a field")
+            }
+            RecError::NotAField { line } => write!(f, "line {line}: not a `Name: value` field"),
+            RecError::BadValue { field, value } => write!(f, "bad {field} {value:?}"),
+            RecError::NoTarget { typ } => write!(f, "{typ} record without a Target"),
+            RecError::UnknownType(t) => write!(f, "unknown Type {t:?}"),
+        }
+    }
+}
+
+impl std::error::Error for RecError {}
+
 /// One recfile record: its fields in order (a name may repeat).
 pub type Fields = Vec<(String, String)>;
 
 /// Parse recfile text into records (separated by blank lines). `+ ` lines
 /// continue the previous field's value after a newline; `#` lines are
 /// comments; a line without `:` is an error naming its line number.
-pub fn parse(text: &str) -> Result<Vec<Fields>, String> {
+pub fn parse(text: &str) -> Result<Vec<Fields>, RecError> {
     let mut out: Vec<Fields> = Vec::new();
     let mut cur: Fields = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
@@ -84,14 +115,14 @@ pub fn parse(text: &str) -> Result<Vec<Fields>, String> {
         }
         if let Some(rest) = line.strip_prefix('+') {
             let Some(last) = cur.last_mut() else {
-                return Err(format!("line {}: continuation without a field", i + 1));
+                return Err(RecError::Continuation { line: i + 1 });
             };
             last.1.push('\n');
             last.1.push_str(rest.strip_prefix(' ').unwrap_or(rest));
             continue;
         }
         let Some((k, v)) = line.split_once(':') else {
-            return Err(format!("line {}: not a `Name: value` field", i + 1));
+            return Err(RecError::NotAField { line: i + 1 });
         };
         let v = v.strip_prefix(' ').unwrap_or(v);
         cur.push((k.to_string(), v.to_string()));
@@ -132,34 +163,44 @@ fn unhex32(s: &str) -> Option<[u8; 32]> {
 /// missing inode numbers read as 0 and a missing hash as all zeroes (so the
 /// record never matches by hash until `redo-depfix` refreshes it from the
 /// file). Records without a `Type` (such as a schema record) are skipped.
-pub fn parse_dep(text: &str) -> Result<Dep, String> {
+pub fn parse_dep(text: &str) -> Result<Dep, RecError> {
     use super::inode::Inode;
     use std::path::PathBuf;
     let mut build = [0u8; 16];
     let mut records = Vec::new();
     for rec in parse(text)? {
         if let Some(b) = get(&rec, "Build") {
-            build =
-                crate::build_id::parse(b.trim()).ok_or_else(|| format!("bad Build UUID {b:?}"))?;
+            build = crate::build_id::parse(b.trim()).ok_or_else(|| RecError::BadValue {
+                field: "Build UUID",
+                value: b.to_string(),
+            })?;
         }
         let Some(typ) = get(&rec, "Type") else {
             continue;
         };
-        let target = || -> Result<PathBuf, String> {
+        let target = || -> Result<PathBuf, RecError> {
             get(&rec, "Target")
                 .map(PathBuf::from)
-                .ok_or_else(|| format!("{typ} record without a Target"))
+                .ok_or_else(|| RecError::NoTarget {
+                    typ: typ.to_string(),
+                })
         };
-        let num = |name: &str| -> Result<u64, String> {
+        let num = |name: &'static str| -> Result<u64, RecError> {
             match get(&rec, name) {
                 None => Ok(0),
-                Some(v) => v.trim().parse().map_err(|_| format!("bad {name} {v:?}")),
+                Some(v) => v.trim().parse().map_err(|_| RecError::BadValue {
+                    field: name,
+                    value: v.to_string(),
+                }),
             }
         };
-        let hash = || -> Result<[u8; 32], String> {
+        let hash = || -> Result<[u8; 32], RecError> {
             match get(&rec, "Hash") {
                 None => Ok([0; 32]),
-                Some(v) => unhex32(v.trim()).ok_or_else(|| format!("bad Hash {v:?}")),
+                Some(v) => unhex32(v.trim()).ok_or_else(|| RecError::BadValue {
+                    field: "Hash",
+                    value: v.to_string(),
+                }),
             }
         };
         records.push(match typ.trim() {
@@ -179,7 +220,7 @@ pub fn parse_dep(text: &str) -> Result<Dep, String> {
                 hash: hash()?,
                 path: target()?,
             },
-            other => return Err(format!("unknown Type {other:?}")),
+            other => return Err(RecError::UnknownType(other.to_string())),
         });
     }
     Ok(Dep { build, records })
