@@ -161,30 +161,31 @@ fn kill_at(step: &str, t_do: &str, v: [&str; 3], first_build: bool) -> Sandbox {
 
 const STEPS: [&str; 4] = ["before-intent", "after-intent", "after-result", "after-dep"];
 
+/// [`kill_at`] every step in turn.
+fn kill_at_every_step(t_do: &str, v: [&str; 3], first_build: bool) {
+    for step in STEPS {
+        kill_at(step, t_do, v, first_build);
+    }
+}
+
 #[test]
 fn killed_commit_via_stdout_recovers_at_every_step() {
     // `expect` is what a clean build gives, written by the .do itself.
     let t_do = "redo-ifchange src\ntr a-z A-Z <src | tee expect\n";
-    for step in STEPS {
-        kill_at(step, t_do, ["one\n", "two\n", "three\n"], false);
-    }
+    kill_at_every_step(t_do, ["one\n", "two\n", "three\n"], false);
 }
 
 #[test]
 fn killed_commit_via_dollar3_recovers_at_every_step() {
     let t_do = "redo-ifchange src\ntr a-z A-Z <src >\"$3\"\ncp \"$3\" expect\n";
-    for step in STEPS {
-        kill_at(step, t_do, ["one\n", "two\n", "three\n"], false);
-    }
+    kill_at_every_step(t_do, ["one\n", "two\n", "three\n"], false);
 }
 
 #[test]
 fn killed_first_commit_recovers_at_every_step() {
     // No old .dep: a target whose first commit was cut short must not pass for a source.
     let t_do = "redo-ifchange src\ntr a-z A-Z <src | tee expect\n";
-    for step in STEPS {
-        kill_at(step, t_do, ["one\n", "two\n", "three\n"], true);
-    }
+    kill_at_every_step(t_do, ["one\n", "two\n", "three\n"], true);
 }
 
 #[test]
@@ -192,9 +193,7 @@ fn killed_same_content_commit_recovers_at_every_step() {
     // The first byte only: the rebuild after v1 -> v2 gives the same content, which keeps
     // the old file and touches it (its ctime changes) under the intent.
     let t_do = "redo-ifchange src\nhead -c1 src | tee expect\n";
-    for step in STEPS {
-        kill_at(step, t_do, ["a1\n", "a2\n", "b3\n"], false);
-    }
+    kill_at_every_step(t_do, ["a1\n", "a2\n", "b3\n"], false);
 }
 
 #[test]
