@@ -106,9 +106,13 @@ fn kill_session(sid: i32) {
 }
 
 /// Start `args` (an applet and its arguments) in `sb` as the leader of a new session,
-/// with the sandbox's environment. Its stderr goes to `errfile`.
-fn spawn_session(sb: &Sandbox, args: &[&str], errfile: &fs::File) -> Child {
-    let env = sb.base_env();
+/// with the sandbox's environment (without `REDO_NO_SYNC` when `sync`, so that the
+/// commit's fsync path is cut short too). Its stderr goes to `errfile`.
+fn spawn_session(sb: &Sandbox, args: &[&str], errfile: &fs::File, sync: bool) -> Child {
+    let env = sb
+        .base_env()
+        .into_iter()
+        .filter(|(k, _)| !(sync && k == "REDO_NO_SYNC"));
     let mut cmd = Command::new(sb.bin().join(args[0]));
     cmd.arg0(args[0])
         .args(&args[1..])
@@ -210,12 +214,14 @@ fn a_build_killed_at_any_instant_never_strands_a_target() {
         } else {
             &["redo-ifchange", "all"]
         };
+        // One build in four with fsync on.
+        let sync = rng.chance(1, 4);
         let mean = recent.iter().sum::<Duration>() / recent.len() as u32;
         let bound = mean.mul_f64(1.2).min(full).max(Duration::from_millis(20));
         let delay = rng.duration(bound);
         errfile.set_len(0).expect("truncate");
         let t0 = Instant::now();
-        let mut child = spawn_session(&sb, args, &errfile);
+        let mut child = spawn_session(&sb, args, &errfile, sync);
         let sid = child.id() as i32;
         // Poll, to know when a build that beats the kill finished.
         let mut finished = None;
@@ -242,7 +248,8 @@ fn a_build_killed_at_any_instant_never_strands_a_target() {
             None => delay.mul_f64(1.5),
         });
         let ctx = format!(
-            "seed {seed}, round {round}: edits {edits:?}, then {args:?} killed after {delay:?}"
+            "seed {seed}, round {round}: edits {edits:?}, then {args:?} (fsync {}) killed after {delay:?}",
+            if sync { "on" } else { "off" }
         );
         match finished {
             None => cut_short += 1,
