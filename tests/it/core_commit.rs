@@ -235,3 +235,26 @@ fn depfix_leaves_an_intent_for_the_next_build() {
     sb.run(&["redo-ifchange", "t"]).success();
     assert_eq!(sb.read("t"), "2\n");
 }
+
+#[test]
+fn killed_nested_commit_recovers() {
+    // The nested redo of all.do dies committing `t`: all.do fails, and the next build
+    // recovers `t` and builds `all` from it.
+    let sb = new_sb()
+        .file("all.do", "redo-ifchange t\ncat t\n")
+        .file("t.do", "redo-ifchange src\ncat src\n")
+        .file("src", "1\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    sb.write("src", "2\n");
+    sb.cmd(&["redo-ifchange", "all"])
+        .env("REDO_FERREDO_FAILPOINT", "after-result:t")
+        .run()
+        .failure();
+    assert!(is_intent(&sb, "t"), "the nested commit left no intent");
+    sb.run(&["redo-ifchange", "all"])
+        .success()
+        .stderr_lacks("externally modified");
+    assert_eq!(sb.read("all"), "2\n");
+    assert!(!is_intent(&sb, "t"));
+    assert_no_temp_files(&sb);
+}
