@@ -8,6 +8,14 @@
 //! once, and then reads the target's `.dep` header to learn whether it was
 //! built in this build run. Lock files are kept after the build.
 //!
+//! Where ferredo goes beyond goredo (`engine::job::decide`): goredo fails a
+//! waiter whose target another build run built; ferredo's waiter is retried
+//! by its scheduler, takes the lock, and decides afresh whether the target
+//! is still out of date. A lock held by no live process (its holder was
+//! killed) is simply free: fcntl locks die with their process; an orphaned
+//! `.do` of that holder is waited for through the dep temp's `flock`
+//! (`engine::job::temps`).
+//!
 //! Invariants:
 //! - A lock is released only after the target and its `.dep` are committed.
 //! - fcntl locks belong to the process, so threads of one redo process do
