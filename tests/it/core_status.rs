@@ -47,9 +47,13 @@ fn status_line_counts_the_jobs_of_every_redo_and_is_erased_at_the_end() {
         Some("run: 0 wait: 0 done: 7"),
         "{text:?}"
     );
-    // The message lines are still there, each overwriting the status line.
+    // The message lines are still there, each overwriting the status line
+    // once one is on screen (a .do's first line may beat the first draw).
     assert!(text.contains("\rredo all ("), "{text:?}");
-    assert!(text.contains("\r[a]a starts\x1b[K"), "{text:?}");
+    let at = text.find("[a]a starts").unwrap_or_else(|| panic!("{text:?}"));
+    if text[..at].contains("\rrun: ") {
+        assert!(text.contains("\r[a]a starts\x1b[K"), "{text:?}");
+    }
     // Erased at the end: nothing follows the erase.
     assert!(text.ends_with("\r\x1b[K"), "{text:?}");
     assert!(
