@@ -50,7 +50,9 @@ fn status_line_counts_the_jobs_of_every_redo_and_is_erased_at_the_end() {
     // The message lines are still there, each overwriting the status line
     // once one is on screen (a .do's first line may beat the first draw).
     assert!(text.contains("\rredo all ("), "{text:?}");
-    let at = text.find("[a]a starts").unwrap_or_else(|| panic!("{text:?}"));
+    let at = text
+        .find("[a]a starts")
+        .unwrap_or_else(|| panic!("{text:?}"));
     if text[..at].contains("\rrun: ") {
         assert!(text.contains("\r[a]a starts\x1b[K"), "{text:?}");
     }
