@@ -9,6 +9,8 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use crate::target::Target;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     /// Absolute path of the .do file.
@@ -47,16 +49,15 @@ fn name(parts: &[&[u8]]) -> OsString {
     OsString::from_vec(parts.concat())
 }
 
-/// Search for the .do of the absolute clean `target`, with an optional
-/// absolute top directory. `exists` is injected so that tests and
+/// Search for the .do of `target`, with an optional absolute top
+/// directory. `exists` is injected so that tests and
 /// `redo-whichdo` share the exact logic.
 pub fn search_with(
-    target: &Path,
+    target: &Target,
     top_dir: Option<&Path>,
     exists: &dyn Fn(&Path) -> bool,
 ) -> Search {
-    let tdir = crate::paths::dir_of(target);
-    let base = crate::paths::base_of(target).as_bytes();
+    let (tdir, base) = (target.dir(), target.base().as_bytes());
     let mut s = Search::default();
 
     let exact = tdir.join(name(&[base, b".do"]));
@@ -90,19 +91,19 @@ pub fn search_with(
     s
 }
 
-pub fn search(target: &Path, top_dir: Option<&Path>) -> Search {
+pub fn search(target: &Target, top_dir: Option<&Path>) -> Search {
     search_with(target, top_dir, &|p| p.exists())
 }
 
-fn found(target: &Path, do_path: &Path, default_ext: Option<Option<&[u8]>>) -> Found {
+fn found(target: &Target, do_path: &Path, default_ext: Option<Option<&[u8]>>) -> Found {
     let do_dir = crate::paths::dir_of(do_path).to_path_buf();
-    let tdir = crate::paths::dir_of(target);
+    let tdir = target.dir();
     let dirprefix = if tdir == do_dir {
         PathBuf::new()
     } else {
         crate::paths::rel(&do_dir, tdir)
     };
-    let arg1 = dirprefix.join(crate::paths::base_of(target));
+    let arg1 = dirprefix.join(target.base());
     let arg2 = match default_ext {
         Some(Some(ext)) => {
             let a = arg1.as_os_str().as_bytes();
@@ -125,9 +126,13 @@ fn found(target: &Path, do_path: &Path, default_ext: Option<Option<&[u8]>>) -> F
 mod tests {
     use super::*;
 
+    fn t(p: &str) -> Target {
+        Target::new(PathBuf::from(p))
+    }
+
     #[test]
     fn whichdo_nonexist_list() {
-        let s = search_with(Path::new("/__nonexist/a/x.y.z"), None, &|_| false);
+        let s = search_with(&t("/__nonexist/a/x.y.z"), None, &|_| false);
         let got: Vec<_> = s
             .tried
             .iter()
@@ -153,7 +158,7 @@ mod tests {
 
     #[test]
     fn leading_dot_and_args() {
-        let s = search_with(Path::new("/p/.x.y"), Some(Path::new("/p")), &|_| false);
+        let s = search_with(&t("/p/.x.y"), Some(Path::new("/p")), &|_| false);
         let got: Vec<_> = s
             .tried
             .iter()
@@ -169,7 +174,7 @@ mod tests {
             ]
         );
 
-        let s = search_with(Path::new("/r/a/b/file.z"), None, &|p| {
+        let s = search_with(&t("/r/a/b/file.z"), None, &|p| {
             p == Path::new("/r/a/default.z.do")
         });
         let f = s.found.unwrap();
@@ -178,13 +183,11 @@ mod tests {
         assert_eq!(f.dirprefix, PathBuf::from("b"));
         assert_eq!(f.do_dir, PathBuf::from("/r/a"));
 
-        let s = search_with(Path::new("/r/a.b.c"), None, &|p| {
+        let s = search_with(&t("/r/a.b.c"), None, &|p| {
             p == Path::new("/r/default.b.c.do")
         });
         assert_eq!(s.found.unwrap().arg2, PathBuf::from("a"));
-        let s = search_with(Path::new("/r/a.b.c"), None, &|p| {
-            p == Path::new("/r/default.do")
-        });
+        let s = search_with(&t("/r/a.b.c"), None, &|p| p == Path::new("/r/default.do"));
         assert_eq!(s.found.unwrap().arg2, PathBuf::from("a.b.c"));
     }
 }

@@ -13,6 +13,7 @@
 //! - [`paths`]: lexical path arithmetic.
 //! - [`sys`]: file descriptors and other system calls shared by all.
 //! - [`fasthash`]: the memo tables' hash.
+//! - [`target`]: one target's path, directory, base name and state files.
 //! - [`dofile`]: which .do builds a target.
 //! - [`state`]: `.dep` format, locks, logs.
 //! - [`ood`]: the out-of-date decision, with reasons as data.
@@ -34,5 +35,6 @@ pub mod query;
 pub mod report;
 pub mod state;
 pub mod sys;
+pub mod target;
 #[cfg(test)]
 mod testutil;

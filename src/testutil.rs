@@ -23,6 +23,11 @@ impl Tree {
         self.dir.path().join(rel)
     }
 
+    /// The target `rel` below the root.
+    pub fn t(&self, rel: &str) -> crate::target::Target {
+        crate::target::Target::new(self.p(rel))
+    }
+
     pub fn write(&self, rel: &str, content: &str) {
         let p = self.p(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -70,6 +75,10 @@ impl Tree {
             records,
         };
         std::fs::create_dir_all(dir.join(".redo")).unwrap();
-        std::fs::write(crate::state::dep_path(&abs), d.encode().unwrap()).unwrap();
+        std::fs::write(
+            crate::target::Target::new(abs).dep_path(),
+            d.encode().unwrap(),
+        )
+        .unwrap();
     }
 }

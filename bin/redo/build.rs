@@ -9,6 +9,7 @@ use ferredo::env::Context;
 use ferredo::error::Error;
 use ferredo::jobserver::{Jobserver, Request, Style};
 use ferredo::sys::signals;
+use ferredo::target::Target;
 
 use crate::output::Terminal;
 
@@ -135,7 +136,7 @@ pub fn main(applet: &'static str, mut argv: Vec<OsString>) -> i32 {
     let targets = operand_paths(&m, operands.as_deref(), &cwd);
     let targets = if targets.is_empty() {
         if applet == "redo" && ctx.top_level {
-            vec![cwd.join("all")]
+            vec![Target::new(cwd.join("all"))]
         } else {
             return 0;
         }
@@ -289,8 +290,8 @@ fn request(m: &clap::ArgMatches, ctx: &Context, term: &Terminal) -> Result<Reque
 }
 
 /// The operands, absolute, a `..` after a symlink applied as the OS does.
-fn operand_paths(m: &clap::ArgMatches, operands: Option<&[OsString]>, cwd: &Path) -> Vec<PathBuf> {
-    let resolve = |t: &OsString| ferredo::paths::resolve_join(cwd, Path::new(t));
+fn operand_paths(m: &clap::ArgMatches, operands: Option<&[OsString]>, cwd: &Path) -> Vec<Target> {
+    let resolve = |t: &OsString| Target::new(ferredo::paths::resolve_join(cwd, Path::new(t)));
     match operands {
         Some(v) => v.iter().map(resolve).collect(),
         None => m
@@ -307,7 +308,7 @@ fn run(
     ctx: &Context,
     term: &Terminal,
     request: &Request,
-    targets: &[PathBuf],
+    targets: &[Target],
 ) -> i32 {
     let (js, warnings) = match Jobserver::from_env(&crate::env_get, request) {
         Ok(x) => x,

@@ -59,6 +59,7 @@ use crate::error::JobError;
 use crate::state::dep::{self, Record};
 use crate::state::inode::{Inode, InodeTrust};
 use crate::state::TempNames;
+use crate::target::Target;
 
 /// Temp files of one job, removed on drop unless renamed into place or
 /// known absent (no unlink calls that can only fail). The dep temp goes
@@ -145,7 +146,7 @@ pub(super) fn with_buf<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
 }
 
 pub struct CommitInput<'a> {
-    pub target: &'a Path,
+    pub target: &'a Target,
     pub temps: &'a mut Temps,
     pub dep_file: &'a mut File,
     /// The .do's stdout (readable), the file at `temps.names.stdout`.
@@ -249,7 +250,7 @@ fn commit_intent(inp: &CommitInput<'_>, base: &Path, hash: dep::Hash) -> Result<
     if inp.sync {
         f.sync_all().map_err(|e| io("syncing", path, e))?;
     }
-    let final_dep = crate::state::dep_path(inp.target);
+    let final_dep = inp.target.dep_path();
     fs::rename(path, &final_dep)
         .map_err(|e| io(&format!("renaming {} to", path.display()), &final_dep, e))?;
     if inp.sync {
@@ -270,7 +271,7 @@ fn commit_result(
     base: &Path,
 ) -> Result<(Produced, Record), JobError> {
     let target = inp.target;
-    let dir = crate::paths::dir_of(target);
+    let dir = target.dir();
     let hash = hash_fd(file).map_err(|e| io("hashing the result", inp.temps.path(which), e))?;
     let same = inp.old_hash == Some(hash) && inp.before.is_some();
     if inp.sync && !same {
@@ -343,7 +344,7 @@ pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, JobError> {
             "created both $3 and stdout: write the result to one of them",
         ));
     }
-    let base = Path::new(crate::paths::base_of(target)).to_path_buf();
+    let base = target.base_path().to_path_buf();
     let stdout = inp.stdout;
     let (produced, self_rec) = match (&three, stdout_len > 0) {
         (Some(f), _) => commit_result(&mut inp, f, THREE, true, &base)?,
@@ -351,7 +352,7 @@ pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, JobError> {
         (None, false) => {
             if after.is_some() {
                 fs::remove_file(target).map_err(|e| io("removing the old target", target, e))?;
-                let dir = crate::paths::dir_of(target);
+                let dir = target.dir();
                 if inp.sync {
                     fsync_dir(dir).map_err(|e| io("syncing", dir, e))?;
                 }
@@ -377,7 +378,7 @@ fn commit_dep(inp: &mut CommitInput<'_>, self_rec: &Record) -> Result<(), JobErr
             .sync_all()
             .map_err(|e| io("syncing", &inp.temps.names.dep, e))?;
     }
-    let final_dep = crate::state::dep_path(inp.target);
+    let final_dep = inp.target.dep_path();
     fs::rename(&inp.temps.names.dep, &final_dep).map_err(|e| {
         io(
             &format!("renaming {} to", inp.temps.names.dep.display()),

@@ -40,6 +40,7 @@ use crate::fasthash::{FastMap, FastSet};
 use crate::jobserver::Jobserver;
 use crate::ood::{Checker, Verdict};
 use crate::report::{Event, Reporter};
+use crate::target::Target;
 use runshare::harvest::{apply_share, complete_fan_ins, harvest_all, seed, SelfRecs};
 
 /// What every job of this invocation shares.
@@ -83,13 +84,13 @@ pub struct Options {
     pub process_exits_after: bool,
 }
 
-/// Build `targets` (absolute, clean) and record them as dependencies of the
-/// calling target when run inside a .do.
+/// Build `targets` and record them as dependencies of the calling target
+/// when run inside a .do.
 pub fn build(
     ctx: &Context,
     js: &Jobserver,
     reporter: &dyn Reporter,
-    targets: &[PathBuf],
+    targets: &[Target],
     opts: &Options,
 ) -> Result<()> {
     if let Some(fd) = ctx.dep_fd {
@@ -99,7 +100,7 @@ pub fn build(
         let _ = crate::sys::fd::set_cloexec_raw(fd);
     }
     let targets = unique(targets);
-    let targets: &[PathBuf] = &targets;
+    let targets: &[Target] = &targets;
     let (mut share, child_env, child_fds) = open_share(ctx, js, opts, reporter);
     let sh = Shared {
         ctx,
@@ -117,7 +118,7 @@ pub fn build(
     // Self-records (inode data + hash) of operands, from the share or from
     // our own builds: recording them needs no .dep read and no hashing.
     let mut selfrecs: SelfRecs = vec![None; targets.len()];
-    let to_build: Vec<PathBuf> = if opts.force {
+    let to_build: Vec<Target> = if opts.force {
         targets.to_vec()
     } else {
         let mut check = Check {
@@ -159,7 +160,7 @@ pub fn build(
 }
 
 /// Operands once each, in order; most lists have no repeats to drop.
-fn unique(targets: &[PathBuf]) -> std::borrow::Cow<'_, [PathBuf]> {
+fn unique(targets: &[Target]) -> std::borrow::Cow<'_, [Target]> {
     let mut seen: FastSet<&std::ffi::OsStr> = FastSet::default();
     seen.reserve(targets.len());
     if targets.iter().all(|t| seen.insert(t.as_os_str())) {
@@ -222,7 +223,7 @@ fn open_share(
 }
 
 /// A target already being built above us is a dependency cycle.
-fn refuse_cycles(sh: &Shared, targets: &[PathBuf]) -> Result<()> {
+fn refuse_cycles(sh: &Shared, targets: &[Target]) -> Result<()> {
     let chain = &sh.ctx.chain;
     for t in targets {
         // Clean absolute paths: equal exactly when their bytes are.
@@ -256,7 +257,7 @@ struct Check<'c, 's, 'a> {
 impl Check<'_, '_, '_> {
     /// The operands that are out of date (always-targets below them built
     /// on the way).
-    fn out_of_date(&mut self, targets: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn out_of_date(&mut self, targets: &[Target]) -> Result<Vec<Target>> {
         let ctx = self.sh.ctx;
         let mut preset: FastSet<&std::ffi::OsStr> = FastSet::default();
         let shared = self.look_up_share(targets);
@@ -268,7 +269,7 @@ impl Check<'_, '_, '_> {
                 .iter()
                 .zip(shared)
                 .filter(|(_, v)| matches!(v, Some(Verdict::Ood(_))))
-                .map(|(t, _)| t.to_path_buf())
+                .map(|(t, _)| t.clone())
                 .collect());
         }
         seed(self.checker, targets, shared, &mut preset);
@@ -288,7 +289,7 @@ impl Check<'_, '_, '_> {
                 if ctx.flags.debug {
                     self.sh.reporter.emit(Event::Ood { target: t, reason });
                 }
-                out.push(t.to_path_buf());
+                out.push(t.clone());
             }
         }
         self.tell_share(targets, &out, &preset);
@@ -297,7 +298,7 @@ impl Check<'_, '_, '_> {
 
     /// What the share knows of each operand (all None without a share);
     /// the self-records it vouches for are kept for recording.
-    fn look_up_share(&mut self, targets: &[PathBuf]) -> Vec<Option<Verdict>> {
+    fn look_up_share(&mut self, targets: &[Target]) -> Vec<Option<Verdict>> {
         let ctx = self.sh.ctx;
         *self.selfrecs = vec![None; targets.len()];
         let Some(s) = self.share.as_deref_mut() else {
@@ -317,9 +318,9 @@ impl Check<'_, '_, '_> {
 
     /// Build the always-targets met below the operands, once each, then
     /// start the check afresh.
-    fn build_always(&mut self, always: Vec<PathBuf>) -> Result<()> {
+    fn build_always(&mut self, always: Vec<Target>) -> Result<()> {
         let mut uniq = std::collections::HashSet::new();
-        let always: Vec<PathBuf> = always
+        let always: Vec<Target> = always
             .into_iter()
             .filter(|p| uniq.insert(p.clone()))
             .collect();
@@ -341,8 +342,8 @@ impl Check<'_, '_, '_> {
     /// build starts.
     fn tell_share(
         &mut self,
-        targets: &[PathBuf],
-        out: &[PathBuf],
+        targets: &[Target],
+        out: &[Target],
         preset: &FastSet<&std::ffi::OsStr>,
     ) {
         // A top-level run with nothing to build starts no process that
@@ -367,7 +368,7 @@ impl Check<'_, '_, '_> {
 fn record_operands(
     ctx: &Context,
     checker: &mut Checker,
-    targets: &[PathBuf],
+    targets: &[Target],
     selfrecs: &SelfRecs,
     built_recs: &FastMap<OsString, Option<runshare::SelfRecord>>,
 ) -> Result<()> {
@@ -381,7 +382,7 @@ fn record_operands(
             .as_ref()
             .or_else(|| built_recs.get(t.as_os_str()))
     };
-    let mut known = |i: usize, t: &Path, now: &Inode| {
+    let mut known = |i: usize, t: &Target, now: &Inode| {
         if trust == InodeTrust::None {
             return None;
         }
@@ -392,14 +393,14 @@ fn record_operands(
         }
         match checker.dep(t) {
             crate::ood::DepState::Present(d) => d
-                .self_ifchange(Path::new(crate::paths::base_of(t)))
+                .self_ifchange(t.base_path())
                 .filter(|(rec, _)| rec.equals(now, trust))
                 .map(|(_, h)| *h),
             _ => None,
         }
     };
     // What this run verified or built, with the file as recorded.
-    let vouched = |i: usize, t: &Path| match selfrec(i, t) {
+    let vouched = |i: usize, t: &Target| match selfrec(i, t) {
         Some(Some(s)) if trust != InodeTrust::None => Some(*s),
         _ => None,
     };
@@ -418,7 +419,7 @@ fn record_operands(
 fn run_shared(
     sh: &Shared,
     js: &Jobserver,
-    list: &[PathBuf],
+    list: &[Target],
     force: bool,
     sequential: bool,
     trace: bool,
@@ -447,15 +448,14 @@ fn run_shared(
         if !existed && std::fs::symlink_metadata(t).is_ok() {
             created = true;
         }
-        let Ok(b) = std::fs::read(crate::state::dep_path(t)) else {
+        let Ok(b) = std::fs::read(t.dep_path()) else {
             continue;
         };
-        let base = Path::new(crate::paths::base_of(t));
-        let Ok((build, s)) = crate::state::dep::decode_self(&b, base) else {
+        let Ok((build, s)) = crate::state::dep::decode_self(&b, t.base_path()) else {
             continue;
         };
         if build == sh.ctx.build_uuid {
-            built.push((t.clone(), s));
+            built.push((t.to_path_buf(), s));
         }
     }
     if force || created {

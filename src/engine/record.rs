@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::paths;
 use crate::state::dep::{self, Record};
 use crate::state::inode::Inode;
+use crate::target::Target;
 
 fn write_all_once(fd: i32, buf: &[u8]) -> io::Result<()> {
     let mut off = 0;
@@ -77,9 +78,9 @@ type Own = (Inode, dep::Hash);
 pub fn ifchange(
     fd: i32,
     dep_dir: &Path,
-    targets: &[PathBuf],
-    vouched: &dyn Fn(usize, &Path) -> Option<Own>,
-    known_hash: &mut dyn FnMut(usize, &Path, &Inode) -> Option<dep::Hash>,
+    targets: &[Target],
+    vouched: &dyn Fn(usize, &Target) -> Option<Own>,
+    known_hash: &mut dyn FnMut(usize, &Target, &Inode) -> Option<dep::Hash>,
 ) -> io::Result<()> {
     let vouched: Vec<Option<Own>> = targets
         .iter()
@@ -90,7 +91,7 @@ pub fn ifchange(
         .iter()
         .zip(&vouched)
         .filter(|(_, v)| v.is_none())
-        .map(|(t, _)| t.clone())
+        .map(|(t, _)| t.to_path_buf())
         .collect();
     let mut metas = stat_all(&unknown).into_iter();
     // Encoded in operand order into one buffer, for one write.

@@ -23,7 +23,6 @@
 //! awaited.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::jobserver::{Acquired, Jobserver, Token};
 use crate::report::{Event, Reporter};
 use crate::sys::signals;
+use crate::target::Target;
 
 /// What the slot loop asks of a job, whatever runs it.
 pub trait Runner: Sync {
@@ -171,7 +171,7 @@ impl Books {
     }
 
     /// Account for one message from a job thread.
-    fn settle(&mut self, m: Msg, js: &Jobserver, reporter: &dyn Reporter, targets: &[PathBuf]) {
+    fn settle(&mut self, m: Msg, js: &Jobserver, reporter: &dyn Reporter, targets: &[Target]) {
         let (i, res, elapsed, info) = match m {
             Msg::SlotFree(i) => return self.give_back(i, js),
             Msg::Done(i, res, elapsed, info) => (i, res, elapsed, info),
@@ -243,7 +243,7 @@ pub fn run(
     runner: &dyn Runner,
     reporter: &dyn Reporter,
     js: &Jobserver,
-    targets: &[PathBuf],
+    targets: &[Target],
     force: bool,
     sequential: bool,
     trace: bool,

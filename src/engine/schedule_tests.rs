@@ -16,6 +16,8 @@ use std::process::ExitStatus;
 use crate::error::JobError;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
+
+use crate::target::Target;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -258,10 +260,10 @@ fn served(n: u32) -> Jobserver {
     js
 }
 
-fn targets(names: &[&str]) -> Vec<PathBuf> {
+fn targets(names: &[&str]) -> Vec<Target> {
     names
         .iter()
-        .map(|n| PathBuf::from("/fake").join(n))
+        .map(|n| Target::new(PathBuf::from("/fake").join(n)))
         .collect()
 }
 

@@ -13,6 +13,7 @@ use crate::paths;
 use crate::state::dep::{Dep, Hash, Record};
 use crate::state::dirlist::KnownAbsent;
 use crate::state::inode::{Inode, InodeTrust};
+use crate::target::Target;
 
 /// Result of reading a target's `.dep`.
 #[derive(Clone, Debug)]
@@ -56,7 +57,7 @@ pub struct Checker {
     /// While set ([`Checker::check_collecting_always`]), always-targets met
     /// below the operands are collected here and treated as up to date for
     /// this pass (goredo builds them first).
-    pub(super) collect_always: Option<Vec<PathBuf>>,
+    pub(super) collect_always: Option<Vec<Target>>,
     /// Warnings (corrupt .dep files) for the caller to report.
     pub(super) warnings: Vec<String>,
     /// Every warning queued so far (kept across [`Checker::reset`]).
@@ -186,7 +187,7 @@ impl Checker {
     /// (goredo builds those first, then checks again): these count as up
     /// to date in this pass, so their dependants are decided by the rest.
     /// Returns them in the order met, repeats included.
-    pub fn check_collecting_always(&mut self, operands: &[PathBuf]) -> Vec<PathBuf> {
+    pub fn check_collecting_always(&mut self, operands: &[Target]) -> Vec<Target> {
         self.collect_always = Some(Vec::new());
         for t in operands {
             self.check(t);
@@ -271,12 +272,12 @@ impl Checker {
     /// of the run: its self-record if the file is as recorded (never under
     /// inode trust `none`), and whether it was built in this run. None if
     /// it has no `.dep`.
-    pub fn vouch(&mut self, target: &Path) -> Option<Vouch> {
+    pub fn vouch(&mut self, target: &Target) -> Option<Vouch> {
         let DepState::Present(dep) = self.dep(target) else {
             return None;
         };
         let own = dep
-            .self_ifchange(Path::new(paths::base_of(target)))
+            .self_ifchange(target.base_path())
             .map(|(i, h)| (*i, *h))
             .filter(|(i, _)| {
                 self.trust != InodeTrust::None
@@ -294,13 +295,13 @@ impl Checker {
 /// The decision.
 impl Checker {
     /// Is the absolute clean `target` out of date?
-    pub fn check(&mut self, target: &Path) -> Verdict {
+    pub fn check(&mut self, target: &Target) -> Verdict {
         self.check_at(target, true)
     }
 
     /// The memoised verdict of `target`, reached now if need be; `operand`:
     /// asked by the caller, not met below another target.
-    pub(super) fn check_at(&mut self, target: &Path, operand: bool) -> Verdict {
+    pub(super) fn check_at(&mut self, target: &Target, operand: bool) -> Verdict {
         if let Some(v) = self.verdict(target) {
             return v.clone();
         }
@@ -320,7 +321,7 @@ impl Checker {
 
     /// Steps 1 to 4 of the module essay, from the `.dep` and the target
     /// file; then the records decide.
-    fn decide(&mut self, target: &Path, operand: bool) -> Verdict {
+    fn decide(&mut self, target: &Target, operand: bool) -> Verdict {
         let dep = match self.dep(target) {
             DepState::Absent => {
                 let do_beside = paths::with_suffix(target, ".do");
@@ -342,7 +343,7 @@ impl Checker {
         if dep.has_always() {
             if !operand {
                 if let Some(c) = self.collect_always.as_mut() {
-                    c.push(target.to_path_buf());
+                    c.push(target.clone());
                     return Verdict::UpToDate;
                 }
             }
@@ -365,42 +366,41 @@ impl Checker {
     /// Steps 5 to 7 of the module essay: the ifcreate records, then the
     /// ifchange ones in recorded order (checked on all the cores first when
     /// they are many, see `parallel.rs`).
-    fn decide_by_records(&mut self, target: &Path, dep: &Dep) -> Verdict {
-        let tdir = paths::dir_of(target).to_path_buf();
-        let base = paths::base_of(target).to_os_string();
+    fn decide_by_records(&mut self, target: &Target, dep: &Dep) -> Verdict {
+        let (tdir, base) = (target.dir(), target.base());
         for r in dep.records.iter() {
             if let Record::Ifcreate(p) = r {
                 if p.as_os_str() == base {
                     continue;
                 }
-                let abs = paths::abs_join(&tdir, p);
+                let abs = paths::abs_join(tdir, p);
                 if self.lexists(&abs) {
                     return Verdict::Ood(Reason::IfcreateAppeared(abs));
                 }
             }
         }
-        self.check_fan_in(&tdir, &base, dep);
+        self.check_fan_in(target, dep);
         for r in dep.records.iter() {
             match r {
                 Record::Ifchange { inode, hash, path } => {
                     if path.as_os_str() == base {
                         continue;
                     }
-                    let abs = paths::abs_join(&tdir, path);
-                    if let Some(reason) = self.changed(&abs, inode, hash) {
+                    let dep = Target::join(tdir, path);
+                    if let Some(reason) = self.changed(&dep, inode, hash) {
                         return Verdict::Ood(reason);
                     }
-                    if let Verdict::Ood(inner) = self.check_at(&abs, false) {
-                        return Verdict::Ood(Reason::DepOod(abs, Box::new(inner)));
+                    if let Verdict::Ood(inner) = self.check_at(&dep, false) {
+                        return Verdict::Ood(Reason::DepOod(dep.into(), Box::new(inner)));
                     }
                 }
                 Record::IfchangeNonexistent(path) => {
-                    let abs = paths::abs_join(&tdir, path);
-                    if std::fs::symlink_metadata(&abs).is_ok() {
-                        return Verdict::Ood(Reason::DepAppeared(abs));
+                    let dep = Target::join(tdir, path);
+                    if std::fs::symlink_metadata(&*dep).is_ok() {
+                        return Verdict::Ood(Reason::DepAppeared(dep.into()));
                     }
-                    if let Verdict::Ood(inner) = self.check_at(&abs, false) {
-                        return Verdict::Ood(Reason::DepOod(abs, Box::new(inner)));
+                    if let Verdict::Ood(inner) = self.check_at(&dep, false) {
+                        return Verdict::Ood(Reason::DepOod(dep.into(), Box::new(inner)));
                     }
                 }
                 _ => {}
@@ -440,15 +440,15 @@ mod tests {
         t.target("gen", "g", &[("always", "")]);
         t.target("all", "x", &[("ifchange", "gen"), ("ifchange", "a.c")]);
         let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
-        assert_eq!(ch.check_collecting_always(&[t.p("all")]), [t.p("gen")]);
+        assert_eq!(ch.check_collecting_always(&[t.t("all")]), [t.t("gen")]);
         assert_eq!(ch.verdict(&t.p("all")), Some(&Verdict::UpToDate));
         // Collecting ends with the call; an operand is never collected.
         let mut fresh = Checker::new([0; 16], InodeTrust::Ctime);
         assert_eq!(
-            fresh.check(&t.p("all")),
+            fresh.check(&t.t("all")),
             Verdict::Ood(Reason::DepOod(t.p("gen"), Box::new(Reason::Always)))
         );
-        assert!(fresh.check_collecting_always(&[t.p("gen")]).is_empty());
+        assert!(fresh.check_collecting_always(&[t.t("gen")]).is_empty());
     }
 
     #[test]
@@ -460,7 +460,7 @@ mod tests {
         t.target("a", "a", &[("ifchange", "b")]);
         let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
         assert!(!ch.met_cycle());
-        assert_eq!(ch.check(&t.p("a")), Verdict::UpToDate);
+        assert_eq!(ch.check(&t.t("a")), Verdict::UpToDate);
         assert!(ch.met_cycle());
         ch.reset();
         assert!(!ch.met_cycle());
@@ -472,17 +472,17 @@ mod tests {
         t.target("t", "new", &[]);
         let run = [1; 16]; // the build id Tree::target records
         assert_eq!(
-            Checker::new(run, InodeTrust::Ctime).check(&t.p("t")),
+            Checker::new(run, InodeTrust::Ctime).check(&t.t("t")),
             Verdict::UpToDate
         );
-        let path = crate::state::dep_path(&t.p("t"));
+        let path = t.t("t").dep_path();
         let mut d = Dep::decode(&std::fs::read(&path).unwrap()).unwrap();
         if let Some(Record::Ifchange { inode, .. }) = d.records.last_mut() {
             *inode = Inode::INTENT;
         }
         std::fs::write(&path, d.encode().unwrap()).unwrap();
         assert_eq!(
-            Checker::new(run, InodeTrust::Ctime).check(&t.p("t")),
+            Checker::new(run, InodeTrust::Ctime).check(&t.t("t")),
             Verdict::Ood(Reason::CommitCutShort)
         );
     }
@@ -503,7 +503,7 @@ mod tests {
         let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
         ch.leave_memos_to_exit();
         for n in &names {
-            assert_eq!(ch.check(&t.p(n)), Verdict::UpToDate);
+            assert_eq!(ch.check(&t.t(n)), Verdict::UpToDate);
         }
         assert!(!cache.exists());
         drop(ch);

@@ -11,15 +11,15 @@ use std::sync::Arc;
 
 use super::dirview::{DepSource, DirView, Fresh};
 use super::{key, Checker, DepState, Verdict};
-use crate::paths;
 use crate::state::dep::{self, Dep, Hash};
 use crate::state::depcache;
 use crate::state::inode::Inode;
+use crate::target::Target;
 
 /// The `.dep` files.
 impl Checker {
     /// Read (memoised) the `.dep` of an absolute target path.
-    pub fn dep(&mut self, target: &Path) -> DepState {
+    pub fn dep(&mut self, target: &Target) -> DepState {
         if let Some(d) = self.deps.get(target.as_os_str()) {
             return d.clone();
         }
@@ -33,18 +33,16 @@ impl Checker {
     /// The `.dep` state of `target`, and whether it is worth memoising: an
     /// absence the cache or a listing answered is as cheap to ask again (a
     /// big check asks once about each of thousands of sources).
-    fn load_dep(&mut self, target: &Path) -> (DepState, bool) {
-        // The file's path is only needed to read it or name it in a warning.
-        let path = || crate::state::dep_path(target);
-        let name = paths::base_of(target);
-        let view = self.view(paths::dir_of(target));
+    fn load_dep(&mut self, target: &Target) -> (DepState, bool) {
+        let name = target.base();
+        let view = self.view(target.dir());
         let source = view.source(name);
         match source {
             DepSource::NoRedoDir | DepSource::NoDep => return (DepState::Absent, false),
             DepSource::Cached(b) => return (self.decode_dep(target, b), true),
             DepSource::CachedIfKey(i, k, b) => match view.dep_key(name) {
                 Ok(Some(now)) if now == k => {
-                    self.add_fresh(target, Fresh::Kept(i));
+                    self.add_fresh(target.dir(), Fresh::Kept(i));
                     return (self.decode_dep(target, b), true);
                 }
                 Ok(None) => return (DepState::Absent, true),
@@ -53,7 +51,8 @@ impl Checker {
             DepSource::Disk => {}
             DepSource::BeforeCache => {}
         }
-        let path = path();
+        // The file's path is only needed to read it or name it in a warning.
+        let path = target.dep_path();
         if !matches!(source, DepSource::BeforeCache) && self.is_known_absent(&path) {
             return (DepState::Absent, false);
         }
@@ -64,17 +63,17 @@ impl Checker {
         };
         let st = self.decode_dep(target, &bytes);
         if let (DepState::Present(_), Some(k)) = (&st, fkey) {
-            self.add_fresh(target, Fresh::Read(name.to_os_string(), k, bytes));
+            self.add_fresh(target.dir(), Fresh::Read(name.to_os_string(), k, bytes));
         }
         (st, true)
     }
 
     /// Decode `target`'s `.dep` bytes.
-    fn decode_dep(&mut self, target: &Path, b: &[u8]) -> DepState {
+    fn decode_dep(&mut self, target: &Target, b: &[u8]) -> DepState {
         match Dep::decode(b) {
             Ok(d) => DepState::Present(Arc::new(d)),
             Err(e) => {
-                let m = format!("{}: {e}", crate::state::dep_path(target).display());
+                let m = format!("{}: {e}", target.dep_path().display());
                 self.warn(format!(
                     "{m}; the target will be rebuilt (delete the file to treat the target as a source)"
                 ));
@@ -94,9 +93,9 @@ impl Checker {
         v
     }
 
-    /// Note a `.dep` read or confirmed, for its directory's cache.
-    fn add_fresh(&mut self, target: &Path, f: Fresh) {
-        let dir = paths::dir_of(target);
+    /// Note a `.dep` of the directory `dir` read or confirmed, for the
+    /// directory's cache.
+    fn add_fresh(&mut self, dir: &Path, f: Fresh) {
         match self.fresh.get_mut(dir.as_os_str()) {
             Some(v) => v.push(f),
             None => {

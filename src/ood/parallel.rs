@@ -17,7 +17,6 @@
 //! memos stay in the caches of the CPU that made them (moving the job to
 //! another thread was measured slower).
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
@@ -26,9 +25,9 @@ use std::sync::Arc;
 use super::dirview::{DepCaches, Fresh};
 use super::{key, Checker, DepState, Key, Verdict, Vouch};
 use crate::fasthash::{FastMap, FastSet};
-use crate::paths;
 use crate::state::dep::{Dep, Record};
 use crate::state::inode::Inode;
+use crate::target::Target;
 
 /// A target with this many dependencies is checked on all the cores
 /// ([`Checker::check_fan_in`]).
@@ -39,7 +38,7 @@ const PARALLEL_FAN_IN: usize = 256;
 const CHECK_MANY_PARALLEL: usize = 8;
 
 /// Work for a parked worker: its checker and the paths it was given.
-type ParkedJob = Box<dyn FnOnce(&mut Checker, &[PathBuf]) + Send>;
+type ParkedJob = Box<dyn FnOnce(&mut Checker, &[Target]) + Send>;
 
 /// A worker of the parallel check after its share: its thread waits with
 /// its checker for one job sent here, or for this sender to go.
@@ -59,7 +58,7 @@ struct Share {
     vouched: Vec<(PathBuf, Vouch)>,
     fresh: FastMap<Key, Vec<Fresh>>,
     warnings: Vec<String>,
-    always: Option<Vec<PathBuf>>,
+    always: Option<Vec<Target>>,
     met_cycle: bool,
 }
 
@@ -67,14 +66,14 @@ struct Share {
 /// rather than a fixed share each: the parts of a tree differ widely in
 /// size, and a fixed split left one core idle for up to a sixth of a check.
 struct Batches {
-    todo: Vec<PathBuf>,
+    todo: Vec<Target>,
     next: AtomicUsize,
     batch: usize,
 }
 
 impl Batches {
     /// The next batch; None when all are taken.
-    fn take(&self) -> Option<&[PathBuf]> {
+    fn take(&self) -> Option<&[Target]> {
         let start = self.next.fetch_add(self.batch, Ordering::Relaxed);
         let taken = self
             .todo
@@ -85,10 +84,11 @@ impl Batches {
 
 /// Deciding which dependencies to check in parallel.
 impl Checker {
-    /// Check the dependencies of `dir`/`base` (whose `.dep` is `dep`) on all
+    /// Check the dependencies of `target` (whose `.dep` is `dep`) on all
     /// the cores first when they are many, or when near the top of a big
     /// tree (see the module essay); the decision then finds their verdicts.
-    pub(super) fn check_fan_in(&mut self, tdir: &Path, base: &OsStr, dep: &Dep) {
+    pub(super) fn check_fan_in(&mut self, target: &Target, dep: &Dep) {
+        let (tdir, base) = (target.dir(), target.base());
         if self.one_thread || dep.records.len() < 2 {
             return;
         }
@@ -100,21 +100,21 @@ impl Checker {
         if small_fan_in && !top_of_big_tree() {
             return;
         }
-        let todo: Vec<PathBuf> = dep
+        let todo: Vec<Target> = dep
             .records
             .iter()
             .filter_map(|r| match r {
                 Record::Ifchange { path, .. } if path.as_os_str() != base => Some(path),
                 _ => None,
             })
-            .map(|p| paths::abs_join(tdir, p))
+            .map(|p| Target::join(tdir, p))
             .filter(|p| self.verdict(p).is_none())
             .collect();
         // In a tree, split only among subtrees: the dependencies that are
         // targets themselves (their .dep is in the cache), not the .do file
         // or sources beside a single child.
-        let todo: Vec<PathBuf> = if small_fan_in {
-            let todo: Vec<PathBuf> = todo
+        let todo: Vec<Target> = if small_fan_in {
+            let todo: Vec<Target> = todo
                 .into_iter()
                 .filter(|p| is_cached_target(&self.dep_caches, p))
                 .collect();
@@ -123,7 +123,7 @@ impl Checker {
             todo
         };
         if let Some(p) = todo.get(todo.len() / 2) {
-            self.dep_caches.view(paths::dir_of(p)).expect_many();
+            self.dep_caches.view(p.dir()).expect_many();
         }
         self.check_parallel(todo);
     }
@@ -135,7 +135,7 @@ impl Checker {
     /// out above them are then decided here, from the workers' verdicts.
     /// A subtree whose subtrees are all decided already (by an earlier
     /// split above it) is left out at once: deciding it here is cheap.
-    fn deepen(&mut self, mut todo: Vec<PathBuf>) -> Vec<PathBuf> {
+    fn deepen(&mut self, mut todo: Vec<Target>) -> Vec<Target> {
         const PIECES: usize = 64;
         for round in 0..3 {
             if todo.len() >= PIECES && round > 0 {
@@ -147,7 +147,7 @@ impl Checker {
             let mut grew = false;
             for p in todo {
                 let kids = self.subtrees(&p);
-                let open: Vec<PathBuf> = kids
+                let open: Vec<Target> = kids
                     .iter()
                     .filter(|k| self.verdict(k).is_none())
                     .cloned()
@@ -178,15 +178,15 @@ impl Checker {
     /// dependencies that are targets. None for a target up to date by the
     /// build id alone, or an always-target: their subtrees are not asked
     /// about.
-    fn subtrees(&mut self, p: &Path) -> Vec<PathBuf> {
+    fn subtrees(&mut self, p: &Target) -> Vec<Target> {
         match self.dep(p) {
             DepState::Present(d) if d.build != self.build && !d.has_always() => {
-                let (dir, base) = (paths::dir_of(p), paths::base_of(p));
+                let (dir, base) = (p.dir(), p.base());
                 d.records
                     .iter()
                     .filter_map(|r| match r {
                         Record::Ifchange { path, .. } if path.as_os_str() != base => {
-                            Some(paths::abs_join(dir, path))
+                            Some(Target::join(dir, path))
                         }
                         _ => None,
                     })
@@ -200,8 +200,8 @@ impl Checker {
     /// Check `paths` (absolute, clean), on all the cores when they are many
     /// (the verdicts of these paths are then the workers', see
     /// [`Checker::on_parked`]).
-    pub fn check_many(&mut self, paths: &[PathBuf]) {
-        let todo: Vec<PathBuf> = paths
+    pub fn check_many(&mut self, paths: &[Target]) {
+        let todo: Vec<Target> = paths
             .iter()
             .filter(|p| self.verdict(p).is_none())
             .cloned()
@@ -217,17 +217,17 @@ impl Checker {
 
 /// Is `p` a target whose `.dep` its directory's cache holds? (A big
 /// directory: its cache is worth loading now.)
-fn is_cached_target(caches: &DepCaches, p: &Path) -> bool {
-    let v = caches.view(paths::dir_of(p));
+fn is_cached_target(caches: &DepCaches, p: &Target) -> bool {
+    let v = caches.view(p.dir());
     v.cached_wait()
-        .is_some_and(|(c, _)| c.entry(paths::base_of(p)).is_some())
+        .is_some_and(|(c, _)| c.entry(p.base()).is_some())
 }
 
 /// Running the workers.
 impl Checker {
     /// Check `todo` (none decided yet) on one worker per core, each with a
     /// checker of its own, parked afterwards with its memos.
-    fn check_parallel(&mut self, todo: Vec<PathBuf>) {
+    fn check_parallel(&mut self, todo: Vec<Target>) {
         if todo.len() < 2 {
             return;
         }
@@ -319,7 +319,7 @@ fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Par
             let st = ch.stat_recorded(p);
             let v = ch.check_at(p, false);
             if let (Verdict::UpToDate, Some(vouch)) = (&v, ch.vouch(p)) {
-                vouched.push((p.clone(), vouch));
+                vouched.push((p.to_path_buf(), vouch));
             }
             decided.insert(key(p), Decided { st, verdict: v });
             part.push(p.clone());
@@ -353,7 +353,7 @@ impl Checker {
     pub fn on_parked<R, F>(&mut self, job: F) -> Vec<R>
     where
         R: Send + 'static,
-        F: Fn(&mut Checker, &[PathBuf]) -> R + Send + Sync + 'static,
+        F: Fn(&mut Checker, &[Target]) -> R + Send + Sync + 'static,
     {
         let job = Arc::new(job);
         let (tx, rx) = channel();
@@ -405,7 +405,9 @@ mod tests {
 
     #[test]
     fn batches_hand_out_every_path_once() {
-        let todo: Vec<PathBuf> = (0..10).map(|i| PathBuf::from(format!("/p{i}"))).collect();
+        let todo: Vec<Target> = (0..10)
+            .map(|i| Target::new(PathBuf::from(format!("/p{i}"))))
+            .collect();
         let b = Batches {
             todo: todo.clone(),
             next: AtomicUsize::new(0),
@@ -439,9 +441,9 @@ mod tests {
         ));
         let mut plain = Checker::new([0; 16], InodeTrust::Ctime);
         plain.keep_to_this_thread();
-        assert_eq!(plain.check(&t.p("all")), want);
+        assert_eq!(plain.check(&t.t("all")), want);
         let mut parallel = Checker::new([0; 16], InodeTrust::Ctime);
-        assert_eq!(parallel.check(&t.p("all")), want);
+        assert_eq!(parallel.check(&t.t("all")), want);
         // On a machine of one core there are no workers to ask.
         if parallel.has_parked() {
             assert!(parallel.decided_by_worker(&t.p("o0")));

@@ -9,24 +9,25 @@
 //! themselves are listed only when reached from another operand.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::closure::edges;
 use crate::ood::{Checker, DepState};
+use crate::target::Target;
 
 /// Targets affected by `operands` (absolute), given every known target
 /// `targets` (absolute), unsorted.
-pub fn affects(checker: &mut Checker, targets: &[PathBuf], operands: &[PathBuf]) -> Vec<PathBuf> {
+pub fn affects(checker: &mut Checker, targets: &[Target], operands: &[PathBuf]) -> Vec<Target> {
     let mut rev: HashMap<PathBuf, Vec<usize>> = HashMap::new();
     for (i, t) in targets.iter().enumerate() {
         if let DepState::Present(dep) = checker.dep(t) {
             for (p, _) in edges(t, &dep) {
-                rev.entry(p).or_default().push(i);
+                rev.entry(p.into()).or_default().push(i);
             }
         }
     }
     let mut reached: HashSet<usize> = HashSet::new();
-    let mut queue: Vec<&PathBuf> = operands.iter().collect();
+    let mut queue: Vec<&Path> = operands.iter().map(PathBuf::as_path).collect();
     while let Some(p) = queue.pop() {
         if let Some(users) = rev.get(p) {
             for &u in users {
@@ -55,9 +56,9 @@ mod tests {
         t.target("lib", "l", &[("ifchange", "a.o"), ("ifchange", "b.o")]);
         t.target("all", "", &[("ifchange", "lib")]);
         t.target("other", "", &[("ifchange", "b.c")]);
-        let targets: Vec<PathBuf> = ["a.o", "b.o", "lib", "all", "other"]
+        let targets: Vec<Target> = ["a.o", "b.o", "lib", "all", "other"]
             .iter()
-            .map(|n| t.p(n))
+            .map(|n| t.t(n))
             .collect();
         let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
         let q = |ch: &mut Checker, ops: &[&str]| {

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::fasthash::{FastMap, FastSet};
 use crate::ood::{Checker, DepState, Reason, Verdict};
@@ -13,6 +13,7 @@ use crate::paths;
 use crate::state::dep::{Dep, Record};
 use crate::state::dirlist::KnownAbsent;
 use crate::state::inode::{Inode, InodeTrust};
+use crate::target::Target;
 use std::sync::Arc;
 
 /// How a target depends on a path.
@@ -27,18 +28,17 @@ pub enum Edge {
 
 /// The dependencies recorded in `dep` for target `t`, self-record skipped,
 /// in record order: (path, kind), paths in `t`'s form (see [`super::Here`]).
-pub fn edges<'a>(t: &'a Path, dep: &'a Dep) -> impl Iterator<Item = (PathBuf, Edge)> + 'a {
+pub fn edges<'a>(t: &'a Target, dep: &'a Dep) -> impl Iterator<Item = (Target, Edge)> + 'a {
     edges_of(t, dep, true)
 }
 
 /// [`edges`], leaving out the ifcreate ones unless `ifcreate`.
 pub fn edges_of<'a>(
-    t: &'a Path,
+    t: &'a Target,
     dep: &'a Dep,
     ifcreate: bool,
-) -> impl Iterator<Item = (PathBuf, Edge)> + 'a {
-    let dir = paths::dir_of(t);
-    let base = super::base(t);
+) -> impl Iterator<Item = (Target, Edge)> + 'a {
+    let (dir, base) = (t.dir(), t.base());
     dep.records.iter().filter_map(move |r| {
         let (p, e) = match r {
             Record::Ifchange { path, .. } | Record::IfchangeNonexistent(path) => {
@@ -50,15 +50,15 @@ pub fn edges_of<'a>(
         if p.as_os_str() == base {
             return None;
         }
-        Some((paths::abs_join(dir, p), e))
+        Some((Target::join(dir, p), e))
     })
 }
 
 /// What [`closure`] found.
 #[derive(Debug, Default)]
 pub struct Closure {
-    /// Targets (absolute), start targets first, then in discovery order.
-    pub targets: Vec<PathBuf>,
+    /// Targets, start targets first, then in discovery order.
+    pub targets: Vec<Target>,
     /// ifchange dependencies that are not targets (no `.dep`), absolute.
     pub leaves: Vec<PathBuf>,
 }
@@ -66,10 +66,10 @@ pub struct Closure {
 /// Every target reachable from `starts` (absolute, clean) through ifchange
 /// records, `.dep` files read through `checker`'s memo. A start that is not
 /// a target contributes nothing.
-pub fn closure(checker: &mut Checker, starts: &[PathBuf]) -> Closure {
+pub fn closure(checker: &mut Checker, starts: &[Target]) -> Closure {
     let mut out = Closure::default();
-    let mut seen: HashSet<PathBuf> = HashSet::with_capacity(starts.len() * 2);
-    let mut queue: Vec<PathBuf> = Vec::new();
+    let mut seen: HashSet<Target> = HashSet::with_capacity(starts.len() * 2);
+    let mut queue: Vec<Target> = Vec::new();
     for s in starts {
         if seen.insert(s.clone()) && !matches!(checker.dep(s), DepState::Absent) {
             out.targets.push(s.clone());
@@ -86,7 +86,7 @@ pub fn closure(checker: &mut Checker, starts: &[PathBuf]) -> Closure {
             }
             seen.insert(p.clone());
             if matches!(checker.dep(&p), DepState::Absent) {
-                out.leaves.push(p);
+                out.leaves.push(p.into());
             } else {
                 out.targets.push(p.clone());
                 queue.push(p);
@@ -109,7 +109,7 @@ pub struct Want {
 #[derive(Debug, Default)]
 pub struct Found {
     /// Targets of the closure.
-    pub targets: Vec<PathBuf>,
+    pub targets: Vec<Target>,
     /// With [`Want::ood`]: the out-of-date starts and targets, with reasons.
     pub ood: Vec<(PathBuf, Reason)>,
     /// With [`Want::sources`]: the sources among the leaves.
@@ -192,7 +192,7 @@ fn query_dep_caches() -> Arc<crate::ood::DepCaches> {
 pub fn par_closure(
     build: [u8; 16],
     trust: InodeTrust,
-    starts: &[PathBuf],
+    starts: &[Target],
     want: Want,
     threads: usize,
     known: Option<Arc<dyn KnownAbsent>>,
@@ -201,8 +201,8 @@ pub fn par_closure(
     // 1. Expansion.
     let mut seen: FastSet<OsString> = FastSet::default();
     seen.reserve(starts.len() * 2);
-    let mut nodes: Vec<(PathBuf, DepState)> = Vec::with_capacity(starts.len());
-    let mut frontier: Vec<(PathBuf, Option<DepState>)> = starts
+    let mut nodes: Vec<(Target, DepState)> = Vec::with_capacity(starts.len());
+    let mut frontier: Vec<(Target, Option<DepState>)> = starts
         .iter()
         .filter(|s| seen.insert(s.as_os_str().to_os_string()))
         .map(|s| (s.clone(), None))
@@ -248,7 +248,7 @@ pub fn par_closure(
             DepState::Absent => {}
             DepState::Corrupt(m) => {
                 found.targets.push(t.clone());
-                found.dep_errors.push((t.clone(), m.clone()));
+                found.dep_errors.push((t.to_path_buf(), m.clone()));
             }
             DepState::Present(_) => found.targets.push(t.clone()),
         }
@@ -262,10 +262,10 @@ pub fn par_closure(
 /// One chunk's share of an expansion round.
 #[derive(Default)]
 struct Expanded {
-    nodes: Vec<(PathBuf, DepState)>,
+    nodes: Vec<(Target, DepState)>,
     sources: Vec<PathBuf>,
     dangling: Vec<PathBuf>,
-    next: Vec<(PathBuf, DepState)>,
+    next: Vec<(Target, DepState)>,
     /// The `.dep` files read, for the directories' caches.
     fresh: Option<crate::ood::DepFresh>,
 }
@@ -273,7 +273,7 @@ struct Expanded {
 fn expand(
     build: [u8; 16],
     trust: InodeTrust,
-    chunk: &[(PathBuf, Option<DepState>)],
+    chunk: &[(Target, Option<DepState>)],
     seen: &FastSet<OsString>,
     want: Want,
     known: &Option<Arc<dyn KnownAbsent>>,
@@ -292,7 +292,7 @@ fn expand(
             if seen.contains(p.as_os_str()) || local.contains(p.as_os_str()) {
                 continue;
             }
-            local.insert(p.clone().into_os_string());
+            local.insert(p.as_os_str().to_os_string());
             match ch.dep(&p) {
                 DepState::Absent => {
                     // the checker's source rule, through its stat memo
@@ -300,9 +300,9 @@ fn expand(
                         if ch.stat(&p).is_some()
                             && ch.stat(&paths::with_suffix(&p, ".do")).is_none()
                         {
-                            out.sources.push(p);
+                            out.sources.push(p.into());
                         } else if super::is_dangling(&p) {
-                            out.dangling.push(p);
+                            out.dangling.push(p.into());
                         }
                     }
                 }
@@ -318,7 +318,7 @@ fn expand(
 fn check_levels(
     build: [u8; 16],
     trust: InodeTrust,
-    nodes: &[(PathBuf, DepState)],
+    nodes: &[(Target, DepState)],
     threads: usize,
     known: &Option<Arc<dyn KnownAbsent>>,
 ) -> Vec<(PathBuf, Reason)> {
@@ -386,7 +386,7 @@ fn check_levels(
         .into_iter()
         .enumerate()
         .filter_map(|(i, v)| match v {
-            Some(Verdict::Ood(r)) => Some((nodes[i].0.clone(), r)),
+            Some(Verdict::Ood(r)) => Some((nodes[i].0.to_path_buf(), r)),
             _ => None,
         })
         .collect()
@@ -436,8 +436,8 @@ mod tests {
     use crate::state::inode::InodeTrust;
     use crate::testutil::Tree;
 
-    fn rels(root: &Path, v: &[PathBuf]) -> Vec<String> {
-        let mut v: Vec<PathBuf> = v.iter().map(|p| paths::rel(root, p)).collect();
+    fn rels<P: AsRef<std::path::Path>>(root: &std::path::Path, v: &[P]) -> Vec<String> {
+        let mut v: Vec<PathBuf> = v.iter().map(|p| paths::rel(root, p.as_ref())).collect();
         crate::query::sort_bytes(&mut v);
         v.iter().map(|p| p.to_string_lossy().into_owned()).collect()
     }
@@ -481,9 +481,15 @@ mod tests {
         );
         let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
         let root = t.root();
-        let c = closure(&mut ch, &[root.join("all")]);
+        let c = closure(&mut ch, &[Target::new(root.join("all"))]);
         assert_eq!(rels(&root, &c.targets), ["a.o", "all", "gen", "sub/b.o"]);
-        let c = closure(&mut ch, &[root.join("sub/b.o"), root.join("a.c")]);
+        let c = closure(
+            &mut ch,
+            &[
+                Target::new(root.join("sub/b.o")),
+                Target::new(root.join("a.c")),
+            ],
+        );
         assert_eq!(rels(&root, &c.targets), ["sub/b.o"]);
         assert_eq!(
             rels(&root, &c.leaves),
@@ -498,7 +504,7 @@ mod tests {
             let f = par_closure(
                 [0; 16],
                 InodeTrust::Ctime,
-                &[root.join("all")],
+                &[Target::new(root.join("all"))],
                 want,
                 threads,
                 None,
@@ -541,15 +547,15 @@ mod tests {
         );
         t.write("b.c", "changed");
         t.write("c.o.do", "x");
-        let starts: Vec<PathBuf> = ["a.o", "all", "b.o", "c.o", "lib"]
+        let starts: Vec<Target> = ["a.o", "all", "b.o", "c.o", "lib"]
             .iter()
-            .map(|n| t.p(n))
+            .map(|n| t.t(n))
             .collect();
         let mut one = Checker::new([0; 16], InodeTrust::Ctime);
         let mut want: Vec<(PathBuf, Reason)> = starts
             .iter()
             .filter_map(|s| match one.check(s) {
-                Verdict::Ood(r) => Some((s.clone(), r)),
+                Verdict::Ood(r) => Some((s.to_path_buf(), r)),
                 _ => None,
             })
             .collect();
@@ -589,7 +595,7 @@ mod tests {
             ood: false,
             sources: true,
         };
-        let f = par_closure([0; 16], InodeTrust::Ctime, &[t.p("x")], want, 1, None);
+        let f = par_closure([0; 16], InodeTrust::Ctime, &[t.t("x")], want, 1, None);
         assert!(f.sources.is_empty());
         assert_eq!(f.dangling, [t.p("dep")]);
     }

@@ -17,7 +17,7 @@ pub fn dep_file(operand: &Path) -> PathBuf {
     if in_redo && operand.as_os_str().as_bytes().ends_with(b".dep") {
         operand.to_path_buf()
     } else {
-        crate::state::dep_path(operand)
+        crate::target::Target::new(operand.to_path_buf()).dep_path()
     }
 }
 

@@ -23,6 +23,7 @@ use super::{Here, Problems};
 use crate::paths;
 use crate::state::dep::{self, Dep, Hash, Record};
 use crate::state::inode::Inode;
+use crate::target::Target;
 
 /// What depfix did to one file, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +40,8 @@ struct Refresher {
 impl Refresher {
     /// Refresh the ifchange records of target `t`'s `dep` in place; returns
     /// how many changed.
-    fn refresh(&mut self, t: &Path, dep: &mut Dep) -> usize {
-        let dir = paths::dir_of(t);
+    fn refresh(&mut self, t: &Target, dep: &mut Dep) -> usize {
+        let dir = t.dir();
         let mut n = 0;
         for r in dep.records.iter_mut() {
             let Record::Ifchange { inode, hash, path } = r else {
@@ -71,9 +72,9 @@ impl Refresher {
 
 /// Write `dep` into a temporary beside target `t`'s `.dep`, returning it
 /// (closed; removed if dropped) and the `.dep` path.
-fn write_temp(t: &Path, dep: &Dep) -> std::io::Result<(tempfile::TempPath, PathBuf)> {
+fn write_temp(t: &Target, dep: &Dep) -> std::io::Result<(tempfile::TempPath, PathBuf)> {
     let bytes = dep.encode().map_err(std::io::Error::other)?;
-    let dst = crate::state::dep_path(t);
+    let dst = t.dep_path();
     let redo = paths::dir_of(&dst);
     let redo = if redo.as_os_str().is_empty() {
         Path::new(".")
@@ -81,7 +82,7 @@ fn write_temp(t: &Path, dep: &Dep) -> std::io::Result<(tempfile::TempPath, PathB
         redo
     };
     let mut prefix = std::ffi::OsString::from(crate::state::TMP_PREFIX);
-    prefix.push(paths::base_of(t));
+    prefix.push(t.base());
     prefix.push(".dep.");
     let mut tmp = tempfile::Builder::new().prefix(&prefix).tempfile_in(redo)?;
     tmp.write_all(&bytes)?;
@@ -154,8 +155,8 @@ impl Fixer<'_> {
     }
 
     /// Refresh target `t`'s `.dep` into a pending temporary, if it changes.
-    fn fix_dep(&mut self, t: &Path) {
-        let dp = crate::state::dep_path(t);
+    fn fix_dep(&mut self, t: &Target) {
+        let dp = t.dep_path();
         let mut dep = match std::fs::read(&dp) {
             Ok(b) => match Dep::decode(&b) {
                 Ok(d) => d,
@@ -206,8 +207,8 @@ impl Fixer<'_> {
     fn convert_rec(&mut self, rec: &Path) {
         let name = rec.file_name().map(|n| n.as_bytes()).unwrap_or_default();
         let stem = std::ffi::OsStr::from_bytes(&name[..name.len() - 4]);
-        let t = paths::dir_of(paths::dir_of(rec)).join(stem);
-        let dp = crate::state::dep_path(&t);
+        let t = Target::new(paths::dir_of(paths::dir_of(rec)).join(stem));
+        let dp = t.dep_path();
         if dp.exists() {
             let what = format!("left alone: {} exists", self.show(&dp));
             self.changes.push(Change {
@@ -358,7 +359,7 @@ mod tests {
         assert_eq!(gone(&after), gone(&old));
         // with trust ctime, no hashing would be needed now: inode data equal
         let mut c = Checker::new([0; 16], InodeTrust::Ctime);
-        assert_eq!(c.check(&t.p("b")), Verdict::UpToDate);
+        assert_eq!(c.check(&t.t("b")), Verdict::UpToDate);
         // second run: nothing to do
         assert!(depfix(&here, false, &mut pr).is_empty());
         // leftover temporaries: none

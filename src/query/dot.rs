@@ -24,6 +24,7 @@ use std::path::PathBuf;
 
 use super::closure::{edges, Edge};
 use crate::ood::{Checker, DepState};
+use crate::target::Target;
 
 /// A DOT quoted string for `name`.
 pub fn quote(name: &[u8]) -> String {
@@ -45,8 +46,8 @@ pub fn quote(name: &[u8]) -> String {
 
 /// The DOT text for the targets `targets` (absolute), names shown relative
 /// to the cwd.
-pub fn dot(checker: &mut Checker, targets: &[PathBuf], here: &super::Here) -> String {
-    let mut ts: Vec<(PathBuf, &PathBuf)> = targets.iter().map(|t| (here.show(t), t)).collect();
+pub fn dot(checker: &mut Checker, targets: &[Target], here: &super::Here) -> String {
+    let mut ts: Vec<(PathBuf, &Target)> = targets.iter().map(|t| (here.show(t), t)).collect();
     ts.sort_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
     ts.dedup_by(|a, b| a.0 == b.0);
     let mut out = String::from("digraph d {\n\trankdir=LR;\n\tnode [shape=box];\n");
@@ -103,7 +104,7 @@ mod tests {
         );
         t.target("all", "", &[("ifchange", "a.o"), ("nonexistent", "x\"y")]);
         let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
-        let got = dot(&mut ch, &[t.p("all"), t.p("a.o")], &t.here());
+        let got = dot(&mut ch, &[t.t("all"), t.t("a.o")], &t.here());
         assert_eq!(
             got,
             "digraph d {\n\trankdir=LR;\n\tnode [shape=box];\n\

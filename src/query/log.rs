@@ -35,8 +35,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::{Here, Problems, QueryError};
-use crate::paths;
 use crate::state::rec::{self, Fields};
+use crate::target::Target;
 
 /// What to show besides the log itself.
 #[derive(Clone, Copy, Debug, Default)]
@@ -46,8 +46,8 @@ pub struct Options {
 }
 
 /// The parsed `.log-rec` of target `t`: None when absent, Err when unreadable.
-pub fn log_rec(t: &Path) -> Option<Result<Fields, QueryError>> {
-    let p = crate::state::log_rec_path(t);
+pub fn log_rec(t: &Target) -> Option<Result<Fields, QueryError>> {
+    let p = t.log_rec_path();
     let b = match std::fs::read(&p) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -109,13 +109,13 @@ fn duration_secs(ns: &str) -> Option<String> {
 /// Render the log of `t` (absolute). Err: no log to show (message names the
 /// target as shown and says how to keep one).
 pub fn render(
-    t: &Path,
+    t: &Target,
     here: &Here,
     opts: Options,
     problems: &mut Problems,
 ) -> Result<Vec<u8>, QueryError> {
     let shown = here.show(t);
-    let log = std::fs::read(crate::state::log_path(t));
+    let log = std::fs::read(t.log_path());
     let rec = log_rec(t);
     let log = match (log, &rec) {
         (Ok(b), _) => b,
@@ -125,12 +125,12 @@ pub fn render(
         }
         (Err(e), _) => {
             return Err(QueryError::Io {
-                file: here.show(&crate::state::log_path(t)).display().to_string(),
+                file: here.show(&t.log_path()).display().to_string(),
                 source: e,
             })
         }
     };
-    let rec_file = here.show(&crate::state::log_rec_path(t));
+    let rec_file = here.show(&t.log_rec_path());
     let rec = match rec {
         Some(Ok(r)) => Some(r),
         Some(Err(e)) => {
@@ -193,7 +193,7 @@ struct Writer<'a> {
 
 struct Child {
     started: String,
-    target: PathBuf,
+    target: Target,
     rec: Fields,
 }
 
@@ -211,16 +211,15 @@ impl Writer<'_> {
     }
 
     /// The dependencies of `t` built in this run, by start label.
-    fn children(&mut self, t: &Path, r: &Fields) -> Vec<Child> {
-        let dir = paths::dir_of(t);
-        let base = super::base(t);
+    fn children(&mut self, t: &Target, r: &Fields) -> Vec<Child> {
+        let (dir, base) = (t.dir(), t.base());
         let mut v = Vec::new();
         for dep in rec::get_all(r, "Ifchange") {
             if dep.as_bytes() == base.as_bytes() {
                 continue;
             }
-            let abs = paths::abs_join(dir, Path::new(dep));
-            if self.seen.contains(&abs) {
+            let abs = Target::join(dir, Path::new(dep));
+            if self.seen.contains(abs.path()) {
                 continue;
             }
             let Some(Ok(cr)) = log_rec(&abs) else {
@@ -229,7 +228,7 @@ impl Writer<'_> {
             if rec::get(&cr, "Build") != Some(self.build) {
                 continue;
             }
-            self.seen.insert(abs.clone());
+            self.seen.insert(abs.to_path_buf());
             v.push(Child {
                 started: rec::get(&cr, "Started").unwrap_or("").to_string(),
                 target: abs,
@@ -242,7 +241,7 @@ impl Writer<'_> {
 
     /// The log lines of a target at `depth`, with its children's blocks
     /// merged in by start time.
-    fn body(&mut self, t: &Path, r: &Fields, log: &[u8], depth: usize) {
+    fn body(&mut self, t: &Target, r: &Fields, log: &[u8], depth: usize) {
         let children = self.children(t, r);
         let mut next = children.into_iter().peekable();
         for line in lines(log) {
@@ -271,13 +270,13 @@ impl Writer<'_> {
         let mut m = b"redo ".to_vec();
         m.extend_from_slice(name);
         self.indent(label("Started").as_deref(), depth, &m);
-        let log = match std::fs::read(crate::state::log_path(&c.target)) {
+        let log = match std::fs::read(c.target.log_path()) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => {
                 self.problems.push(format!(
                     "{}: {e}",
-                    self.here.show(&crate::state::log_path(&c.target)).display()
+                    self.here.show(&c.target.log_path()).display()
                 ));
                 Vec::new()
             }
@@ -333,7 +332,7 @@ mod tests {
         }
         let p = t.p(target);
         t.write(
-            &paths::rel(&t.root(), &crate::state::log_rec_path(&p))
+            &crate::paths::rel(&t.root(), &Target::new(p).log_rec_path())
                 .display()
                 .to_string(),
             &s,
@@ -347,7 +346,7 @@ mod tests {
             .collect();
         let p = t.p(target);
         t.write(
-            &paths::rel(&t.root(), &crate::state::log_path(&p))
+            &crate::paths::rel(&t.root(), &Target::new(p).log_path())
                 .display()
                 .to_string(),
             &s,
@@ -375,13 +374,13 @@ mod tests {
         logrec(&t, "old", "OTHER", 7, 8, None, &[]);
         log(&t, "old", &[(7, "old")]);
         let mut pr = Problems::default();
-        let plain = render(&t.p("all"), &t.here(), Options::default(), &mut pr).unwrap();
+        let plain = render(&t.t("all"), &t.here(), Options::default(), &mut pr).unwrap();
         assert_eq!(
             String::from_utf8(plain).unwrap(),
             format!("{} all: start\n{} all: end\n", l(2), l(19))
         );
         let c = render(
-            &t.p("all"),
+            &t.t("all"),
             &t.here(),
             Options {
                 invocation: true,
@@ -401,7 +400,7 @@ mod tests {
             )
         );
         let r = render(
-            &t.p("all"),
+            &t.t("all"),
             &crate::query::Here::absolute(t.p("sub")),
             Options {
                 invocation: false,
@@ -428,7 +427,7 @@ mod tests {
             .join("\n")
         );
         assert!(pr.is_empty(), "{pr:?}");
-        let e = render(&t.p("none"), &t.here(), Options::default(), &mut pr)
+        let e = render(&t.t("none"), &t.here(), Options::default(), &mut pr)
             .unwrap_err()
             .to_string();
         assert!(

@@ -60,7 +60,6 @@ pub mod ood;
 pub mod walk;
 pub mod whichdo;
 
-use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -82,7 +81,7 @@ impl Problems {
     /// lists them), paths shown relative to the cwd, each once.
     pub fn add_dep_errors(&mut self, errors: Vec<(PathBuf, String)>, here: &Here) {
         for (target, msg) in errors {
-            let dep = crate::state::dep_path(&target);
+            let dep = crate::target::Target::new(target).dep_path();
             let prefix = format!("{}: ", dep.display());
             let why = msg.strip_prefix(&prefix).unwrap_or(&msg);
             let line = format!("{}: {why}", here.show(&dep).to_string_lossy());
@@ -168,8 +167,8 @@ impl Here {
     }
 
     /// Paths (of either form) to their shown form, sorted bytewise.
-    pub fn shown_sorted(&self, v: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = v.into_iter().map(|p| self.show(&p)).collect();
+    pub fn shown_sorted<P: AsRef<Path>>(&self, v: impl IntoIterator<Item = P>) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = v.into_iter().map(|p| self.show(p.as_ref())).collect();
         sort_bytes(&mut v);
         v
     }
@@ -177,14 +176,12 @@ impl Here {
 
 /// Sort paths bytewise (not component-wise as `Path`'s `Ord` does) and drop
 /// duplicates.
-pub fn sort_bytes(v: &mut Vec<PathBuf>) {
-    v.sort_unstable_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+pub fn sort_bytes<P: AsRef<Path> + PartialEq>(v: &mut Vec<P>) {
+    v.sort_unstable_by(|a, b| {
+        let (a, b) = (a.as_ref().as_os_str(), b.as_ref().as_os_str());
+        a.as_bytes().cmp(b.as_bytes())
+    });
     v.dedup();
-}
-
-/// The file name of the self-record of target `t`.
-pub(crate) fn base(t: &Path) -> &OsStr {
-    crate::paths::base_of(t)
 }
 
 /// Why a query could not answer about one file; the message names the

@@ -22,6 +22,7 @@ use super::closure::{par_closure, Found, Want};
 use crate::ood::Reason;
 use crate::state::dirlist::KnownAbsent;
 use crate::state::inode::InodeTrust;
+use crate::target::Target;
 use std::sync::Arc;
 
 /// The out-of-date targets among `starts` (absolute or relative, see
@@ -30,7 +31,7 @@ use std::sync::Arc;
 pub fn ood(
     build: [u8; 16],
     trust: InodeTrust,
-    starts: &[PathBuf],
+    starts: &[Target],
     threads: usize,
     known: Option<Arc<dyn KnownAbsent>>,
 ) -> (Vec<(PathBuf, Reason)>, Found) {
@@ -60,7 +61,7 @@ mod tests {
         let mut v: Vec<(String, String)> = ood(
             crate::build_id::new(),
             InodeTrust::Ctime,
-            &[root.join(start)],
+            &[Target::new(root.join(start))],
             threads,
             None,
         )

@@ -15,6 +15,7 @@ use super::{Here, Problems};
 use crate::fasthash::FastSet;
 use crate::state::dirlist::KnownAbsent;
 use crate::state::{REDO_DIR, TMP_PREFIX};
+use crate::target::Target;
 use std::ffi::OsString;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,7 +197,7 @@ impl KnownAbsent for Listing {
 #[derive(Debug, Default)]
 pub struct Targets {
     /// Target paths (`D/X` for each `D/.redo/X.dep`), unsorted.
-    pub targets: Vec<PathBuf>,
+    pub targets: Vec<Target>,
     /// Legacy goredo 1.x `D/.redo/X.rec` files.
     pub legacy: Vec<PathBuf>,
     /// The `.redo` directories met.
@@ -306,7 +307,7 @@ impl Targets {
             Some(redo.parent()?.join(OsStr::from_bytes(stem)))
         };
         if let Some(t) = stem(b".dep") {
-            self.targets.push(t);
+            self.targets.push(Target::new(t));
         } else if stem(b".rec").is_some() {
             self.legacy.push(e.path.to_path_buf());
         }
@@ -354,7 +355,7 @@ mod tests {
         let found = targets(&Here::absolute(t.p("b")), &mut pr);
         assert_eq!(
             found.targets,
-            [t.p("b/c/with space")],
+            [t.t("b/c/with space")],
             "the symlinked dir is not followed"
         );
     }
@@ -376,7 +377,9 @@ mod tests {
         let (mut l1, mut l2) = (Listing::default(), Listing::default());
         let mut a = targets_listing(&here, &mut p1, Some(&mut l1));
         let mut b = targets_par(&here, &mut p2, &mut l2, 3);
-        for v in [&mut a.targets, &mut b.targets, &mut a.legacy, &mut b.legacy] {
+        crate::query::sort_bytes(&mut a.targets);
+        crate::query::sort_bytes(&mut b.targets);
+        for v in [&mut a.legacy, &mut b.legacy] {
             crate::query::sort_bytes(v);
         }
         assert_eq!((a.targets, a.legacy), (b.targets, b.legacy));
@@ -417,7 +420,7 @@ mod tests {
         let mut pr = Problems::default();
         let found = targets(&Here::absolute(t.root()), &mut pr);
         std::fs::set_permissions(t.p("a/.redo"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(found.targets, [t.p("z/y")]);
+        assert_eq!(found.targets, [t.t("z/y")]);
         assert_eq!(pr.0.len(), 1);
         assert!(
             pr.0[0].starts_with("cannot read directory a/.redo: "),

@@ -6,8 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::target::Target;
+
 /// The lines to print and whether a .do was found.
-pub fn whichdo(target: &Path, top_dir: Option<&Path>, cwd: &Path) -> (Vec<PathBuf>, bool) {
+pub fn whichdo(target: &Target, top_dir: Option<&Path>, cwd: &Path) -> (Vec<PathBuf>, bool) {
     let s = crate::dofile::search(target, top_dir);
     let mut lines: Vec<PathBuf> = s.tried.iter().map(|p| crate::paths::rel(cwd, p)).collect();
     let found = s.found.is_some();
@@ -27,7 +29,7 @@ mod tests {
         let t = Tree::new();
         t.write("default.z.do", "");
         t.write("a/b/.keep", "");
-        let (l, found) = whichdo(&t.p("a/b/x.y.z"), Some(&t.root()), &t.p("a"));
+        let (l, found) = whichdo(&t.t("a/b/x.y.z"), Some(&t.root()), &t.p("a"));
         assert!(found);
         let l: Vec<String> = l.iter().map(|p| p.display().to_string()).collect();
         assert_eq!(
@@ -44,7 +46,7 @@ mod tests {
                 "../default.z.do"
             ]
         );
-        let (l, found) = whichdo(&t.p("a/q"), Some(&t.p("a")), &t.p("a"));
+        let (l, found) = whichdo(&t.t("a/q"), Some(&t.p("a")), &t.p("a"));
         assert!(!found);
         assert_eq!(l, [PathBuf::from("q.do"), PathBuf::from("default.do")]);
     }

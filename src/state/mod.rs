@@ -11,34 +11,12 @@ pub mod log;
 pub mod nameindex;
 pub mod rec;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-pub const REDO_DIR: &str = ".redo";
+use crate::target::Target;
+
+pub use crate::target::REDO_DIR;
 pub const TMP_PREFIX: &str = ".redo.";
-
-/// `D/.redo/<base><suffix>` for the target `D/<base>`.
-pub fn state_path(target: &Path, suffix: &str) -> PathBuf {
-    let dir = crate::paths::dir_of(target);
-    let mut name = crate::paths::base_of(target).to_os_string();
-    name.push(suffix);
-    dir.join(REDO_DIR).join(name)
-}
-
-pub fn dep_path(target: &Path) -> PathBuf {
-    state_path(target, ".dep")
-}
-
-pub fn lock_path(target: &Path) -> PathBuf {
-    state_path(target, ".lock")
-}
-
-pub fn log_path(target: &Path) -> PathBuf {
-    state_path(target, ".log")
-}
-
-pub fn log_rec_path(target: &Path) -> PathBuf {
-    state_path(target, ".log-rec")
-}
 
 /// The temporary files of one build of a target. Their names are fixed per
 /// target, not random: only the holder of the target's lock creates them, so
@@ -61,9 +39,8 @@ pub struct TempNames {
 }
 
 impl TempNames {
-    pub fn of(target: &Path) -> TempNames {
-        let dir = crate::paths::dir_of(target);
-        let base = crate::paths::base_of(target);
+    pub fn of(target: &Target) -> TempNames {
+        let (dir, base) = (target.dir(), target.base());
         let name = |suffix: &str| {
             let mut n = std::ffi::OsString::from(TMP_PREFIX);
             n.push(base);

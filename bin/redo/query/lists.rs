@@ -9,6 +9,7 @@ use ferredo::ood::Checker;
 use ferredo::query::closure::Want;
 use ferredo::query::{self, affects, closure, ood, walk, Here, Problems};
 use ferredo::state::dirlist::KnownAbsent;
+use ferredo::target::Target;
 use std::sync::Arc;
 
 use super::{command, env, operands, operands_arg, parse, zero_arg, Out};
@@ -86,6 +87,12 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
     let why = applet == "redo-ood" && m.get_flag("why");
     let here = Here::new(e.cwd.clone());
     let ops = operands(&m, &here);
+    let op_targets = || {
+        ops.iter()
+            .cloned()
+            .map(Target::new)
+            .collect::<Vec<Target>>()
+    };
     let mut problems = Problems::default();
     let (build, trust) = (e.ctx.build_uuid, e.ctx.trust);
     let threads = std::thread::available_parallelism()
@@ -104,7 +111,7 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
             let starts = if ops.is_empty() {
                 walked(&mut problems, &mut listing)
             } else {
-                ops
+                op_targets()
             };
             let want = Want {
                 ood: false,
@@ -116,7 +123,7 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
             }
             problems.add_dep_errors(f.dep_errors, &here);
             let list = if applet == "redo-targets" {
-                f.targets
+                f.targets.into_iter().map(PathBuf::from).collect()
             } else {
                 f.sources
             };
@@ -128,7 +135,7 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
             let starts = if ops.is_empty() {
                 walked(&mut problems, &mut listing)
             } else {
-                ops
+                op_targets()
             };
             let (found, f) = ood::ood(build, trust, &starts, threads, known(listing));
             problems.add_dep_errors(f.dep_errors, &here);
@@ -203,7 +210,7 @@ pub fn whichdo(applet: &'static str, argv: Vec<OsString>) -> i32 {
         Ok(e) => e,
         Err(code) => return code,
     };
-    let target = operands(&m, &Here::absolute(e.cwd.clone())).remove(0);
+    let target = Target::new(operands(&m, &Here::absolute(e.cwd.clone())).remove(0));
     let (lines, found) = query::whichdo::whichdo(&target, e.ctx.top_dir.as_deref(), &e.cwd);
     let mut out = Out::new();
     for l in &lines {
@@ -238,7 +245,7 @@ pub fn dot(applet: &'static str, argv: Vec<OsString>) -> i32 {
     };
     let mut problems = Problems::default();
     let here = Here::new(e.cwd.clone());
-    let mut ops = operands(&m, &here);
+    let mut ops: Vec<Target> = operands(&m, &here).into_iter().map(Target::new).collect();
     if ops.is_empty() {
         ops = walk::targets(&here, &mut problems).targets;
     }

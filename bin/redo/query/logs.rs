@@ -46,7 +46,7 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     let here = Here::new(e.cwd.clone());
-    let target = operands(&m, &here).remove(0);
+    let target = ferredo::target::Target::new(operands(&m, &here).remove(0));
     let opts = query::log::Options {
         invocation: m.get_flag("c"),
         recursive: m.get_flag("r"),

@@ -4,16 +4,15 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::path::Path;
 
 use super::super::Shared;
 use super::Outcome;
 use crate::error::JobError;
-use crate::paths;
 use crate::report::Event;
 use crate::state::dep;
 use crate::state::inode::Inode;
 use crate::state::lock::{self, Attempt};
+use crate::target::Target;
 use std::fs;
 
 /// The target's lock, or what waiting for it came to.
@@ -27,14 +26,14 @@ pub(super) enum Locked {
 /// or ask for a retry that decides again.
 pub(super) fn lock_target(
     sh: &Shared,
-    target: &Path,
+    target: &Target,
     release_slot: &mut dyn FnMut(),
 ) -> Result<Locked, JobError> {
-    let lock_path = crate::state::lock_path(target);
+    let lock_path = target.lock_path();
     // .redo/ usually exists: create it only when the lock file cannot be.
     let attempt = match lock::try_lock(&lock_path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let redo_dir = paths::dir_of(target).join(crate::state::REDO_DIR);
+            let redo_dir = target.dir().join(crate::state::REDO_DIR);
             fs::create_dir_all(&redo_dir)
                 .map_err(|e| JobError::io(format!("creating {}", sh.show(&redo_dir)), e))?;
             lock::try_lock(&lock_path)
@@ -70,15 +69,14 @@ pub(super) struct OldDep {
 
 impl OldDep {
     /// None when there is no `.dep` or it cannot be read (warned: rebuilt).
-    pub(super) fn read(sh: &Shared, target: &Path) -> Option<OldDep> {
+    pub(super) fn read(sh: &Shared, target: &Target) -> Option<OldDep> {
         use std::os::unix::fs::MetadataExt;
-        let path = crate::state::dep_path(target);
+        let path = target.dep_path();
         let mut f = File::open(&path).ok()?;
         let meta = f.metadata().ok()?;
         let mut b = Vec::with_capacity(meta.len() as usize);
         f.read_to_end(&mut b).ok()?;
-        let base = Path::new(paths::base_of(target));
-        match dep::decode_self(&b, base) {
+        match dep::decode_self(&b, target.base_path()) {
             Ok((build, self_rec)) => Some(OldDep {
                 build,
                 self_rec,
@@ -116,7 +114,7 @@ impl OldDep {
 
 /// Is `target` out of date, decided now from scratch (what the tree holds
 /// after another process's build), as a fresh `redo-ifchange` would decide?
-pub(super) fn still_out_of_date(sh: &Shared, target: &Path) -> bool {
+pub(super) fn still_out_of_date(sh: &Shared, target: &Target) -> bool {
     let mut checker = crate::ood::Checker::new(sh.ctx.build_uuid, sh.ctx.trust);
     let verdict = checker.check(target);
     if sh.ctx.flags.debug {

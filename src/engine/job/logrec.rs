@@ -5,12 +5,12 @@
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use super::super::Shared;
 use crate::dofile;
 use crate::state::dep::{Dep, Record};
+use crate::target::Target;
 
 /// What one run of a `.do` was, for its record.
 pub(super) struct Run<'a> {
@@ -25,7 +25,7 @@ pub(super) struct Run<'a> {
     pub committed: bool,
 }
 
-pub(super) fn write_log_rec(sh: &Shared, target: &Path, found: &dofile::Found, run: &Run<'_>) {
+pub(super) fn write_log_rec(sh: &Shared, target: &Target, found: &dofile::Found, run: &Run<'_>) {
     use crate::state::log::tai64n;
     let Run {
         args,
@@ -68,7 +68,7 @@ pub(super) fn write_log_rec(sh: &Shared, target: &Path, found: &dofile::Found, r
         );
     }
     if committed {
-        if let Ok(b) = fs::read(crate::state::dep_path(target)) {
+        if let Ok(b) = fs::read(target.dep_path()) {
             if let Ok(d) = Dep::decode(&b) {
                 for r in &d.records {
                     if let Record::Ifchange { path, .. } = r {
@@ -78,5 +78,5 @@ pub(super) fn write_log_rec(sh: &Shared, target: &Path, found: &dofile::Found, r
             }
         }
     }
-    let _ = fs::write(crate::state::log_rec_path(target), s);
+    let _ = fs::write(target.log_rec_path(), s);
 }

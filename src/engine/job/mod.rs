@@ -40,6 +40,7 @@ use crate::state::dep::{self, Record};
 use crate::state::inode::Inode;
 use crate::sys::signals;
 use crate::sys::spawn::{self as spawning, SpawnSpec};
+use crate::target::Target;
 pub use child::ChildBase;
 use decide::{Decision, Locked};
 
@@ -66,7 +67,7 @@ pub struct JobInfo {
 }
 
 pub struct JobSpec {
-    pub target: PathBuf,
+    pub target: Target,
     pub force: bool,
     /// `-x`: trace this invocation's .do files.
     pub trace: bool,
@@ -132,7 +133,7 @@ fn prepare(
     let Some(found) = search.found else {
         return Err(JobError::NoDo);
     };
-    let tdir = paths::dir_of(target);
+    let tdir = target.dir();
     if found.is_default {
         info.default_do = Some(found.do_path.clone());
     }
@@ -213,7 +214,7 @@ fn run_do(
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| JobError::io("creating a pipe for the .do's stderr", e.into()))?;
     let log = if sh.ctx.flags.logs {
-        File::create(crate::state::log_path(target)).ok()
+        File::create(target.log_path()).ok()
     } else {
         None
     };
@@ -356,9 +357,9 @@ fn finish(
 }
 
 /// The commit step to die at, if `REDO_FERREDO_FAILPOINT` names this target.
-fn failpoint(sh: &Shared, target: &Path) -> Option<commit::Step> {
+fn failpoint(sh: &Shared, target: &Target) -> Option<commit::Step> {
     let (step, name) = sh.ctx.failpoint.as_ref()?;
-    if name.as_os_str() != paths::base_of(target) {
+    if name.as_os_str() != target.base() {
         return None;
     }
     commit::Step::parse(step)

@@ -10,6 +10,7 @@ use super::{Fact, RunShare, SelfRecord};
 use crate::env::Context;
 use crate::fasthash::{FastMap, FastSet};
 use crate::ood::{Checker, Verdict};
+use crate::target::Target;
 
 /// By the operands' positions: what the share vouched for of each (its
 /// self-record, if the file was as recorded).
@@ -21,7 +22,7 @@ pub(crate) type SelfRecs = Vec<Option<Option<SelfRecord>>>;
 pub(crate) fn apply_share(
     share: &mut RunShare,
     checker: &mut Checker,
-    targets: &[PathBuf],
+    targets: &[Target],
     ctx: &Context,
 ) -> (Vec<Option<Verdict>>, SelfRecs) {
     use super::Known;
@@ -54,7 +55,7 @@ pub(crate) fn apply_share(
 /// one of these targets from another stops there; note them in `preset`.
 pub(crate) fn seed<'t>(
     checker: &mut Checker,
-    targets: &'t [PathBuf],
+    targets: &'t [Target],
     verdicts: Vec<Option<Verdict>>,
     preset: &mut FastSet<&'t std::ffi::OsStr>,
 ) {
@@ -79,13 +80,13 @@ pub(crate) fn seed<'t>(
 /// verdicts to the nested processes. Returns the dependencies checked.
 pub(crate) fn complete_fan_ins(
     checker: &mut Checker,
-    ood: &[PathBuf],
+    ood: &[Target],
     preset: &FastSet<&std::ffi::OsStr>,
-) -> Vec<PathBuf> {
+) -> Vec<Target> {
     use crate::state::dep::Record;
     let mut checked = Vec::new();
     let mut seen: FastSet<OsString> = FastSet::default();
-    let mut chain: Vec<PathBuf> = ood
+    let mut chain: Vec<Target> = ood
         .iter()
         .filter(|t| !preset.contains(t.as_os_str()))
         .cloned()
@@ -105,14 +106,13 @@ pub(crate) fn complete_fan_ins(
             if dep.build == checker.build_id() || dep.has_always() {
                 continue;
             }
-            let tdir = crate::paths::dir_of(&t);
-            let base = crate::paths::base_of(&t);
+            let (tdir, base) = (t.dir(), t.base());
             for r in dep.records.iter() {
                 if let Record::Ifchange { path, .. } = r {
                     if path.as_os_str() == base {
                         continue;
                     }
-                    let abs = crate::paths::abs_join(tdir, path);
+                    let abs = Target::join(tdir, path);
                     if preset.contains(abs.as_os_str()) {
                         continue;
                     }
@@ -145,7 +145,7 @@ pub(crate) fn complete_fan_ins(
 /// own memos, at the same time as ours.
 pub(crate) fn harvest_all(
     checker: &mut Checker,
-    roots: &[PathBuf],
+    roots: &[Target],
     preset: &FastSet<&std::ffi::OsStr>,
 ) -> Vec<Fact> {
     let (mut facts, mut cycle) = harvest(checker, roots, &|p| preset.contains(p), true);
@@ -164,7 +164,7 @@ pub(crate) fn harvest_all(
     let theirs = if checker.has_parked() {
         let preset: FastSet<OsString> = preset.iter().map(|p| p.to_os_string()).collect();
         checker.on_parked(move |ch, part| {
-            let ood: Vec<PathBuf> = part
+            let ood: Vec<Target> = part
                 .iter()
                 .filter(|p| matches!(ch.check(p), Verdict::Ood(_)))
                 .cloned()
@@ -201,7 +201,7 @@ fn fact_of(t: PathBuf, v: crate::ood::Vouch) -> Fact {
 /// its ancestors (the targets being checked above its part) as a cycle.
 fn harvest(
     checker: &mut Checker,
-    roots: &[PathBuf],
+    roots: &[Target],
     preset: &dyn Fn(&std::ffi::OsStr) -> bool,
     parent: bool,
 ) -> (Vec<Fact>, bool) {
@@ -211,9 +211,9 @@ fn harvest(
         Done,
     }
     struct Frame {
-        children: Vec<PathBuf>,
+        children: Vec<Target>,
         next: usize,
-        t: Option<PathBuf>,
+        t: Option<Target>,
     }
     let mut marks: FastMap<OsString, Mark> = FastMap::default();
     marks.reserve(roots.len());
@@ -237,7 +237,7 @@ fn harvest(
     while let Some(top) = stack.last_mut() {
         if top.next == top.children.len() {
             if let Some(Some(t)) = stack.pop().map(|f| f.t) {
-                marks.insert(t.into_os_string(), Mark::Done);
+                marks.insert(t.into_path_buf().into_os_string(), Mark::Done);
             }
             continue;
         }
@@ -258,7 +258,7 @@ fn harvest(
         let children = enter(checker, &c, &mut facts);
         if children.is_empty() {
             // A leaf of the walk (most nodes): done as soon as entered.
-            marks.insert(c.into_os_string(), Mark::Done);
+            marks.insert(c.into_path_buf().into_os_string(), Mark::Done);
             continue;
         }
         marks.insert(c.as_os_str().to_owned(), Mark::Open);
@@ -273,7 +273,7 @@ fn harvest(
 
 /// Enter a node of the harvest walk: push its fact, and return the children
 /// its verdict examined (none below an up-to-date target or a source).
-fn enter(checker: &mut Checker, t: &Path, facts: &mut Vec<Fact>) -> Vec<PathBuf> {
+fn enter(checker: &mut Checker, t: &Target, facts: &mut Vec<Fact>) -> Vec<Target> {
     use crate::ood::DepState;
     use crate::state::dep::Record;
     let v = checker.check(t);
@@ -281,13 +281,10 @@ fn enter(checker: &mut Checker, t: &Path, facts: &mut Vec<Fact>) -> Vec<PathBuf>
         DepState::Present(d) => d,
         _ => return Vec::new(),
     };
-    let tdir = crate::paths::dir_of(t);
-    let base = crate::paths::base_of(t);
+    let (tdir, base) = (t.dir(), t.base());
     let deps = dep.records.iter().filter_map(|r| match r {
-        Record::Ifchange { path, .. } if path.as_os_str() != base => {
-            Some(crate::paths::abs_join(tdir, path))
-        }
-        Record::IfchangeNonexistent(path) => Some(crate::paths::abs_join(tdir, path)),
+        Record::Ifchange { path, .. } if path.as_os_str() != base => Some(Target::join(tdir, path)),
+        Record::IfchangeNonexistent(path) => Some(Target::join(tdir, path)),
         _ => None,
     });
     match v {
@@ -313,10 +310,7 @@ fn enter(checker: &mut Checker, t: &Path, facts: &mut Vec<Fact>) -> Vec<PathBuf>
 
 /// The dependencies an out-of-date verdict examined: those before the one
 /// that decided it, and that one too when it is itself out of date.
-fn examined_before(
-    deps: impl Iterator<Item = PathBuf>,
-    reason: &crate::ood::Reason,
-) -> Vec<PathBuf> {
+fn examined_before(deps: impl Iterator<Item = Target>, reason: &crate::ood::Reason) -> Vec<Target> {
     use crate::ood::Reason;
     let (cause, include) = match reason {
         Reason::DepOod(p, _) => (p, true),
@@ -328,7 +322,7 @@ fn examined_before(
     };
     let mut out = Vec::new();
     for d in deps {
-        if d == *cause {
+        if d.path() == cause.as_path() {
             if include {
                 out.push(d);
             }

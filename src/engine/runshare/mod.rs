@@ -124,7 +124,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 mod entry;
 pub(crate) mod harvest;
@@ -429,7 +429,7 @@ impl RunShare {
     /// What the share says about each of `targets` (absolute, clean), in
     /// order. Also remembers the epoch, which tags what this process appends
     /// later: call it before checking anything.
-    pub fn lookup(&mut self, targets: &[PathBuf]) -> Vec<Option<Known>> {
+    pub fn lookup<P: AsRef<Path>>(&mut self, targets: &[P]) -> Vec<Option<Known>> {
         let mut out = vec![None; targets.len()];
         let Ok(_lock) = Locked::take(&self.fd, false) else {
             return out;
@@ -458,7 +458,7 @@ impl RunShare {
         }
         let mut scratch = vec![0u8; 512];
         for (i, t) in targets.iter().enumerate() {
-            let pb = t.as_os_str().as_bytes();
+            let pb = t.as_ref().as_os_str().as_bytes();
             let mut off = u64_at(&heads, (bucket(pb) * 8) as usize).unwrap_or(0);
             let (mut built, mut verified, mut ood) = (None, None, None);
             let mut seen_verified_stale = false;
@@ -665,7 +665,7 @@ mod tests {
         let ts: Vec<PathBuf> = (0..10000)
             .map(|i| PathBuf::from(format!("/t/{i}")))
             .collect();
-        s.lookup(&[]);
+        s.lookup::<PathBuf>(&[]);
         let facts: Vec<Fact> = ts
             .iter()
             .step_by(2)
