@@ -1063,6 +1063,8 @@ def main():
         for n in ns:
             for wk in workloads:
                 check_shape(ctx, wk, n)
+        if not args.keep and not args.dir:
+            shutil.rmtree(bench, ignore_errors=True)
         return
     results = []
     for n in ns:
