@@ -603,23 +603,28 @@ LABELS = {"ferredo-nosync": "ferredo nosync", "ferredo": "ferredo fsync",
 
 
 class Binaries:
-    """The redo binaries under test, lettered A ($FERREDO_REDO), B, ... Each gets a bin dir
-    of applet symlinks, first on PATH for its tools: the .do files run redo-ifchange."""
+    """The redo binaries under test: A ($FERREDO_REDO), B ($FERREDO_REDO_B), then C, D, ...
+    for other paths. Each gets a bin dir of applet symlinks, first on PATH for its tools:
+    the .do files run redo-ifchange."""
 
     def __init__(self, bench, default):
         self.bench, self.default, self.all = bench, default, []
 
     def get(self, sel):
-        path = self.default if not sel else sel
-        if sel == "B":
-            path = os.environ.get("FERREDO_REDO_B") or sys.exit("bench.py: @B needs $FERREDO_REDO_B")
-        path = os.path.abspath(path)
+        b_path = os.environ.get("FERREDO_REDO_B")
+        if sel == "B" and not b_path:
+            sys.exit("bench.py: @B needs $FERREDO_REDO_B")
+        path = os.path.abspath(self.default if not sel else b_path if sel == "B" else sel)
         for b in self.all:
             if b.path == path:
                 return b
         if not os.access(path, os.X_OK):
             sys.exit(f"bench.py: {path}: not an executable")
-        letter = "ABCDEFGH"[len(self.all)]
+        named = {os.path.abspath(self.default): "A"}
+        if b_path:
+            named[os.path.abspath(b_path)] = "B"
+        taken = {b.letter for b in self.all}
+        letter = named.get(path) or next(c for c in "CDEFGHIJ" if c not in taken)
         bindir = os.path.join(self.bench, "bin-" + letter)
         os.makedirs(bindir, exist_ok=True)
         for a in APPLETS:
@@ -1034,7 +1039,8 @@ def main():
     tools = [Tool(s, binaries, env, make, ninja) for s in args.tools.split(",")]
     for i, t in enumerate(tools):
         t.dirname = f"work{i}-{t.name}"
-        t.label_ab = t.label + (f" [{t.binary.letter}]" if t.binary and len(binaries.all) > 1 else "")
+        ab = t.binary and (t.binary.letter != "A" or len(binaries.all) > 1)
+        t.label_ab = t.label + (f" [{t.binary.letter}]" if ab else "")
     floor = Floor(bench, env, 0)
     floor.dirname, floor.label_ab = "floor", floor.label
 
@@ -1051,7 +1057,7 @@ def main():
 
     print(f"ferredo benchmarks in {bench}  (own interleaved timing loop; "
           f"RSS: {'GNU time %M' if ctx.runner.gnutime else 'n/a'})")
-    for b in binaries.all:
+    for b in sorted(binaries.all, key=lambda b: b.letter):
         rev = f" (built from {os.environ.get('FERREDO_REV', '?')})" if b.path == os.path.abspath(redo) else ""
         print(f"redo {b.letter} = {b.path}{rev}")
     print(f"make={make}\nninja={ninja}")
