@@ -1016,23 +1016,8 @@ def parse_args():
     return ap.parse_args()
 
 
-def main():
-    args = parse_args()
-    ns = [int(x) for x in (args.n or ("1000" if args.quick else "1000,10000")).split(",")]
-    workloads = args.workloads.split(",")
-    js_wanted = "jobserver" in workloads
-    workloads = [w for w in workloads if w != "jobserver"]
-    for wk in workloads:
-        if wk not in SHAPES:
-            sys.exit(f"bench.py: unknown shape {wk!r} (know {', '.join(SHAPES)}, jobserver)")
-
-    redo = os.environ.get("FERREDO_REDO")
-    make = os.environ.get("FERREDO_MAKE44")
-    ninja = os.environ.get("FERREDO_NINJA")
-    for var, val in (("FERREDO_REDO", redo), ("FERREDO_MAKE44", make), ("FERREDO_NINJA", ninja)):
-        if not val:
-            sys.exit(f"bench.py: ${var} is not set: run compat/bench/run.sh")
-
+def make_context(args, redo, make, ninja):
+    """The scratch dir, the tools (each with its work dir name and label) and the floor."""
     bench = scratch_dir(args)
     env = {k: v for k, v in os.environ.items() if k not in SCRUB and not k.startswith("REDO_")}
     binaries = Binaries(bench, redo)
@@ -1050,45 +1035,69 @@ def main():
             return None
         return next((a for a in tools if a.name == t.name and a.binary and a.binary.letter == "A"), None)
 
-    ctx = types.SimpleNamespace(
-        args=args, bench=bench, tools=tools, floor=floor, runner=Runner(bench), tool_a=tool_a,
-        runs=args.runs or (5 if args.quick else 10), runs_full=None,
+    return types.SimpleNamespace(
+        args=args, bench=bench, env=env, binaries=binaries, tools=tools, floor=floor,
+        runner=Runner(bench), tool_a=tool_a, runs=args.runs or (5 if args.quick else 10),
+        runs_full=None, redo=redo, make=make, ninja=ninja,
         workdir=lambda base, t: os.path.join(base, t.dirname))
 
-    print(f"ferredo benchmarks in {bench}  (own interleaved timing loop; "
+
+def print_header(ctx):
+    print(f"ferredo benchmarks in {ctx.bench}  (own interleaved timing loop; "
           f"RSS: {'GNU time %M' if ctx.runner.gnutime else 'n/a'})")
-    for b in sorted(binaries.all, key=lambda b: b.letter):
-        rev = f" (built from {os.environ.get('FERREDO_REV', '?')})" if b.path == os.path.abspath(redo) else ""
+    for b in sorted(ctx.binaries.all, key=lambda b: b.letter):
+        rev = f" (built from {os.environ.get('FERREDO_REV', '?')})" if b.letter == "A" else ""
         print(f"redo {b.letter} = {b.path}{rev}")
-    print(f"make={make}\nninja={ninja}")
+    print(f"make={ctx.make}\nninja={ctx.ninja}")
     print(machine_line())
-    print(create_probe(bench))
+    print(create_probe(ctx.bench))
     print(f"load average at start: {loadavg()}\n", flush=True)
+
+
+def run_jobserver(ctx):
+    kit = os.environ.get("FERREDO_KIT") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                        "..", "kit")
+    env = dict(ctx.env, PATH=ctx.binaries.get("").bindir + ":" + ctx.env.get("PATH", ""))
+    runs = ctx.args.runs_js or (1 if ctx.args.quick else 3)
+    return js_bench(ctx.bench, env, {}, ctx.make, os.path.join(kit, "jsserve"), runs,
+                    [t.name for t in ctx.tools])
+
+
+def main():
+    args = parse_args()
+    ns = [int(x) for x in (args.n or ("1000" if args.quick else "1000,10000")).split(",")]
+    workloads = args.workloads.split(",")
+    js_wanted = "jobserver" in workloads
+    workloads = [w for w in workloads if w != "jobserver"]
+    for wk in workloads:
+        if wk not in SHAPES:
+            sys.exit(f"bench.py: unknown shape {wk!r} (know {', '.join(SHAPES)}, jobserver)")
+    redo = os.environ.get("FERREDO_REDO")
+    make = os.environ.get("FERREDO_MAKE44")
+    ninja = os.environ.get("FERREDO_NINJA")
+    for var, val in (("FERREDO_REDO", redo), ("FERREDO_MAKE44", make), ("FERREDO_NINJA", ninja)):
+        if not val:
+            sys.exit(f"bench.py: ${var} is not set: run compat/bench/run.sh")
+    ctx = make_context(args, redo, make, ninja)
+    print_header(ctx)
 
     if args.check:
         for n in ns:
             for wk in workloads:
                 check_shape(ctx, wk, n)
         if not args.keep and not args.dir:
-            shutil.rmtree(bench, ignore_errors=True)
+            shutil.rmtree(ctx.bench, ignore_errors=True)
         return
     results = []
     for n in ns:
         ctx.runs_full = args.runs_full or (1 if (args.quick or n > 1000) else 3)
         for wk in workloads:
             results.append(bench_shape(ctx, wk, n))
-    js = []
-    if js_wanted:
-        jsserve = os.path.join(os.environ.get("FERREDO_KIT") or
-                               os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kit"),
-                               "jsserve")
-        js_env = dict(env, PATH=binaries.get("").bindir + ":" + env.get("PATH", ""))
-        js = js_bench(bench, js_env, {}, make, jsserve, args.runs_js or (1 if args.quick else 3),
-                      [t.name for t in tools])
+    js = run_jobserver(ctx) if js_wanted else []
     print(f"load average at end: {loadavg()}   ({time.strftime('%Y-%m-%d %H:%M:%S %Z')})")
-    out = args.json or os.path.join(bench, "results.json")
+    out = args.json or os.path.join(ctx.bench, "results.json")
     meta = {"machine": machine_line(), "rev": os.environ.get("FERREDO_REV"),
-            "binaries": {b.letter: b.path for b in binaries.all}, "tools": args.tools,
+            "binaries": {b.letter: b.path for b in ctx.binaries.all}, "tools": args.tools,
             "make": make, "ninja": ninja}
     with open(out, "w") as f:
         json.dump({"meta": meta, "shapes": results, "jobserver": js}, f, indent=1)
