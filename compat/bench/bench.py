@@ -1102,6 +1102,8 @@ def main():
     with open(out, "w") as f:
         json.dump({"meta": meta, "shapes": results, "jobserver": js}, f, indent=1)
     print(f"\nresults: {out}")
+    if args.json and not args.keep and not args.dir:   # nothing left there worth keeping
+        shutil.rmtree(ctx.bench, ignore_errors=True)
 
 
 if __name__ == "__main__":
