@@ -1,21 +1,29 @@
 #!/usr/bin/env python3
-"""ferredo benchmarks: one workload, three build descriptions (.do files, a Makefile, a
+"""ferredo benchmarks: one build shape, three build descriptions (.do files, a Makefile, a
 build.ninja), timed with ferredo, GNU make 4.4.1 and ninja, next to a spawn floor.
 
 Run through compat/bench/run.sh, which builds ferredo, provides the tools and exports
 FERREDO_REDO (the release binary), FERREDO_MAKE44 and FERREDO_NINJA.
 
-Workloads (N = 1000 and 10000; --quick: 1000 only, fewer runs):
-  trivial  N independent targets tK.t made by `echo x` from nothing: exactly the floor's
-         work per target (one `sh -c 'echo x >f'`), plus all
-  flat   N independent targets tK.t, each from its own source tK.in (`echo x`), plus all;
-         in redo each .do also runs `redo-ifchange $2.in` (a second process per target)
-  dirs   the same N targets spread over nested dirs (10 per leaf dir, base-10 tree of
-         dirs), built by ONE default.t.do at the top (upward .do search)
-  chain  a chain of N/10 targets, c1 <- chain.in, cK <- c(K-1) (`cat`). N/10, not N:
-         a redo chain keeps one redo+sh per link alive (a 10000-deep process stack)
-  tree   fan-in tree: N leaves lK.lf <- lK.in, internal nodes `cat` 10 children, up to
-         one root
+Shapes (N = 1000 and 10000; --quick: 1000 only, fewer rounds). All but trivial's and
+flat's/dirs' targets are `cat` of their inputs, so a change travels up to `all`:
+  trivial  N targets tK.t made from nothing by `echo x`: exactly the floor's work per
+         target. One change = removing a target (there is no source)
+  flat   N targets tK.t, each from its own source tK.in (`echo x`); in redo each .do also
+         runs `redo-ifchange $2.in` (a second process per target)
+  dirs   flat spread over a base-10 tree of dirs (10 per leaf dir), ONE default.t.do at
+         the top (upward .do search)
+  deep   a narrow 7-level tree of dirs (fan-out 2 at N=1000, 3 at 10000), 10 targets per
+         leaf dir made by ONE default.t.do at the top (each lookup climbs 7 dirs), and a
+         sum.ag in every dir concatenating its children's (one change rebuilds a path)
+  mixed  sources in src/, targets in out/: out/pK/fI.o <- src/pK/fI.c + src/pK/pkg.h (a
+         target next to the sources), out/pK.lib <- the package's .o; default.do files
+         at the top, in src/ and in out/
+  wide   one target concatenating all N sources (one very wide fan-in)
+  narrow N/4 targets concatenating 4 sources each (many small fan-ins)
+  chain  a chain of N/10 targets, c1 <- chain.in, cK <- c(K-1). N/10, not N: a redo
+         chain keeps one redo+sh per link alive (a 10000-deep process stack)
+  tree   fan-in tree: N leaves lK.lf <- lK.in, internal nodes concatenate 10 children
 
   jobserver  (not N-dependent) the jobserver mix of issue 3: 12 redo targets, a .do
          running `make` (no -j) on 12 recipes and a .do running `cargo build --offline`
@@ -29,14 +37,29 @@ Workloads (N = 1000 and 10000; --quick: 1000 only, fewer runs):
 Every all.do writes output: in redo a target that writes nothing is out of date forever,
 and the no-op would then measure a rebuild of `all`.
 
-Columns: full build -j1 and -j2 (from a fresh copy), no-op rebuild, rebuild after
-changing the content of one source (all -j1), and peak RSS (the largest single process,
-GNU time %M) of the -j2 full build and of the no-op. ferredo runs as `redo-ifchange -jJ
-all`, with REDO_NO_SYNC=1 and with the default fsyncs; make as `make -r -s -jJ all`;
-ninja as `ninja -jJ all`. The floor is N+internal `/bin/sh -c 'echo x >f'` spawns from a
-tiny C spawner (xargs if there is no C compiler). Timing is the median of the runs
-(hyperfine when installed, else our own loop). Nothing is asserted: a failing command is
-reported as FAIL and the table goes on.
+Every figure is interleaved: the tools take turns round by round (the order rotated each
+round), each command started directly from Python, so that a VM whose speed drifts over
+minutes moves all tools alike and the ratios stay put. Two tables per shape:
+
+  full build   from a fresh copy, -j1 and -j2, with the spawn floor (N `/bin/sh -c 'echo x
+               >f'` from a tiny C spawner; xargs without a C compiler) as one more row;
+               ratio rows to the floor and to ninja.
+  edit -> build -> build   (-j1) the headline. Each round, each tool in turn: edit one
+               source (a new content; trivial: remove a target), time the rebuild
+               ("change"), then the no-op right after it ("no-op after"): what a person
+               meets. Then rounds of a back-to-back no-op ("settled"), after which
+               ferredo runs redo-ood, redo-sources and redo-targets at the top of the tree
+               (ratio to ninja's settled no-op). Peak RSS (GNU time %M, the largest single
+               process) of the settled no-op, and "check": every target's content
+               recomputed from the rules after the full builds and after the loop.
+
+ferredo runs as `redo-ifchange -jJ all`, with REDO_NO_SYNC=1 (ferredo-nosync) or the
+default fsyncs (ferredo); make as `make -r -s -jJ all`; ninja as `ninja -jJ all`. A ferredo
+tool may name another binary, `ferredo-nosync@/path/to/redo` (`@B` = $FERREDO_REDO_B), for
+an A/B run: both binaries in the same rounds, with a ratio row B / A. --check only checks
+every shape's builds (full, one change, a no-op rewriting nothing), untimed. --json PATH
+keeps every sample. Nothing is asserted: a failing command is reported as FAIL and the
+table goes on.
 """
 import argparse
 import json
@@ -49,6 +72,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 APPLETS = [
     "redo", "redo-ifchange", "redo-ifcreate", "redo-always", "redo-stamp", "redo-whichdo",
@@ -89,7 +113,15 @@ int main(int argc, char **argv)
 """
 
 
+
 # ---- workload generation -------------------------------------------------------------------
+#
+# A shape is a list of rules (target, [inputs], action), action "echo" (`echo x`, no
+# input read) or "cat" (the inputs concatenated, in order), in an order where every
+# input comes before the rules that read it. The Makefile and build.ninja are derived
+# from the rules; each shape's generator writes its own .do files (that is what the shapes
+# are about: where the .do files are and how far up redo must look for them) and may give
+# make pattern rules where the old figures used them.
 
 def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -97,117 +129,281 @@ def write(path, text):
         f.write(text)
 
 
+def leaf_path(j, base, levels):
+    """Directory of leaf j in a tree of `levels` levels, `base` children per directory."""
+    digits = []
+    for _ in range(levels):
+        j, r = divmod(j, base)
+        digits.append(r)
+    return "/".join(f"d{x}" for x in reversed(digits))
+
+
+def shape_trivial(w, n):
+    """N targets made from nothing by `echo x`: exactly the floor's work per target.
+    There is no source to edit: the one change removes a target."""
+    w.rules = [(f"t{i}.t", [], "echo") for i in range(n)]
+    w.root = [r[0] for r in w.rules]
+    w.change, w.change_rm = f"t{n // 2}.t", True
+    w.dofiles["default.t.do"] = "echo x\n"
+    w.make_head, w.make_pattern = ["%.t:", "\techo x > $@"], ".t"
+
+
+def shape_flat(w, n):
+    """N targets tK.t, each from its own source tK.in; the .do also runs redo-ifchange (a
+    second process per target)."""
+    w.sources = [f"t{i}.in" for i in range(n)]
+    w.rules = [(f"t{i}.t", [f"t{i}.in"], "echo") for i in range(n)]
+    w.root = [r[0] for r in w.rules]
+    w.change = f"t{n // 2}.in"
+    w.dofiles["default.t.do"] = 'redo-ifchange "$2.in"\necho x\n'
+    w.make_head, w.make_pattern = ["%.t: %.in", "\techo x > $@"], ".t"
+
+
+def shape_dirs(w, n):
+    """flat spread over a base-10 tree of dirs, 10 targets per leaf dir, ONE default.t.do
+    at the top (upward .do search, 2-4 levels)."""
+    leaves = max(1, n // 10)
+    digits = max(1, math.ceil(math.log10(leaves))) if leaves > 1 else 1
+    for i in range(n):
+        d = leaf_path(i // 10, 10, digits)
+        w.sources.append(f"{d}/t{i}.in")
+        w.rules.append((f"{d}/t{i}.t", [f"{d}/t{i}.in"], "echo"))
+    w.root = [r[0] for r in w.rules]
+    w.change = w.sources[n // 2]
+    w.dofiles["default.t.do"] = 'redo-ifchange "$2.in"\necho x\n'
+    w.make_head, w.make_pattern = ["%.t: %.in", "\techo x > $@"], ".t"
+
+
+DEEP_LEVELS = 7
+
+
+def shape_deep(w, n):
+    """A narrow, DEEP_LEVELS-deep tree of dirs (fan-out 2 at N=1000, 3 at N=10000), 10
+    targets per leaf dir, `cat` of their own source, made by ONE default.t.do at the top:
+    each lookup tries two names in every dir on the way up. Every dir has a sum.ag (its own
+    sum.ag.do) concatenating its children's, so one change rebuilds a path to the top."""
+    leaves = max(1, n // 10)
+    base = 2
+    while base ** DEEP_LEVELS < leaves:
+        base += 1
+    sums = {}    # dir -> its inputs (target .t files, or the children's sum.ag)
+    for i in range(n):
+        d = leaf_path(i // 10, base, DEEP_LEVELS)
+        w.sources.append(f"{d}/t{i}.in")
+        w.rules.append((f"{d}/t{i}.t", [f"{d}/t{i}.in"], "cat"))
+        sums.setdefault(d, []).append(f"{d}/t{i}.t")
+    level = sorted(sums)
+    for _ in range(DEEP_LEVELS):
+        parents = {}
+        for d in level:
+            w.rules.append((f"{d}/sum.ag", sums[d], "cat"))
+            rel = " ".join(os.path.relpath(x, d) for x in sums[d])
+            w.dofiles[f"{d}/sum.ag.do"] = f"redo-ifchange {rel}\ncat {rel}\n"
+            parent = os.path.dirname(d)
+            if parent:
+                sums.setdefault(parent, []).append(f"{d}/sum.ag")
+                parents[parent] = True
+            else:
+                w.root.append(f"{d}/sum.ag")
+        level = sorted(parents)
+    w.change = w.sources[n // 2]
+    w.dofiles["default.t.do"] = 'redo-ifchange "$2.in"\ncat "$2.in"\n'
+    w.note = f"{len(sums)} dirs, {DEEP_LEVELS} levels, fan-out {base}"
+
+
+MIXED_FILES = 10    # sources per package
+
+
+def shape_mixed(w, n):
+    """Sources and targets in different trees: out/pK/fI.o <- src/pK/fI.c + src/pK/pkg.h
+    (root default.o.do, found 3 dirs up); src/pK/pkg.h <- src/pK/pkg.in (src/default.h.do:
+    src/pK holds sources and a target); out/pK.lib <- the package's .o files
+    (out/default.lib.do). N/10 packages of 10 sources."""
+    pkgs = max(1, n // MIXED_FILES)
+    for k in range(pkgs):
+        w.sources.append(f"src/p{k}/pkg.in")
+        w.rules.append((f"src/p{k}/pkg.h", [f"src/p{k}/pkg.in"], "cat"))
+    for k in range(pkgs):
+        w.dirs.append(f"out/p{k}")     # neither redo nor make creates an output's dir
+        objs = []
+        for i in range(MIXED_FILES):
+            w.sources.append(f"src/p{k}/f{i}.c")
+            w.rules.append((f"out/p{k}/f{i}.o", [f"src/p{k}/f{i}.c", f"src/p{k}/pkg.h"], "cat"))
+            objs.append(f"out/p{k}/f{i}.o")
+        w.rules.append((f"out/p{k}.lib", objs, "cat"))
+        w.root.append(f"out/p{k}.lib")
+    w.change = f"src/p{pkgs // 2}/f{MIXED_FILES // 2}.c"
+    w.dofiles["default.o.do"] = ('s=src/${2#out/}\nh=${s%/*}/pkg.h\n'
+                                 'redo-ifchange "$s.c" "$h"\ncat "$s.c" "$h"\n')
+    w.dofiles["src/default.h.do"] = 'redo-ifchange "$2.in"\ncat "$2.in"\n'
+    objs = " ".join(f"$2/f{i}.o" for i in range(MIXED_FILES))
+    w.dofiles["out/default.lib.do"] = f'o="{objs}"\nredo-ifchange $o\ncat $o\n'
+    w.note = f"{pkgs} packages"
+
+
+def shape_wide(w, n):
+    """One target concatenating all N sources (one very wide fan-in). ninja and make pass
+    the list in one `sh -c` string, limited to 128 KiB: N up to about 14000."""
+    w.sources = [f"w{i}.s" for i in range(n)]
+    w.rules = [("wide.out", list(w.sources), "cat")]
+    w.root = ["wide.out"]
+    w.change = w.sources[n // 2]
+    names = " ".join(w.sources)
+    w.dofiles["wide.out.do"] = f"redo-ifchange {names}\ncat {names}\n"
+
+
+def shape_narrow(w, n):
+    """N/4 targets gK.g, each concatenating 4 sources (many small fan-ins), one
+    default.g.do."""
+    for k in range(max(1, n // 4)):
+        ins = [f"n{4 * k + i}.s" for i in range(4)]
+        w.sources += ins
+        w.rules.append((f"g{k}.g", ins, "cat"))
+    w.root = [r[0] for r in w.rules]
+    w.change = w.sources[len(w.sources) // 2]
+    w.dofiles["default.g.do"] = ('i=$((${2#g} * 4))\nins="n$i.s n$((i+1)).s n$((i+2)).s n$((i+3)).s"\n'
+                                 'redo-ifchange $ins\ncat $ins\n')
+
+
+def shape_chain(w, n):
+    """A chain of N/10 targets, c1 <- chain.in, cK <- c(K-1) (`cat`). N/10, not N: a redo
+    chain keeps one redo+sh per link alive (a 10000-deep process stack)."""
+    w.sources = ["chain.in"]
+    prev = "chain.in"
+    for k in range(1, max(1, n // 10) + 1):
+        w.rules.append((f"c{k}.ch", [prev], "cat"))
+        prev = f"c{k}.ch"
+    w.root = [prev]
+    w.change = "chain.in"
+    w.dofiles["default.ch.do"] = ('n=${2#c}\nif [ "$n" -gt 1 ]; then dep=c$((n-1)).ch; else dep=chain.in; fi\n'
+                                  'redo-ifchange "$dep"\ncat "$dep"\n')
+
+
+def shape_tree(w, n):
+    """Fan-in tree: N leaves lK.lf <- lK.in (one default.lf.do), internal nodes `cat` 10
+    children (a .do each), up to one root."""
+    level = []
+    for i in range(n):
+        w.sources.append(f"l{i}.in")
+        w.rules.append((f"l{i}.lf", [f"l{i}.in"], "cat"))
+        level.append(f"l{i}.lf")
+    h = 1
+    while len(level) > 1:
+        nxt = []
+        for i in range(0, len(level), 10):
+            name = f"n{h}_{i // 10}.nd"
+            w.rules.append((name, level[i:i + 10], "cat"))
+            args = " ".join(level[i:i + 10])
+            w.dofiles[name + ".do"] = f"redo-ifchange {args}\ncat {args}\n"
+            nxt.append(name)
+        level, h = nxt, h + 1
+    w.root = level
+    w.change = f"l{n // 2}.in"
+    w.dofiles["default.lf.do"] = 'redo-ifchange "$2.in"\ncat "$2.in"\n'
+    w.make_head, w.make_pattern = ["%.lf: %.in", "\tcat $< > $@"], ".lf"
+
+
+SHAPES = {"trivial": shape_trivial, "flat": shape_flat, "dirs": shape_dirs,
+          "deep": shape_deep, "mixed": shape_mixed, "wide": shape_wide,
+          "narrow": shape_narrow, "chain": shape_chain, "tree": shape_tree}
+MAKE_CMD = {"echo": "echo x > $@", "cat": "cat $^ > $@"}
+NINJA_CMD = {"echo": "echo x > $out", "cat": "cat $in > $out"}
+
+
 class Workload:
-    """Targets and how each is made, independent of the build tool."""
+    """One shape at one N: its rules, sources, the targets `all` depends on, what a
+    one-change round edits (or removes), and the three build descriptions."""
 
     def __init__(self, kind, n):
         self.kind, self.n = kind, n
-        # rules: list of (target, [inputs], action) with action "echo" or "cat"
-        self.rules, self.sources, self.root = [], [], None
-        getattr(self, "_" + kind)(n)
-
-    def _trivial(self, n):
-        for i in range(n):
-            self.rules.append((f"t{i}.t", [], "echo"))
-        self.root = [r[0] for r in self.rules]
-        self.change = None
-
-    def _flat(self, n):
-        for i in range(n):
-            self.sources.append(f"t{i}.in")
-            self.rules.append((f"t{i}.t", [f"t{i}.in"], "echo"))
-        self.root = [r[0] for r in self.rules]
-        self.change = f"t{n // 2}.in"
-
-    def _dirs(self, n):
-        leaves = max(1, n // 10)
-        digits = max(1, math.ceil(math.log10(leaves))) if leaves > 1 else 1
-        for i in range(n):
-            d = "/".join(f"d{c}" for c in str(i // 10).zfill(digits))
-            self.sources.append(f"{d}/t{i}.in")
-            self.rules.append((f"{d}/t{i}.t", [f"{d}/t{i}.in"], "echo"))
-        self.root = [r[0] for r in self.rules]
-        self.change = self.sources[n // 2]
-
-    def _chain(self, n):
-        length = max(1, n // 10)
-        self.sources.append("chain.in")
-        prev = "chain.in"
-        for k in range(1, length + 1):
-            self.rules.append((f"c{k}.ch", [prev], "cat"))
-            prev = f"c{k}.ch"
-        self.root = [prev]
-        self.change = "chain.in"
-
-    def _tree(self, n):
-        level = []
-        for i in range(n):
-            self.sources.append(f"l{i}.in")
-            self.rules.append((f"l{i}.lf", [f"l{i}.in"], "cat"))
-            level.append(f"l{i}.lf")
-        h = 1
-        while len(level) > 1:
-            nxt = []
-            for i in range(0, len(level), 10):
-                name = f"n{h}_{i // 10}.nd"
-                self.rules.append((name, level[i:i + 10], "cat"))
-                nxt.append(name)
-            level, h = nxt, h + 1
-        self.root = level
-        self.change = f"l{n // 2}.in"
+        self.rules, self.sources, self.root, self.dirs = [], [], [], []
+        self.dofiles = {}
+        self.change, self.change_rm = None, False
+        self.make_head, self.make_pattern = [], None   # make_pattern: suffix the head covers
+        self.note = ""
+        SHAPES[kind](self, n)
 
     def describe(self):
-        return f"{len(self.rules)} targets, {len(self.sources)} sources; change = {self.change}"
-
-    # -- the three descriptions --
+        what = "remove" if self.change_rm else "edit"
+        note = f" ({self.note})" if self.note else ""
+        return (f"{len(self.rules)} targets, {len(self.sources)} sources{note}; "
+                f"one change = {what} {self.change}")
 
     def gen_sources(self, d):
         for s in self.sources:
             write(os.path.join(d, s), s + "\n")
+        for x in self.dirs:
+            os.makedirs(os.path.join(d, x), exist_ok=True)
 
     def gen_redo(self, d):
         self.gen_sources(d)
         # `all` must write output: in redo a target that produces nothing is out of date
         # forever, and the no-op would measure a rebuild of `all`.
         write(os.path.join(d, "all.do"), "redo-ifchange " + " ".join(self.root) + "\necho done\n")
-        if self.kind == "trivial":
-            write(os.path.join(d, "default.t.do"), "echo x\n")
-        elif self.kind in ("flat", "dirs"):
-            # One upward default.do serves every dir (the "dirs" workload measures that).
-            write(os.path.join(d, "default.t.do"), 'redo-ifchange "$2.in"\necho x\n')
-        elif self.kind == "chain":
-            write(os.path.join(d, "default.ch.do"),
-                  'n=${2#c}\nif [ "$n" -gt 1 ]; then dep=c$((n-1)).ch; else dep=chain.in; fi\n'
-                  'redo-ifchange "$dep"\ncat "$dep"\n')
-        else:
-            write(os.path.join(d, "default.lf.do"), 'redo-ifchange "$2.in"\ncat "$2.in"\n')
-            for tgt, ins, _ in self.rules:
-                if tgt.endswith(".nd"):
-                    args = " ".join(ins)
-                    write(os.path.join(d, tgt + ".do"), f"redo-ifchange {args}\ncat {args}\n")
+        for path, text in self.dofiles.items():
+            write(os.path.join(d, path), text)
 
     def gen_make(self, d):
         self.gen_sources(d)
-        out = [".SUFFIXES:", ".PHONY: all", "all: " + " ".join(self.root)]
-        if self.kind == "trivial":
-            out += ["%.t:", "\techo x > $@"]
-        elif self.kind in ("flat", "dirs"):
-            out += ["%.t: %.in", "\techo x > $@"]
-        elif self.kind == "tree":
-            out += ["%.lf: %.in", "\tcat $< > $@"]
-        for tgt, ins, _ in self.rules:
-            if self.kind == "chain" or tgt.endswith(".nd"):
-                out += [f"{tgt}: {' '.join(ins)}", "\tcat $^ > $@"]
+        out = [".SUFFIXES:", ".PHONY: all", "all: " + " ".join(self.root)] + self.make_head
+        for tgt, ins, act in self.rules:
+            if not (self.make_pattern and tgt.endswith(self.make_pattern)):
+                out += [f"{tgt}: {' '.join(ins)}".rstrip(), "\t" + MAKE_CMD[act]]
         write(os.path.join(d, "Makefile"), "\n".join(out) + "\n")
 
     def gen_ninja(self, d):
         self.gen_sources(d)
-        out = ["rule echo", "  command = echo x > $out", "rule cat", "  command = cat $in > $out"]
+        out = [f"rule {a}\n  command = {c}" for a, c in NINJA_CMD.items()]
         for tgt, ins, act in self.rules:
             out.append(f"build {tgt}: {act} {' '.join(ins)}".rstrip())
         out += ["build all: phony " + " ".join(self.root), "default all"]
         write(os.path.join(d, "build.ninja"), "\n".join(out) + "\n")
 
+    def edit(self, d, tag):
+        """Make the one change in tree d: a new content for the source, or the target gone."""
+        p = os.path.join(d, self.change)
+        if self.change_rm:
+            if os.path.exists(p):
+                os.unlink(p)
+        else:
+            with open(p, "w") as f:
+                f.write(f"{self.change} {tag}\n")
+
+    def verify(self, d):
+        """Targets of tree d whose content is not what the rules make of d's sources: []
+        when the build is right. Catches a tool variant that does less work than the
+        others (a missing target, a stale one after a change)."""
+        want, wrong = {}, []
+        for tgt, ins, act in self.rules:
+            if act == "echo":
+                want[tgt] = b"x\n"
+            else:
+                parts = []
+                for i in ins:
+                    if i not in want:
+                        try:
+                            with open(os.path.join(d, i), "rb") as f:
+                                want[i] = f.read()
+                        except OSError:
+                            want[i] = None
+                    parts.append(want[i] or b"")
+                want[tgt] = b"".join(parts)
+            try:
+                with open(os.path.join(d, tgt), "rb") as f:
+                    if f.read() != want[tgt]:
+                        wrong.append(tgt)
+            except OSError:
+                wrong.append(tgt)
+        return wrong
+
+    def mtimes(self, d):
+        out = {}
+        for tgt, _, _ in self.rules:
+            try:
+                out[tgt] = os.stat(os.path.join(d, tgt)).st_mtime_ns
+            except OSError:
+                out[tgt] = None
+        return out
 
 # ---- the jobserver mix (issue 3) ---------------------------------------------------------
 
@@ -397,95 +593,341 @@ def js_bench(bench, env, redo_env, make, jsserve, runs, tools):
     return out
 
 
-# ---- running and timing ------------------------------------------------------------------
+
+# ---- tools and running ---------------------------------------------------------------------
+
+QUERIES = ("redo-ood", "redo-sources", "redo-targets")
+TOOL_NAMES = ("ferredo-nosync", "ferredo", "make", "ninja")
+LABELS = {"ferredo-nosync": "ferredo nosync", "ferredo": "ferredo fsync",
+          "make": "GNU make 4.4.1", "ninja": "ninja"}
+
+
+class Binaries:
+    """The redo binaries under test: A ($FERREDO_REDO), B ($FERREDO_REDO_B), then C, D, ...
+    for other paths. Each gets a bin dir of applet symlinks, first on PATH for its tools:
+    the .do files run redo-ifchange."""
+
+    def __init__(self, bench, default):
+        self.bench, self.default, self.all = bench, default, []
+
+    def get(self, sel):
+        b_path = os.environ.get("FERREDO_REDO_B")
+        if sel == "B" and not b_path:
+            sys.exit("bench.py: @B needs $FERREDO_REDO_B")
+        path = os.path.abspath(self.default if not sel else b_path if sel == "B" else sel)
+        for b in self.all:
+            if b.path == path:
+                return b
+        if not os.access(path, os.X_OK):
+            sys.exit(f"bench.py: {path}: not an executable")
+        named = {os.path.abspath(self.default): "A"}
+        if b_path:
+            named[os.path.abspath(b_path)] = "B"
+        taken = {b.letter for b in self.all}
+        letter = named.get(path) or next(c for c in "CDEFGHIJ" if c not in taken)
+        bindir = os.path.join(self.bench, "bin-" + letter)
+        os.makedirs(bindir, exist_ok=True)
+        for a in APPLETS:
+            link = os.path.join(bindir, a)
+            if os.path.lexists(link):
+                os.unlink(link)
+            os.symlink(path, link)
+        b = types.SimpleNamespace(path=path, letter=letter, bindir=bindir)
+        self.all.append(b)
+        return b
+
+
+class Tool:
+    """A row of the tables. spec: ferredo-nosync | ferredo | make | ninja; a ferredo one may
+    end in @PATH (another redo binary; @B = $FERREDO_REDO_B), for A/B runs."""
+
+    def __init__(self, spec, binaries, env, make, ninja):
+        name, _, sel = spec.partition("@")
+        if name not in TOOL_NAMES:
+            sys.exit(f"bench.py: unknown tool {spec!r} (know {', '.join(TOOL_NAMES)})")
+        self.spec, self.name, self.make, self.ninja = spec, name, make, ninja
+        self.kind = "redo" if name.startswith("ferredo") else name
+        self.env, self.binary = dict(env), None
+        if self.kind == "redo":
+            self.binary = binaries.get(sel)
+            self.env["PATH"] = self.binary.bindir + ":" + env.get("PATH", "")
+            if name == "ferredo-nosync":
+                self.env["REDO_NO_SYNC"] = "1"
+        elif sel:
+            sys.exit(f"bench.py: {spec}: only ferredo tools take @binary")
+        self.label = LABELS[name]
+
+    def argv(self, jobs, d=None):
+        if self.kind == "redo":
+            return [os.path.join(self.binary.bindir, "redo-ifchange"), f"-j{jobs}", "all"]
+        if self.kind == "make":
+            return [self.make, "-r", "-s", f"-j{jobs}", "all"]
+        return [self.ninja, f"-j{jobs}", "all"]
+
+    def query(self, q):
+        return [os.path.join(self.binary.bindir, q)]
+
+
+class Floor:
+    """The spawn floor as a row of the full-build table: one `/bin/sh -c 'echo x >f'` per
+    target from a tiny C spawner (xargs if there is no C compiler)."""
+    spec, name, kind, label = "floor", "floor", "floor", "spawn floor (sh -c)"
+
+    def __init__(self, bench, env, count):
+        self.env, self.count, self.bin = env, count, None
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc:
+            src = os.path.join(bench, "floor.c")
+            write(src, FLOOR_C)
+            self.bin = os.path.join(bench, "floor")
+            subprocess.run([cc, "-O2", "-o", self.bin, src], check=True)
+
+    def argv(self, jobs, d):
+        if self.bin:
+            return [self.bin, str(self.count), str(jobs), d]
+        return ["bash", "-c", f"seq 0 {self.count - 1} | xargs -P {jobs} -I{{}} "
+                f"/bin/sh -c 'echo x > {shlex.quote(d)}/f{{}}'"]
+
 
 class Runner:
-    def __init__(self, args, bench, env):
-        self.args, self.bench, self.env = args, bench, env
-        self.hyperfine = None if args.no_hyperfine else shutil.which("hyperfine")
+    def __init__(self, bench):
+        self.bench = bench
         self.gnutime = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
-    def _env(self, extra):
-        e = dict(self.env)
-        e.update(extra or {})
-        return e
+    def run(self, argv, cwd, env):
+        """Seconds one run of argv takes, started directly (no shell in the figure), or
+        None when it failed: reported, and the bench goes on."""
+        t0 = time.perf_counter()
+        r = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        t = time.perf_counter() - t0
+        if r.returncode != 0:
+            tail = "\n      ".join(r.stderr.strip().splitlines()[-5:])
+            print(f"    FAIL ({r.returncode}): {' '.join(argv)[:200]} in {cwd}\n      {tail}",
+                  file=sys.stderr, flush=True)
+            return None
+        return t
 
-    def time(self, cmd, runs, prepare=None, extra_env=None):
-        """Median seconds of `cmd` (bash), or None if it failed."""
-        env = self._env(extra_env)
-        if self.hyperfine:
-            out = os.path.join(self.bench, "hf.json")
-            argv = [self.hyperfine, "--runs", str(runs), "--style", "none", "--shell", "bash",
-                    "--export-json", out]
-            if prepare:
-                argv += ["--prepare", prepare]
-            argv.append(cmd)
-            r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            if r.returncode != 0:
-                self.fail(cmd, r.stderr)
-                return None
-            with open(out) as f:
-                return json.load(f)["results"][0]["median"]
-        times = []
-        for _ in range(runs):
-            if prepare:
-                subprocess.run(["bash", "-c", prepare], env=env, check=True,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-            t0 = time.perf_counter()
-            r = subprocess.run(["bash", "-c", cmd], env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            t = time.perf_counter() - t0
-            if r.returncode != 0:
-                self.fail(cmd, r.stderr)
-                return None
-            times.append(t)
-        return statistics.median(times)
-
-    def interleaved(self, cases, runs):
-        """Median seconds of each case's argv, the cases run in turn, `runs` rounds: on a VM
-        whose speed drifts over minutes, a ratio of two tools measured minutes apart moves
-        with the drift; taken round by round, it does not. cases: {label: (argv, cwd,
-        prepare or None, extra_env)}. None for a case that failed."""
-        times = {k: [] for k in cases}
-        for _ in range(runs):
-            for k, (argv, cwd, prepare, extra) in cases.items():
-                if times[k] is None:
-                    continue
-                env = self._env(extra)
-                if prepare:
-                    subprocess.run(["bash", "-c", prepare], env=env, check=True,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-                t0 = time.perf_counter()
-                r = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                t = time.perf_counter() - t0
-                if r.returncode != 0:
-                    self.fail(" ".join(argv), r.stderr)
-                    times[k] = None
-                    continue
-                times[k].append(t)
-        return {k: (statistics.median(v) if v else None) for k, v in times.items()}
-
-    def rss(self, cmd, prepare=None, extra_env=None):
-        """Peak RSS in KiB of the largest process of `cmd` (GNU time %M), or None."""
+    def rss(self, argv, cwd, env):
+        """Peak RSS in KiB of the largest single process of argv (GNU time %M), or None."""
         if not self.gnutime:
             return None
-        env = self._env(extra_env)
-        if prepare:
-            subprocess.run(["bash", "-c", prepare], env=env, check=True,
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         with tempfile.NamedTemporaryFile("r", dir=self.bench, suffix=".rss") as f:
-            r = subprocess.run([self.gnutime, "-f", "%M", "-o", f.name, "bash", "-c", cmd],
-                               env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            r = subprocess.run([self.gnutime, "-f", "%M", "-o", f.name] + argv, cwd=cwd, env=env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
             if r.returncode != 0:
                 return None
             return int(f.read().strip().splitlines()[-1])
 
-    def fail(self, cmd, stderr):
-        tail = "\n".join(stderr.strip().splitlines()[-5:])
-        print(f"    FAIL: {cmd}\n      {tail}", file=sys.stderr)
+
+def rotate(xs, r):
+    """Round r's order: each tool goes first in turn, so none always runs right after the
+    same other one (or always first, on a cold cache)."""
+    k = r % len(xs)
+    return xs[k:] + xs[:k]
+
+
+def fresh(src, d):
+    shutil.rmtree(d, ignore_errors=True)
+    if src:
+        subprocess.run(["cp", "-a", src, d], check=True)
+    else:
+        os.makedirs(d)
+
+
+def med(xs):
+    """Median of a cell's samples; None (FAIL) if any run failed, "-" if none were taken."""
+    if not xs:
+        return "-"
+    if any(x is None for x in xs):
+        return None
+    return statistics.median(xs)
+
+
+# ---- the phases of one shape ---------------------------------------------------------------
+
+def full_phase(ctx, w, base, tmpl):
+    """Full builds from a fresh copy at -j1 and -j2, tools and floor taking turns round by
+    round. Leaves every tool's tree built (by -j2); returns {spec: {1: [s], 2: [s]}}."""
+    rows = ctx.tools + [ctx.floor]
+    got = {t.spec: {1: [], 2: []} for t in rows}
+    for r in range(ctx.runs_full):
+        for t in rotate(rows, r):
+            d = ctx.workdir(base, t)
+            for j in (1, 2):
+                fresh(tmpl.get(t.kind), d)
+                got[t.spec][j].append(ctx.runner.run(t.argv(j, d), d, t.env))
+    return got
+
+
+def loop_phase(ctx, w, base):
+    """The edit -> build -> build loop, then the settled no-op and the queries. Each
+    round every tool, in turn, gets the same change: its source edited (or target removed),
+    its rebuild timed ("change"), then the no-op right after it ("no-op after"), with
+    nothing of the other tools in between: the state a person meets. Then rounds of a
+    back-to-back no-op ("settled") and, for ferredo, redo-ood/-sources/-targets at the top."""
+    got = {t.spec: {c: [] for c in LOOP_COLS} for t in ctx.tools}
+    # Round -1 is not timed: the first change after a full build is not the one a person
+    # meets after editing for a while (caches a build leaves get their first rewrite).
+    for r in range(-1, ctx.runs):
+        for t in rotate(ctx.tools, r):
+            d = ctx.workdir(base, t)
+            w.edit(d, f"round {r} {time.time_ns()}")
+            change = ctx.runner.run(t.argv(1), d, t.env)
+            noop = ctx.runner.run(t.argv(1), d, t.env)
+            if r >= 0:
+                got[t.spec]["change"].append(change)
+                got[t.spec]["noop_after"].append(noop)
+    for t in ctx.tools:    # one no-op untimed: the first after a rebuild may write caches
+        ctx.runner.run(t.argv(1), ctx.workdir(base, t), t.env)
+    for r in range(ctx.runs):
+        for t in rotate(ctx.tools, r):
+            d = ctx.workdir(base, t)
+            got[t.spec]["noop"].append(ctx.runner.run(t.argv(1), d, t.env))
+            if t.kind == "redo":
+                for q in QUERIES:
+                    got[t.spec][q].append(ctx.runner.run(t.query(q), d, t.env))
+    return got
+
+
+LOOP_COLS = ("change", "noop_after", "noop") + QUERIES
+LOOP_HEADS = ("change", "no-op after", "settled", "ood", "sources", "targets")
+
+
+def check_word(w, d):
+    wrong = w.verify(d)
+    return "ok" if not wrong else f"WRONG {len(wrong)} (e.g. {wrong[0]})"
+
+
+def bench_shape(ctx, wk, n):
+    w = Workload(wk, n)
+    base = os.path.join(ctx.bench, f"{wk}-{n}")
+    tmpl = {}
+    for kind in sorted({t.kind for t in ctx.tools}):
+        tmpl[kind] = os.path.join(base, "tmpl-" + kind)
+        shutil.rmtree(tmpl[kind], ignore_errors=True)
+        getattr(w, "gen_" + kind)(tmpl[kind])
+    ctx.floor.count = len(w.rules)
+    print(f"== {wk}, N={n}: {w.describe()}", flush=True)
+    full = full_phase(ctx, w, base, tmpl)
+    checks = {t.spec: {"full": check_word(w, ctx.workdir(base, t))} for t in ctx.tools}
+    print_full(ctx, full)
+    loop = loop_phase(ctx, w, base)
+    rss = {}
+    for t in ctx.tools:
+        d = ctx.workdir(base, t)
+        checks[t.spec]["loop"] = check_word(w, d)
+        rss[t.spec] = ctx.runner.rss(t.argv(1), d, t.env)
+    print_loop(ctx, loop, rss, checks)
+    print()
+    if not ctx.args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return {"shape": wk, "n": n, "targets": len(w.rules), "sources": len(w.sources),
+            "describe": w.describe(), "full": full, "loop": loop, "rss_noop_kib": rss,
+            "check": checks,
+            "medians": {s: {c: med(v) for c, v in cols.items()} for s, cols in loop.items()}}
+
+
+# ---- tables --------------------------------------------------------------------------------
+
+def print_table(heads, rows, ratios):
+    """rows: [(label, [cell text])]; ratios: [(label, [numerator], [denominator])]."""
+    print(f"{'':<30}" + "".join(f"{h:>12}" for h in heads))
+    for label, cells in rows:
+        print(f"{label:<30}" + "".join(f"{c:>12}" for c in cells))
+    for label, a, b in ratios:
+        print(f"{'  ' + label:<30}" + "".join(f"{ratio(x, y):>12}" for x, y in zip(a, b)))
+
+
+def print_full(ctx, full):
+    rows = ctx.tools + [ctx.floor]
+    m = {t.spec: [med(full[t.spec][1]), med(full[t.spec][2])] for t in rows}
+    print(f"full build from a fresh copy: {ctx.runs_full} interleaved round(s), median")
+    ratios = []
+    for ref in ("floor", "ninja"):
+        if ref in m:
+            ratios += [(f"{t.label_ab} / {ref}", m[t.spec], m[ref]) for t in rows
+                       if t.spec not in (ref, "floor")]
+    print_table(("-j1", "-j2"), [(t.label_ab, [fmt_t(x) for x in m[t.spec]]) for t in rows], ratios)
+
+
+def print_loop(ctx, loop, rss, checks):
+    print(f"edit -> build -> build (-j1): {ctx.runs} interleaved rounds, median; settled = "
+          f"back-to-back no-op; ood/sources/targets ratio to ninja's settled no-op")
+    m = {t.spec: [med(loop[t.spec][c]) for c in LOOP_COLS] for t in ctx.tools}
+    rows = []
+    for t in ctx.tools:
+        c = checks[t.spec]
+        check = c["full"] if c["full"] == c["loop"] else f"full {c['full']}, after loop {c['loop']}"
+        rows.append((t.label_ab, [fmt_t(x) for x in m[t.spec]] + [fmt_kib(rss[t.spec]), check]))
+    ratios = []
+    if "ninja" in m:
+        ninja = m["ninja"][:3] + [m["ninja"][2]] * len(QUERIES)
+        ratios += [(f"{t.label_ab} / ninja", m[t.spec], ninja) for t in ctx.tools if t.spec != "ninja"]
+    for t in ctx.tools:    # A/B: each other binary against A's same tool
+        a = ctx.tool_a(t)
+        if a:
+            ratios.append((f"{t.label_ab} / {a.binary.letter}", m[t.spec], m[a.spec]))
+    print_table(LOOP_HEADS + ("RSS no-op", "check"), rows, ratios)
+
+
+# ---- the quick self-check (--check) ----------------------------------------------------------
+
+def check_shape(ctx, wk, n):
+    """Build every tool's tree and say whether it is right: after a full build, after one
+    change (and how many targets that rewrote: the same count for every tool, or one does
+    less work), and that a no-op then rewrites no target; plus how many lines the queries
+    print. Nothing timed."""
+    w = Workload(wk, n)
+    base = os.path.join(ctx.bench, f"check-{wk}-{n}")
+    print(f"== check {wk}, N={n}: {w.describe()}", flush=True)
+    for t in ctx.tools:
+        tmpl = os.path.join(base, "tmpl-" + t.kind)
+        if not os.path.isdir(tmpl):
+            getattr(w, "gen_" + t.kind)(tmpl)
+        d = ctx.workdir(base, t)
+        fresh(tmpl, d)
+        notes = []
+        ok = ctx.runner.run(t.argv(2), d, t.env) is not None
+        notes.append("full " + (check_word(w, d) if ok else "FAIL"))
+        w.edit(d, "check")
+        before = w.mtimes(d)
+        ok = ctx.runner.run(t.argv(1), d, t.env) is not None
+        after = w.mtimes(d)
+        redone = sum(1 for k in before if before[k] != after[k])
+        notes.append(f"change {check_word(w, d)}, rewrote {redone}" if ok else "change FAIL")
+        before = after
+        ok = ctx.runner.run(t.argv(1), d, t.env) is not None
+        after = w.mtimes(d)
+        redone = sum(1 for k in before if before[k] != after[k])
+        notes.append(f"no-op rewrote {redone}" if ok else "no-op FAIL")
+        if t.kind == "redo":
+            for q in QUERIES:
+                r = subprocess.run(t.query(q), cwd=d, env=t.env, capture_output=True, text=True)
+                notes.append(f"{q} {len(r.stdout.splitlines())} lines"
+                             + ("" if r.returncode == 0 else f" (exit {r.returncode})"))
+        print(f"  {t.label_ab:<28}" + "; ".join(notes), flush=True)
+    if not ctx.args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def fmt_t(s):
+    if s is None:
+        return "FAIL"
+    if s == "-":
+        return "-"
+    return f"{s * 1000:.1f}ms" if s < 1 else f"{s:.2f}s"
+
+
+def fmt_kib(k):
+    return "-" if k is None else f"{k / 1024:.1f}MiB"
+
+
+def ratio(a, b):
+    if not isinstance(a, float) or not isinstance(b, float) or b <= 0:
+        return "-"
+    return f"{a / b:.2f}x"
 
 
 def create_probe(d):
@@ -528,232 +970,140 @@ def machine_line():
             f"{u.sysname} {u.release}")
 
 
-def fmt_t(s):
-    if s is None:
-        return "FAIL"
-    if s == "-":
-        return "-"
-    return f"{s * 1000:.1f}ms" if s < 1 else f"{s:.2f}s"
 
 
-def fmt_kib(k):
-    return "-" if k is None else f"{k / 1024:.1f}MB"
-
-
-def ratio(a, b):
-    if not isinstance(a, float) or not isinstance(b, float) or b <= 0:
-        return "-"
-    return f"{a / b:.2f}x"
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="N=1000 only, fewer runs")
-    ap.add_argument("--n", default=None, help="comma list of N (default 1000,10000)")
-    ap.add_argument("--workloads", default="trivial,flat,dirs,chain,tree,jobserver",
-                    help="jobserver = the redo/make/cargo mix under -j2 and -j4 (N-independent)")
-    ap.add_argument("--tools", default="ferredo-nosync,ferredo,make,ninja")
-    ap.add_argument("--runs", type=int, default=None, help="runs for no-op/change (default 5, quick 3)")
-    ap.add_argument("--runs-full", type=int, default=None,
-                    help="runs for full builds (default 3 at N<=1000, 1 above; quick 1)")
-    ap.add_argument("--runs-js", type=int, default=None, help="runs of the jobserver mix (default 3, quick 1)")
-    ap.add_argument("--no-hyperfine", action="store_true")
-    ap.add_argument("--dir", default=None,
-                    help="scratch dir (default: a new dir in /dev/shm when it is a writable "
-                         "tmpfs, else in $TMPDIR)")
-    ap.add_argument("--disk", action="store_true",
-                    help="scratch dir in $TMPDIR even when /dev/shm is there")
-    ap.add_argument("--keep", action="store_true", help="keep the scratch dir")
-    args = ap.parse_args()
-
-    ns = [int(x) for x in (args.n or ("1000" if args.quick else "1000,10000")).split(",")]
-    runs = args.runs or (3 if args.quick else 5)
-    workloads = args.workloads.split(",")
-    js_wanted = "jobserver" in workloads
-    workloads = [w for w in workloads if w != "jobserver"]
-    tools = args.tools.split(",")
-
-    redo = os.environ.get("FERREDO_REDO")
-    make = os.environ.get("FERREDO_MAKE44")
-    ninja = os.environ.get("FERREDO_NINJA")
-    for var, val in (("FERREDO_REDO", redo), ("FERREDO_MAKE44", make), ("FERREDO_NINJA", ninja)):
-        if not val:
-            sys.exit(f"bench.py: ${var} is not set: run compat/bench/run.sh")
-
+def scratch_dir(args):
     # tmpfs by default: on a disk filesystem the cost of creating a file depends on the
     # filesystem's history (ext4 without a journal scans every inode deleted in the last
     # few minutes on each creation, see RESULTS.md), which swamps the tools' own costs
     # and favours the tool that creates the fewest files. The probe line shows it.
     shm = "/dev/shm"
     if args.dir:
-        bench = args.dir
-    elif not args.disk and os.path.isdir(shm) and os.access(shm, os.W_OK):
-        bench = tempfile.mkdtemp(prefix="ferredo-bench-", dir=shm)
-    else:
-        bench = tempfile.mkdtemp(prefix="ferredo-bench-")
-    os.makedirs(bench, exist_ok=True)
-    bindir = os.path.join(bench, "bin")
-    os.makedirs(bindir, exist_ok=True)
-    for a in APPLETS:
-        link = os.path.join(bindir, a)
-        if os.path.lexists(link):
-            os.unlink(link)
-        os.symlink(redo, link)
+        os.makedirs(args.dir, exist_ok=True)
+        return args.dir
+    if not args.disk and os.path.isdir(shm) and os.access(shm, os.W_OK):
+        return tempfile.mkdtemp(prefix="ferredo-bench-", dir=shm)
+    return tempfile.mkdtemp(prefix="ferredo-bench-")
 
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="N=1000 only, fewer rounds")
+    ap.add_argument("--n", default=None, help="comma list of N (default 1000,10000)")
+    ap.add_argument("--workloads", "--shapes", default=",".join(list(SHAPES) + ["jobserver"]),
+                    help="comma list of shapes; jobserver = the redo/make/cargo mix under -j2 "
+                         "and -j4 (N-independent)")
+    ap.add_argument("--tools", default="ferredo-nosync,ferredo,make,ninja",
+                    help="comma list of ferredo-nosync, ferredo, make, ninja; a ferredo tool "
+                         "may end in @PATH, another redo binary (@B = $FERREDO_REDO_B)")
+    ap.add_argument("--runs", type=int, default=None,
+                    help="rounds of the edit/build/build loop and of the settled no-op "
+                         "(default 10, quick 5)")
+    ap.add_argument("--runs-full", type=int, default=None,
+                    help="rounds of full builds (default 3 at N<=1000, 1 above; quick 1)")
+    ap.add_argument("--runs-js", type=int, default=None, help="runs of the jobserver mix (default 3, quick 1)")
+    ap.add_argument("--check", action="store_true",
+                    help="only check that every tool builds every shape right (full, one "
+                         "change, no-op rewrites nothing); nothing timed")
+    ap.add_argument("--json", default=None, help="write all samples there (default: results.json "
+                                                  "in the scratch dir)")
+    ap.add_argument("--dir", default=None,
+                    help="scratch dir (default: a new dir in /dev/shm when it is a writable "
+                         "tmpfs, else in $TMPDIR)")
+    ap.add_argument("--disk", action="store_true",
+                    help="scratch dir in $TMPDIR even when /dev/shm is there")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch dir")
+    return ap.parse_args()
+
+
+def make_context(args, redo, make, ninja):
+    """The scratch dir, the tools (each with its work dir name and label) and the floor."""
+    bench = scratch_dir(args)
     env = {k: v for k, v in os.environ.items() if k not in SCRUB and not k.startswith("REDO_")}
-    env["PATH"] = bindir + ":" + env.get("PATH", "")
-    runner = Runner(args, bench, env)
+    binaries = Binaries(bench, redo)
+    tools = [Tool(s, binaries, env, make, ninja) for s in args.tools.split(",")]
+    for i, t in enumerate(tools):
+        t.dirname = f"work{i}-{t.name}"
+        ab = t.binary and (t.binary.letter != "A" or len(binaries.all) > 1)
+        t.label_ab = t.label + (f" [{t.binary.letter}]" if ab else "")
+    floor = Floor(bench, env, 0)
+    floor.dirname, floor.label_ab = "floor", floor.label
 
-    floor_bin = None
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc:
-        src = os.path.join(bench, "floor.c")
-        write(src, FLOOR_C)
-        floor_bin = os.path.join(bench, "floor")
-        subprocess.run([cc, "-O2", "-o", floor_bin, src], check=True)
+    def tool_a(t):
+        """The same tool on binary A, when t runs another binary (A/B rows)."""
+        if not t.binary or t.binary.letter == "A":
+            return None
+        return next((a for a in tools if a.name == t.name and a.binary and a.binary.letter == "A"), None)
 
-    def floor_cmd(count, jobs, d):
-        if floor_bin:
-            return f"{floor_bin} {count} {jobs} {d}"
-        return f"seq 0 {count - 1} | xargs -P {jobs} -I{{}} /bin/sh -c 'echo x > {d}/f{{}}'"
+    return types.SimpleNamespace(
+        args=args, bench=bench, env=env, binaries=binaries, tools=tools, floor=floor,
+        runner=Runner(bench), tool_a=tool_a, runs=args.runs or (5 if args.quick else 10),
+        runs_full=None, redo=redo, make=make, ninja=ninja,
+        workdir=lambda base, t: os.path.join(base, t.dirname))
 
-    kinds = {"ferredo-nosync": "redo", "ferredo": "redo", "make": "make", "ninja": "ninja"}
-    labels = {"ferredo-nosync": "ferredo REDO_NO_SYNC=1", "ferredo": "ferredo (fsync)",
-              "make": "GNU make 4.4.1", "ninja": "ninja 1.13", "floor": "spawn floor (sh -c)"}
-    tool_env = {"ferredo-nosync": {"REDO_NO_SYNC": "1"}}
 
-    def build_cmd(tool, d, jobs):
-        k = kinds[tool]
-        if k == "redo":
-            c = f"redo-ifchange -j{jobs} all"
-        elif k == "make":
-            c = f"{shlex.quote(make)} -r -s -j{jobs} all"
-        else:
-            c = f"{shlex.quote(ninja)} -j{jobs} all"
-        return f"cd {shlex.quote(d)} && {c}"
-
-    hdr = (f"{'tool':<24}{'full -j1':>10}{'full -j2':>10}{'no-op 1st':>10}{'no-op':>10}{'change-1':>10}"
-           f"{'RSS full':>10}{'RSS no-op':>10}")
-    print(f"ferredo benchmarks in {bench}  (timer: {'hyperfine' if runner.hyperfine else 'own loop'}, "
-          f"median; RSS: {'GNU time %M' if runner.gnutime else 'n/a'})")
-    print(f"redo={redo} (built from {os.environ.get('FERREDO_REV', '?')})\nmake={make}\nninja={ninja}")
+def print_header(ctx):
+    print(f"ferredo benchmarks in {ctx.bench}  (own interleaved timing loop; "
+          f"RSS: {'GNU time %M' if ctx.runner.gnutime else 'n/a'})")
+    for b in sorted(ctx.binaries.all, key=lambda b: b.letter):
+        rev = f" (built from {os.environ.get('FERREDO_REV', '?')})" if b.letter == "A" else ""
+        print(f"redo {b.letter} = {b.path}{rev}")
+    print(f"make={ctx.make}\nninja={ctx.ninja}")
     print(machine_line())
-    print(create_probe(bench))
+    print(create_probe(ctx.bench))
     print(f"load average at start: {loadavg()}\n", flush=True)
+
+
+def run_jobserver(ctx):
+    kit = os.environ.get("FERREDO_KIT") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                        "..", "kit")
+    env = dict(ctx.env, PATH=ctx.binaries.get("").bindir + ":" + ctx.env.get("PATH", ""))
+    runs = ctx.args.runs_js or (1 if ctx.args.quick else 3)
+    return js_bench(ctx.bench, env, {}, ctx.make, os.path.join(kit, "jsserve"), runs,
+                    [t.name for t in ctx.tools])
+
+
+def main():
+    args = parse_args()
+    ns = [int(x) for x in (args.n or ("1000" if args.quick else "1000,10000")).split(",")]
+    workloads = args.workloads.split(",")
+    js_wanted = "jobserver" in workloads
+    workloads = [w for w in workloads if w != "jobserver"]
+    for wk in workloads:
+        if wk not in SHAPES:
+            sys.exit(f"bench.py: unknown shape {wk!r} (know {', '.join(SHAPES)}, jobserver)")
+    redo = os.environ.get("FERREDO_REDO")
+    make = os.environ.get("FERREDO_MAKE44")
+    ninja = os.environ.get("FERREDO_NINJA")
+    for var, val in (("FERREDO_REDO", redo), ("FERREDO_MAKE44", make), ("FERREDO_NINJA", ninja)):
+        if not val:
+            sys.exit(f"bench.py: ${var} is not set: run compat/bench/run.sh")
+    ctx = make_context(args, redo, make, ninja)
+    print_header(ctx)
+
+    if args.check:
+        for n in ns:
+            for wk in workloads:
+                check_shape(ctx, wk, n)
+        if not args.keep and not args.dir:
+            shutil.rmtree(ctx.bench, ignore_errors=True)
+        return
     results = []
-    queries = {}
     for n in ns:
-        runs_full = args.runs_full or (1 if (args.quick or n > 1000) else 3)
+        ctx.runs_full = args.runs_full or (1 if (args.quick or n > 1000) else 3)
         for wk in workloads:
-            w = Workload(wk, n)
-            base = os.path.join(bench, f"{wk}-{n}")
-            tmpl = {}
-            for kind in ("redo", "make", "ninja"):
-                if any(kinds[t] == kind for t in tools):
-                    tmpl[kind] = os.path.join(base, "tmpl-" + kind)
-                    shutil.rmtree(tmpl[kind], ignore_errors=True)
-                    getattr(w, "gen_" + kind)(tmpl[kind])
-            print(f"== {wk}, N={n}: {w.describe()}  (full builds: {runs_full} run(s), others: {runs})")
-            print(hdr)
-            rows = {}
-            for tool in tools:
-                d = os.path.join(base, "work-" + tool)
-                fresh = f"rm -rf {shlex.quote(d)} && cp -a {shlex.quote(tmpl[kinds[tool]])} {shlex.quote(d)}"
-                extra = tool_env.get(tool)
-                row = {}
-                row["full1"] = runner.time(build_cmd(tool, d, 1), runs_full, fresh, extra)
-                row["rss_full"] = runner.rss(build_cmd(tool, d, 2), fresh, extra)
-                row["full2"] = runner.time(build_cmd(tool, d, 2), runs_full, fresh, extra)
-                if row["full2"] is not None:
-                    # The first no-op after a build, then the steady state (ferredo writes
-                    # its per-directory .dep cache in a no-op of a quiet tree).
-                    row["noop1"] = runner.time(build_cmd(tool, d, 1), 1, None, extra)
-                    row["noop"] = runner.time(build_cmd(tool, d, 1), runs, None, extra)
-                    row["rss_noop"] = runner.rss(build_cmd(tool, d, 1), None, extra)
-                    if w.change:
-                        change = f"date +%s%N > {shlex.quote(os.path.join(d, w.change))}"
-                        row["change"] = runner.time(build_cmd(tool, d, 1), runs, change, extra)
-                    else:
-                        row["change"] = "-"
-                else:
-                    row.update(noop1=None, noop=None, rss_noop=None, change=None)
-                rows[tool] = row
-                print(f"{labels[tool]:<24}{fmt_t(row['full1']):>10}{fmt_t(row['full2']):>10}"
-                      f"{fmt_t(row['noop1']):>10}{fmt_t(row['noop']):>10}{fmt_t(row['change']):>10}"
-                      f"{fmt_kib(row['rss_full']):>10}{fmt_kib(row['rss_noop']):>10}", flush=True)
-                if wk == "tree" and tool == "ferredo-nosync" and n == max(ns) and row["full2"] is not None:
-                    for q in ("redo-ood", "redo-sources", "redo-targets"):
-                        queries[q] = runner.time(f"cd {shlex.quote(d)} && {q} >/dev/null", runs, None, extra)
-                if wk == "tree" and tool == "ninja" and n == max(ns) and row["full2"] is not None:
-                    queries["ninja no-op"] = row["noop"]
-            fd = os.path.join(base, "floor")
-            prep = f"rm -rf {fd} && mkdir -p {fd}"
-            count = len(w.rules)
-            floor = {"full1": runner.time(floor_cmd(count, 1, fd), runs_full, prep),
-                     "full2": runner.time(floor_cmd(count, 2, fd), runs_full, prep)}
-            rows["floor"] = floor
-            print(f"{labels['floor']:<24}{fmt_t(floor['full1']):>10}{fmt_t(floor['full2']):>10}"
-                  f"{'-':>10}{'-':>10}{'-':>10}{'-':>10}{'-':>10}")
-            for fer in ("ferredo-nosync", "ferredo"):
-                if fer not in rows:
-                    continue
-                for other in ("ninja", "make", "floor"):
-                    if other not in rows:
-                        continue
-                    a, b = rows[fer], rows[other]
-                    cells = [ratio(a.get(c), b.get(c)) for c in ("full1", "full2", "noop1", "noop", "change")]
-                    rss = [ratio(float(a[c]) if a.get(c) else None, float(b[c]) if b.get(c) else None)
-                           for c in ("rss_full", "rss_noop")]
-                    name = f"{'nosync' if fer.endswith('nosync') else 'fsync'}/{other}"
-                    print(f"{'  ratio ' + name:<24}" + "".join(f"{c:>10}" for c in cells + rss))
-            # The same no-op and change, ferredo and ninja in turn (see Runner.interleaved).
-            pair = ("ferredo-nosync", "ninja")
-            if all(rows.get(t, {}).get("noop") for t in pair):
-                def argv(tool):
-                    if kinds[tool] == "redo":
-                        return ["redo-ifchange", "-j1", "all"]
-                    return [ninja, "-j1", "all"]
-                wd = {t: os.path.join(base, "work-" + t) for t in pair}
-                cases = {("noop", t): (argv(t), wd[t], None, tool_env.get(t)) for t in pair}
-                if w.change:
-                    for t in pair:
-                        prep = f"date +%s%N > {shlex.quote(os.path.join(wd[t], w.change))}"
-                        cases[("change", t)] = (argv(t), wd[t], prep, tool_env.get(t))
-                # One kind at a time: a no-op right after a change run is not
-                # the settled no-op the table measures.
-                got = {}
-                for kind in ("noop", "change"):
-                    part = {k: v for k, v in cases.items() if k[0] == kind}
-                    if part:
-                        got.update(runner.interleaved(part, max(runs, 10)))
-                cells = []
-                for c in ("noop", "change"):
-                    a, b = got.get((c, pair[0])), got.get((c, pair[1]))
-                    if a is not None and b is not None:
-                        cells.append(f"{c} {fmt_t(a)} / {fmt_t(b)} = {ratio(a, b)}")
-                        rows[pair[0]][c + "_interleaved"] = a
-                        rows[pair[1]][c + "_interleaved"] = b
-                print(f"  interleaved, ferredo REDO_NO_SYNC=1 / ninja, {max(runs, 10)} rounds: "
-                      + "; ".join(cells))
-            print()
-            results.append({"workload": wk, "n": n, "targets": len(w.rules), "rows": rows})
-            if not args.keep:
-                shutil.rmtree(base, ignore_errors=True)
-    js = []
-    if js_wanted:
-        jsserve = os.path.join(os.environ.get("FERREDO_KIT") or
-                               os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kit"),
-                               "jsserve")
-        js = js_bench(bench, env, {}, make, jsserve, args.runs_js or (1 if args.quick else 3), tools)
-    if queries:
-        print(f"== queries on the tree workload, N={max(ns)} (after a full build)")
-        for q, t in queries.items():
-            print(f"{q:<24}{fmt_t(t):>10}   ratio to ninja no-op: {ratio(t, queries.get('ninja no-op'))}")
-    print(f"\nload average at end: {loadavg()}   ({time.strftime('%Y-%m-%d %H:%M:%S %Z')})")
-    out = os.path.join(bench, "results.json")
+            results.append(bench_shape(ctx, wk, n))
+    js = run_jobserver(ctx) if js_wanted else []
+    print(f"load average at end: {loadavg()}   ({time.strftime('%Y-%m-%d %H:%M:%S %Z')})")
+    out = args.json or os.path.join(ctx.bench, "results.json")
+    meta = {"machine": machine_line(), "rev": os.environ.get("FERREDO_REV"),
+            "binaries": {b.letter: b.path for b in ctx.binaries.all}, "tools": args.tools,
+            "make": make, "ninja": ninja}
     with open(out, "w") as f:
-        json.dump({"results": results, "queries": queries, "jobserver": js}, f, indent=1)
+        json.dump({"meta": meta, "shapes": results, "jobserver": js}, f, indent=1)
     print(f"\nresults: {out}")
+    if args.json and not args.keep and not args.dir:   # nothing left there worth keeping
+        shutil.rmtree(ctx.bench, ignore_errors=True)
 
 
 if __name__ == "__main__":

