@@ -39,9 +39,9 @@ pub(super) struct DirView {
     /// a `.dep`.
     snap: Option<Snapshot>,
     /// Loaded on the [`LAZY_LOAD`]th lookup (or the first after
-    /// [`DirView::expect_many`]): a process asking for a few `.dep`s of a
-    /// big directory (a nested redo-ifchange) reads those few files rather
-    /// than the whole cache.
+    /// [`DirView::expect_many`], or in a small directory): a process asking
+    /// for a few `.dep`s of a big directory (a nested redo-ifchange) reads
+    /// those few files rather than the whole cache.
     cache: OnceLock<Option<(Arc<Cached>, bool)>>,
     /// Set by the thread that loads `cache`.
     loading: AtomicBool,
@@ -54,18 +54,26 @@ pub(super) struct DirView {
 /// `.dep` lookups in one directory before its cache is worth loading.
 const LAZY_LOAD: usize = 32;
 
+/// A `.redo/` this small (one block: up to about a hundred targets on ext4
+/// or tmpfs) has a cache of a few kilobytes, which costs no more to read
+/// than the two or three `.dep` files it may spare: it is loaded on the
+/// first lookup. (A deep tree has many such directories, each asked about
+/// fewer than [`LAZY_LOAD`] times.)
+const SMALL_DIR_BYTES: u64 = 4096;
+
 impl DirView {
     pub(super) fn open(dir: &Path) -> DirView {
         let redo_dir = dir.join(crate::state::REDO_DIR);
         // The snapshot comes first: every .dep read afterwards is at least
         // as new as it, which is what makes a later cache write sound.
         let snap = Snapshot::take(&redo_dir);
+        let small = snap.as_ref().is_some_and(|s| s.size() <= SMALL_DIR_BYTES);
         DirView {
             redo_dir,
             snap,
             cache: OnceLock::new(),
             loading: AtomicBool::new(false),
-            lookups: AtomicUsize::new(0),
+            lookups: AtomicUsize::new(if small { LAZY_LOAD } else { 0 }),
             fd: OnceLock::new(),
         }
     }
@@ -277,4 +285,45 @@ pub(super) enum DepSource<'a> {
     /// the question toward listing `.redo/` (a few lookups are not worth a
     /// listing, and once the cache is loaded it answers).
     BeforeCache,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ood::Checker;
+    use crate::state::inode::InodeTrust;
+    use crate::testutil::Tree;
+
+    #[test]
+    fn a_small_directory_answers_from_its_cache_at_the_first_lookup() {
+        let t = Tree::new();
+        let names: Vec<String> = (0..6).map(|i| format!("t{i}")).collect();
+        for n in &names {
+            t.target(n, n, &[]);
+        }
+        // Only `.dep` files quiet for a while go into a cache.
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let check_all = || {
+            let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
+            for n in &names {
+                ch.check(&t.t(n));
+            }
+        };
+        // The first cache is for checking entry by entry (making its
+        // directory changed `.redo/`); the next, once quiet, is fast.
+        check_all();
+        let view = DirView::open(&t.root());
+        assert!(matches!(
+            view.source(OsStr::new("t3")),
+            DepSource::CachedIfKey(..)
+        ));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        check_all();
+        let view = DirView::open(&t.root());
+        assert!(matches!(
+            view.source(OsStr::new("t3")),
+            DepSource::Cached(_)
+        ));
+        assert!(matches!(view.source(OsStr::new("src.c")), DepSource::NoDep));
+    }
 }
