@@ -395,7 +395,7 @@ fn record_operands(
             crate::ood::DepState::Present(d) => d
                 .self_ifchange(t.base_path())
                 .filter(|(rec, _)| rec.equals(now, trust))
-                .map(|(_, h)| *h),
+                .map(|(_, h)| h),
             _ => None,
         }
     };

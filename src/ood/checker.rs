@@ -10,7 +10,8 @@ use super::parallel::{Decided, Parked};
 use super::{key, Key, Reason, Verdict};
 use crate::fasthash::{FastMap, FastSet};
 use crate::paths;
-use crate::state::dep::{Dep, Hash, Record};
+use crate::state::dep::Hash;
+use crate::state::depview::{DepView, RecordRef};
 use crate::state::dirlist::KnownAbsent;
 use crate::state::inode::{Inode, InodeTrust};
 use crate::target::Target;
@@ -22,8 +23,8 @@ pub enum DepState {
     Absent,
     /// The `.dep` cannot be used (the message names the file and says why).
     Corrupt(String),
-    /// The decoded `.dep`.
-    Present(Arc<Dep>),
+    /// The checked `.dep`.
+    Present(Arc<DepView>),
 }
 
 /// What a checker can tell other processes of the run about an up-to-date
@@ -276,15 +277,12 @@ impl Checker {
         let DepState::Present(dep) = self.dep(target) else {
             return None;
         };
-        let own = dep
-            .self_ifchange(target.base_path())
-            .map(|(i, h)| (*i, *h))
-            .filter(|(i, _)| {
-                self.trust != InodeTrust::None
-                    && self
-                        .stat(target)
-                        .is_some_and(|now| now.equals(i, self.trust))
-            });
+        let own = dep.self_ifchange(target.base_path()).filter(|(i, _)| {
+            self.trust != InodeTrust::None
+                && self
+                    .stat(target)
+                    .is_some_and(|now| now.equals(i, self.trust))
+        });
         Some(Vouch {
             own,
             built: dep.build == self.build,
@@ -366,10 +364,10 @@ impl Checker {
     /// Steps 5 to 7 of the module essay: the ifcreate records, then the
     /// ifchange ones in recorded order (checked on all the cores first when
     /// they are many, see `parallel.rs`).
-    fn decide_by_records(&mut self, target: &Target, dep: &Dep) -> Verdict {
+    fn decide_by_records(&mut self, target: &Target, dep: &DepView) -> Verdict {
         let (tdir, base) = (target.dir(), target.base());
-        for r in dep.records.iter() {
-            if let Record::Ifcreate(p) = r {
+        for r in dep.records() {
+            if let RecordRef::Ifcreate(p) = r {
                 if p.as_os_str() == base {
                     continue;
                 }
@@ -380,21 +378,21 @@ impl Checker {
             }
         }
         self.check_fan_in(target, dep);
-        for r in dep.records.iter() {
+        for r in dep.records() {
             match r {
-                Record::Ifchange { inode, hash, path } => {
+                RecordRef::Ifchange { inode, hash, path } => {
                     if path.as_os_str() == base {
                         continue;
                     }
                     let dep = Target::join(tdir, path);
-                    if let Some(reason) = self.changed(&dep, inode, hash) {
+                    if let Some(reason) = self.changed(&dep, &inode, hash) {
                         return Verdict::Ood(reason);
                     }
                     if let Verdict::Ood(inner) = self.check_at(&dep, false) {
                         return Verdict::Ood(Reason::DepOod(dep.into(), Box::new(inner)));
                     }
                 }
-                Record::IfchangeNonexistent(path) => {
+                RecordRef::IfchangeNonexistent(path) => {
                     let dep = Target::join(tdir, path);
                     if std::fs::symlink_metadata(&*dep).is_ok() {
                         return Verdict::Ood(Reason::DepAppeared(dep.into()));
@@ -430,7 +428,7 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::dep::Dep;
+    use crate::state::dep::{Dep, Record};
     use crate::testutil::Tree;
 
     #[test]

@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use super::dirview::{DepSource, DirView, Fresh};
 use super::{key, Checker, DepState, Verdict};
-use crate::state::dep::{self, Dep, Hash};
+use crate::state::dep::{self, Hash};
 use crate::state::depcache;
+use crate::state::depview::DepView;
 use crate::state::inode::Inode;
 use crate::target::Target;
 
@@ -70,7 +71,7 @@ impl Checker {
 
     /// Decode `target`'s `.dep` bytes.
     fn decode_dep(&mut self, target: &Target, b: &[u8]) -> DepState {
-        match Dep::decode(b) {
+        match DepView::decode(b) {
             Ok(d) => DepState::Present(Arc::new(d)),
             Err(e) => {
                 let m = format!("{}: {e}", target.dep_path().display());

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use super::dirview::{DepCaches, Fresh};
 use super::{key, Checker, DepState, Key, Verdict, Vouch};
 use crate::fasthash::{FastMap, FastSet};
-use crate::state::dep::{Dep, Record};
+use crate::state::depview::{DepView, RecordRef};
 use crate::state::inode::Inode;
 use crate::target::Target;
 
@@ -87,24 +87,23 @@ impl Checker {
     /// Check the dependencies of `target` (whose `.dep` is `dep`) on all
     /// the cores first when they are many, or when near the top of a big
     /// tree (see the module essay); the decision then finds their verdicts.
-    pub(super) fn check_fan_in(&mut self, target: &Target, dep: &Dep) {
+    pub(super) fn check_fan_in(&mut self, target: &Target, dep: &DepView) {
         let (tdir, base) = (target.dir(), target.base());
-        if self.one_thread || dep.records.len() < 2 {
+        if self.one_thread || dep.len() < 2 {
             return;
         }
         // Near the top of a check whose directory holds thousands of
         // targets (a deep tree, whose fan-ins are each small), split too.
         let top_of_big_tree =
             || self.visiting.len() <= 3 && self.dep_caches.view(tdir).holds_many_targets();
-        let small_fan_in = dep.records.len() < PARALLEL_FAN_IN;
+        let small_fan_in = dep.len() < PARALLEL_FAN_IN;
         if small_fan_in && !top_of_big_tree() {
             return;
         }
         let todo: Vec<Target> = dep
-            .records
-            .iter()
+            .records()
             .filter_map(|r| match r {
-                Record::Ifchange { path, .. } if path.as_os_str() != base => Some(path),
+                RecordRef::Ifchange { path, .. } if path.as_os_str() != base => Some(path),
                 _ => None,
             })
             .map(|p| Target::join(tdir, p))
@@ -182,10 +181,9 @@ impl Checker {
         match self.dep(p) {
             DepState::Present(d) if d.build != self.build && !d.has_always() => {
                 let (dir, base) = (p.dir(), p.base());
-                d.records
-                    .iter()
+                d.records()
                     .filter_map(|r| match r {
-                        Record::Ifchange { path, .. } if path.as_os_str() != base => {
+                        RecordRef::Ifchange { path, .. } if path.as_os_str() != base => {
                             Some(Target::join(dir, path))
                         }
                         _ => None,

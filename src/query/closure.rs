@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use crate::fasthash::{FastMap, FastSet};
 use crate::ood::{Checker, DepState, Reason, Verdict};
 use crate::paths;
-use crate::state::dep::{Dep, Record};
+use crate::state::depview::{DepView, RecordRef};
 use crate::state::dirlist::KnownAbsent;
 use crate::state::inode::{Inode, InodeTrust};
 use crate::target::Target;
@@ -28,23 +28,23 @@ pub enum Edge {
 
 /// The dependencies recorded in `dep` for target `t`, self-record skipped,
 /// in record order: (path, kind), paths in `t`'s form (see [`super::Here`]).
-pub fn edges<'a>(t: &'a Target, dep: &'a Dep) -> impl Iterator<Item = (Target, Edge)> + 'a {
+pub fn edges<'a>(t: &'a Target, dep: &'a DepView) -> impl Iterator<Item = (Target, Edge)> + 'a {
     edges_of(t, dep, true)
 }
 
 /// [`edges`], leaving out the ifcreate ones unless `ifcreate`.
 pub fn edges_of<'a>(
     t: &'a Target,
-    dep: &'a Dep,
+    dep: &'a DepView,
     ifcreate: bool,
 ) -> impl Iterator<Item = (Target, Edge)> + 'a {
     let (dir, base) = (t.dir(), t.base());
-    dep.records.iter().filter_map(move |r| {
+    dep.records().filter_map(move |r| {
         let (p, e) = match r {
-            Record::Ifchange { path, .. } | Record::IfchangeNonexistent(path) => {
+            RecordRef::Ifchange { path, .. } | RecordRef::IfchangeNonexistent(path) => {
                 (path, Edge::Ifchange)
             }
-            Record::Ifcreate(path) if ifcreate => (path, Edge::Ifcreate),
+            RecordRef::Ifcreate(path) if ifcreate => (path, Edge::Ifcreate),
             _ => return None,
         };
         if p.as_os_str() == base {

@@ -219,7 +219,7 @@ impl Dep {
 
 /// Walk a sequence of chunks, checking each one's framing, type and payload
 /// length, and hand each (type, payload) to `each`.
-fn walk_chunks<'a>(
+pub(super) fn walk_chunks<'a>(
     mut b: &'a [u8],
     base_offset: usize,
     mut each: impl FnMut(u8, &'a [u8]),

@@ -4,6 +4,7 @@
 
 pub mod dep;
 pub mod depcache;
+pub mod depview;
 pub mod dirlist;
 pub mod inode;
 pub mod lock;

@@ -83,7 +83,7 @@ pub(crate) fn complete_fan_ins(
     ood: &[Target],
     preset: &FastSet<&std::ffi::OsStr>,
 ) -> Vec<Target> {
-    use crate::state::dep::Record;
+    use crate::state::depview::RecordRef;
     let mut checked = Vec::new();
     let mut seen: FastSet<OsString> = FastSet::default();
     let mut chain: Vec<Target> = ood
@@ -107,8 +107,8 @@ pub(crate) fn complete_fan_ins(
                 continue;
             }
             let (tdir, base) = (t.dir(), t.base());
-            for r in dep.records.iter() {
-                if let Record::Ifchange { path, .. } = r {
+            for r in dep.records() {
+                if let RecordRef::Ifchange { path, .. } = r {
                     if path.as_os_str() == base {
                         continue;
                     }
@@ -275,16 +275,18 @@ fn harvest(
 /// its verdict examined (none below an up-to-date target or a source).
 fn enter(checker: &mut Checker, t: &Target, facts: &mut Vec<Fact>) -> Vec<Target> {
     use crate::ood::DepState;
-    use crate::state::dep::Record;
+    use crate::state::depview::RecordRef;
     let v = checker.check(t);
     let dep = match checker.dep(t) {
         DepState::Present(d) => d,
         _ => return Vec::new(),
     };
     let (tdir, base) = (t.dir(), t.base());
-    let deps = dep.records.iter().filter_map(|r| match r {
-        Record::Ifchange { path, .. } if path.as_os_str() != base => Some(Target::join(tdir, path)),
-        Record::IfchangeNonexistent(path) => Some(Target::join(tdir, path)),
+    let deps = dep.records().filter_map(|r| match r {
+        RecordRef::Ifchange { path, .. } if path.as_os_str() != base => {
+            Some(Target::join(tdir, path))
+        }
+        RecordRef::IfchangeNonexistent(path) => Some(Target::join(tdir, path)),
         _ => None,
     });
     match v {
