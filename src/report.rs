@@ -17,6 +17,11 @@ pub enum Event<'a> {
         waited: Duration,
         token: bool,
     },
+    /// The job gave its slot back: its .do exited (the commit may follow),
+    /// or it waits for another process. Emitted before the slot is free.
+    SlotFreed {
+        target: &'a Path,
+    },
     /// A .do process started.
     Started {
         target: &'a Path,

@@ -166,8 +166,21 @@ impl Books {
         }
     }
 
-    fn give_back(&mut self, i: usize, js: &Jobserver) {
-        match self.slots[i].take() {
+    fn give_back(
+        &mut self,
+        i: usize,
+        js: &Jobserver,
+        reporter: &dyn Reporter,
+        targets: &[PathBuf],
+    ) {
+        let slot = self.slots[i].take();
+        if slot.is_some() {
+            // Before the token is back: whoever takes it next sees it later.
+            reporter.emit(Event::SlotFreed {
+                target: &targets[i],
+            });
+        }
+        match slot {
             Some(Slot::Implicit) => self.implicit_free = true,
             Some(Slot::Token(t)) => js.release(t),
             None => {}
@@ -177,12 +190,12 @@ impl Books {
     /// Account for one message from a job thread.
     fn settle(&mut self, m: Msg, js: &Jobserver, reporter: &dyn Reporter, targets: &[PathBuf]) {
         let (i, res, elapsed, info) = match m {
-            Msg::SlotFree(i) => return self.give_back(i, js),
+            Msg::SlotFree(i) => return self.give_back(i, js, reporter, targets),
             Msg::Done(i, res, elapsed, info) => (i, res, elapsed, info),
         };
         let elapsed = info.ran.then_some(elapsed);
         self.running -= 1;
-        self.give_back(i, js);
+        self.give_back(i, js, reporter, targets);
         let target = &targets[i];
         match res {
             Ok(Outcome::Retry) => self.retries.push_back((i, Instant::now())),
