@@ -32,6 +32,15 @@
 //! - Recording never fails a build: a record that cannot be opened or
 //!   written costs the timeline lines, not the build. Off, the cost is one
 //!   branch per event.
+//!
+//! # Cost (measured on the 2-core CI machine, loaded: medians)
+//!
+//! A 1000-target fan-in of `echo` jobs (`redo -j2 all`, `REDO_NO_SYNC=1`), 11 runs each,
+//! interleaved: CPU (user+sys of the tree) 1.86 s before this feature, 1.86 s with it
+//! off, 1.93 s on (five lines a job, and 10 ms to render 1001 jobs into a 630 kB page
+//! and a 630 kB trace); wall times (1.25 / 1.41 / 1.34 s) differed by less than their
+//! noise. The no-op `redo-ifchange all` of the same tree, 40 runs: 15.5 ms before,
+//! 15.8 ms off, 17.5 ms on (creating the record, rendering one job).
 
 mod html;
 mod json;
