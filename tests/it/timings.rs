@@ -14,18 +14,18 @@ use serde_json::Value;
 use crate::core_common::*;
 use crate::sandbox::*;
 
-/// all -> fan (s1..s4, 0.2 s each), chain (c3 -> c2 -> c1, 0.6 s each), mk (make with
+/// all -> fan (s1..s4, 0.2 s each), chain (c3 -> c2 -> c1, 0.8 s each), mk (make with
 /// two 0.2 s recipes joining redo's jobserver). Under -j2 the chain holds one slot the
 /// whole build, so the fan's sleeps and make's recipes share the other: 1.2 s beside
-/// the chain's 1.8 s.
+/// the chain's 2.4 s (a margin that survives a loaded machine's process starts).
 fn shaped() -> Sandbox {
     let mut sb = new_sb()
         .file("all.do", "redo-ifchange fan chain mk\n")
         .file("fan.do", "redo-ifchange s1 s2 s3 s4\n")
         .file("chain.do", "redo-ifchange c3\n")
-        .file("c3.do", "redo-ifchange c2\nsleep 0.6\n")
-        .file("c2.do", "redo-ifchange c1\nsleep 0.6\n")
-        .file("c1.do", "sleep 0.6\n")
+        .file("c3.do", "redo-ifchange c2\nsleep 0.8\n")
+        .file("c2.do", "redo-ifchange c1\nsleep 0.8\n")
+        .file("c1.do", "sleep 0.8\n")
         .file("mk.do", "\"$MAKE\" -s -f sub.mk >&2\n")
         .file("sub.mk", "all: a b\na b:\n\tsleep 0.2\n")
         .env("MAKE", tool_make43());
@@ -108,7 +108,7 @@ fn timings_json_has_one_event_per_job_nesting_slot_waits_and_the_chain_as_critic
     }
     // Order along the chain; a sleep's bar is at least the sleep.
     assert!(end_us(one("c1")) <= end_us(one("c2")) && end_us(one("c2")) <= end_us(one("c3")));
-    assert!(one("c1")["dur"].as_f64().unwrap() >= 0.6e6, "{}", one("c1"));
+    assert!(one("c1")["dur"].as_f64().unwrap() >= 0.8e6, "{}", one("c1"));
     // Four sleeps ready at once, at most two slots: at least two waited for one.
     let waited = (1..=4)
         .filter(|i| {
@@ -160,6 +160,29 @@ fn timings_json_has_one_event_per_job_nesting_slot_waits_and_the_chain_as_critic
             && at("c3") < at("c2")
             && at("c2") < at("c1")
     );
+}
+
+#[test]
+fn timings_count_the_tokens_make_holds_inside_a_do() {
+    let sb = new_sb()
+        .file("mk.do", "\"$MAKE\" -s -f sub.mk >&2\n")
+        .file("sub.mk", "all: a b c\na b c:\n\tsleep 0.4\n")
+        .env("MAKE", tool_make43());
+    sb.run(&["redo", "-j3", "--timings=tl", "mk"])
+        .success()
+        .no_jobserver_warnings();
+    let t = trace(&sb, "tl.json");
+    assert_eq!(jobs(&t).len(), 1, "make's recipes are not redo's jobs: {t}");
+    let counters: Vec<&Value> = t["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "C")
+        .collect();
+    let max = |k: &str| counters.iter().filter_map(|c| c["args"][k].as_i64()).max();
+    // One .do holds one slot; make runs its three recipes at once on the tree's three.
+    assert_eq!(max("redo jobs"), Some(1), "{counters:?}");
+    assert_eq!(max("whole tree (pipe)"), Some(3), "{counters:?}");
 }
 
 #[test]

@@ -223,7 +223,11 @@ fn job(
 }
 
 /// A job's parent: the job of its redo's parent target that ran around it
-/// (the innermost, if that target ran more than once).
+/// (the innermost, if that target ran more than once). Its slot is the
+/// bound, not its `.do`'s start: a parent's `start` line is written after
+/// the spawn returns, and on a loaded machine the child's redo may already
+/// have written its own lines; the parent's start is then moved to its
+/// first child's.
 fn link_parents(jobs: &mut [Job], procs: &HashMap<u32, (u32, PathBuf)>) {
     let mut by_target: HashMap<&std::path::Path, Vec<usize>> = HashMap::new();
     for (i, j) in jobs.iter().enumerate() {
@@ -239,12 +243,16 @@ fn link_parents(jobs: &mut [Job], procs: &HashMap<u32, (u32, PathBuf)>) {
                 .get(parent.as_path())?
                 .iter()
                 .copied()
-                .filter(|&p| jobs[p].start <= j.start + EPS && jobs[p].end + EPS >= j.end)
-                .max_by(|&a, &b| jobs[a].start.total_cmp(&jobs[b].start))
+                .filter(|&p| jobs[p].slot <= j.ready + EPS && jobs[p].end + EPS >= j.end)
+                .max_by(|&a, &b| jobs[a].slot.total_cmp(&jobs[b].slot))
         })
         .collect();
-    for (j, p) in jobs.iter_mut().zip(parents) {
-        j.parent = p;
+    for (i, p) in parents.into_iter().enumerate() {
+        jobs[i].parent = p;
+        if let Some(p) = p {
+            let first = jobs[i].ready.min(jobs[i].start);
+            jobs[p].start = jobs[p].start.min(first).max(jobs[p].slot);
+        }
     }
 }
 
