@@ -104,14 +104,20 @@ impl Session {
         };
         let out = match given.filter(|g| !g.is_empty()) {
             Some(p) => ferredo::paths::abs_join(&ctx.cwd, Path::new(&p)),
-            None => ctx
-                .cwd
-                .join(".redo")
-                .join(format!("timings-{}", date_now())),
+            None => {
+                let base = ctx
+                    .cwd
+                    .join(".redo")
+                    .join(format!("timings-{}", date_now()));
+                // Another build of the same second: our pid keeps the names apart.
+                if with_ext(&base, "record").exists() || with_ext(&base, "html").exists() {
+                    with_ext(&base, &std::process::id().to_string())
+                } else {
+                    base
+                }
+            }
         };
-        let mut record = out.clone().into_os_string();
-        record.push(".record");
-        let record = PathBuf::from(record);
+        let record = with_ext(&out, "record");
         let made = out
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
