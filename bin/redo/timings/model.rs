@@ -410,3 +410,64 @@ pub fn own_time(jobs: &[Job], kids: &[usize], i: usize) -> f64 {
     }
     (jobs[i].dur() - covered).max(0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// `ms pid kind fields...` lines, as a record holds them.
+    fn model(text: &str) -> Model {
+        let rec: String = text
+            .lines()
+            .map(|l| {
+                let mut w = l.split_whitespace();
+                let t: u64 = w.next().unwrap().parse::<u64>().unwrap() * 1_000_000;
+                let rest: Vec<&str> = w.collect();
+                format!("{t}\t{}\n", rest.join("\t"))
+            })
+            .collect();
+        build(&super::super::record::parse(rec.as_bytes()), 1, Some(2))
+    }
+
+    #[test]
+    fn implicit_children_share_their_parents_row_and_the_last_ending_chain_is_critical() {
+        // Top (pid 1) runs all; its redo (pid 2) runs a on the implicit slot
+        // and b on a token; a's redo (pid 3) runs a1 on a's slot.
+        let m = model(
+            "0 1 proc 0 - 2
+             1 1 slot /all 0 0
+             2 1 start /all 10
+             3 2 proc 1 /all -
+             4 2 slot /a 0 0
+             4 2 slot /b 0 1
+             5 2 start /a 11
+             5 2 start /b 12
+             6 3 proc 2 /a -
+             7 3 slot /a1 0 0
+             8 3 start /a1 13
+             50 3 free /a1
+             51 3 end /a1 - - ok
+             60 2 free /b
+             61 2 end /b - - ok
+             70 2 free /a
+             71 2 end /a - - ok
+             80 1 free /all
+             81 1 end /all - - ok",
+        );
+        let by = |t: &str| {
+            m.jobs
+                .iter()
+                .position(|j| j.target == Path::new(t))
+                .unwrap()
+        };
+        let (all, a, b, a1) = (by("/all"), by("/a"), by("/b"), by("/a1"));
+        assert_eq!(m.lanes, 2);
+        assert_eq!((m.jobs[a].lane, m.jobs[a].depth), (m.jobs[all].lane, 1));
+        assert_eq!((m.jobs[a1].lane, m.jobs[a1].depth), (m.jobs[all].lane, 2));
+        assert_ne!(m.jobs[b].lane, m.jobs[all].lane);
+        assert_eq!(m.jobs[a1].parent, Some(a));
+        assert_eq!(m.critical, vec![all, a, a1]);
+        assert_eq!(m.samples.iter().map(|s| s.running).max(), Some(2));
+    }
+}
