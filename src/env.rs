@@ -33,6 +33,9 @@ pub const NO_PROGRESS: &str = "REDO_NO_PROGRESS";
 pub const NO_STATUS: &str = "REDO_NO_STATUS";
 pub const NO_COLOR: &str = "NO_COLOR";
 pub const JOBSERVER_STYLE: &str = "REDO_JOBSERVER_STYLE";
+/// `--timings=PATH` as a variable, read by the top-level redo only: write
+/// the build's timeline to `PATH.html` and `PATH.json` (`bin/redo/timings`).
+pub const TIMINGS: &str = "REDO_TIMINGS";
 
 pub const LEVEL: &str = "REDO_LEVEL";
 pub const DIRPREFIX: &str = "REDO_DIRPREFIX";
@@ -61,6 +64,11 @@ pub const RUNSHARE: &str = "REDO_FERREDO_RUNSHARE";
 /// so that a job can tell a `.dep` another build committed during this run
 /// from one older than it (see `engine::job`).
 pub const STARTED: &str = "REDO_FERREDO_STARTED";
+/// ferredo's own: the path of the run's timings record, an append-only
+/// file every redo of a `--timings` build adds its jobs' lines to (see
+/// `bin/redo/timings`). Set by the top level for its children (removed when
+/// it records nothing); a nested redo without it records nothing.
+pub const TIMINGS_RECORD: &str = "REDO_FERREDO_TIMINGS_RECORD";
 /// ferredo's own, for the crash tests: `STEP:NAME` makes a process die by
 /// SIGKILL at `STEP` of the commit of any target whose base name is `NAME`
 /// (steps: see `engine::commit::Step`), leaving what a kill there leaves.

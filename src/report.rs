@@ -8,6 +8,20 @@ use std::time::Duration;
 use crate::ood::Reason;
 
 pub enum Event<'a> {
+    /// A job got its job slot: it had been ready for `waited` without one
+    /// (for a retry, since its wait for another process ended). `token`: a
+    /// jobserver token, not this process's implicit slot. Emitted by the
+    /// slot loop before the job runs (`--timings` draws the wait).
+    Slot {
+        target: &'a Path,
+        waited: Duration,
+        token: bool,
+    },
+    /// The job gave its slot back: its .do exited (the commit may follow),
+    /// or it waits for another process. Emitted before the slot is free.
+    SlotFreed {
+        target: &'a Path,
+    },
     /// A .do process started.
     Started {
         target: &'a Path,

@@ -84,6 +84,16 @@ pub fn command(applet: &'static str) -> Command {
                 .help("jobserver to serve at top level (REDO_JOBSERVER_STYLE; default pipe)"),
         )
         .arg(
+            Arg::new("timings")
+                .long("timings")
+                .value_name("PATH")
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("")
+                .value_parser(clap::value_parser!(OsString))
+                .help("at top level, write a timeline of the build to PATH.html and PATH.json (default .redo/timings-DATE; REDO_TIMINGS)"),
+        )
+        .arg(
             Arg::new("targets")
                 .value_name("TARGET")
                 .num_args(0..)
@@ -341,7 +351,11 @@ fn run(
     let (status_var, status_fd) = term.start_status(ctx, crate::env_get(ferredo::env::STATUS_FD));
     opts.extra_env.push(status_var);
     opts.extra_fds.extend(status_fd);
-    let result = engine::build(ctx, &js, term, targets, &opts);
+    let asked = m.get_one::<OsString>("timings").map(|v| Some(v.clone()));
+    let timings = crate::timings::Session::start(ctx, asked, term, js.slots());
+    opts.extra_env.extend(timings.child_var());
+    let reporter = timings.tee(term);
+    let result = timings.sampling(&js, || engine::build(ctx, &js, &reporter, targets, &opts));
     term.finish_status();
     for w in js.take_warnings() {
         term.warning(&w.0);
@@ -349,6 +363,7 @@ fn run(
     if let Some(w) = js.finish() {
         term.warning(&w.0);
     }
+    timings.finish(term, &ctx.cwd);
     match result {
         Ok(()) => 0,
         Err(e) => {

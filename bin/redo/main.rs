@@ -12,6 +12,7 @@ mod output;
 mod query;
 mod record;
 mod status;
+mod timings;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

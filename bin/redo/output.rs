@@ -297,6 +297,7 @@ impl Reporter for Terminal {
                 }
             }
             Event::Waited { .. } => self.send(status::WAITED),
+            Event::Slot { .. } | Event::SlotFreed { .. } => {}
             Event::Warning(m) => self.warning(m),
             Event::Error(m) => self.error(m),
             Event::Debug(m) => {

@@ -3,14 +3,17 @@
 # it, in a scratch copy (the source tree stays clean).
 #
 #   bash compat/demo/run.sh [-jN]     (default -j4; KEEP=1 keeps the scratch copy;
-#                                      FERREDO_REDO=/path/to/redo skips the cargo build)
+#                                      FERREDO_REDO=/path/to/redo skips the cargo build;
+#                                      DEMO_TIMINGS=PATH puts the timeline elsewhere)
 #
 # The demo: a C program (prog) whose .do files compile with a generated version.h and
 # run make on a Makefile sub-project (makepart/), and a tiny Rust crate (crate/) that
 # hello-rs.do builds with cargo. Steps:
 #   1. cargo build --release; `redo --install-symlinks` into a scratch bin/ on PATH;
-#   2. redo -jN all from scratch: redo serves a jobserver with N slots and make and cargo
-#      join it (no -j of their own), so at most N compilers run at once in the whole tree;
+#   2. redo -jN --timings=PATH all from scratch: redo serves a jobserver with N slots and
+#      make and cargo join it (no -j of their own), so at most N compilers run at once in
+#      the whole tree; the build's timeline goes to PATH.html and PATH.json (default
+#      target/demo-timings, outside the scratch copy, so that it stays);
 #   3. run both programs; redo -jN all again, which rebuilds nothing;
 #   4. bump VERSION: only version.h, the objects including it and prog rebuild;
 #   5. the other direction: redo clean, then make -jN on the demo's Makefile, whose `+`
@@ -32,15 +35,16 @@ unset MAKEFLAGS MFLAGS GNUMAKEFLAGS CARGO_MAKEFLAGS MAKELEVEL MAKEFILES
 for v in $(compgen -e); do case $v in REDO_*) unset "$v" ;; esac; done
 cd "$root"
 
+target=${CARGO_TARGET_DIR:-$root/target}
+case $target in /*) ;; *) target=$root/$target ;; esac
 if [ -n "${FERREDO_REDO:-}" ]; then
     redo_bin=$FERREDO_REDO
 else
     step "cargo build --release"
     cargo build --release
-    target=${CARGO_TARGET_DIR:-$root/target}
-    case $target in /*) ;; *) target=$root/$target ;; esac
     redo_bin=$target/release/redo
 fi
+timings=${DEMO_TIMINGS:-$target/demo-timings}
 make=${MAKE:-make}
 command -v "$make" >/dev/null || die "no make on PATH (the demo runs make; apt-get install make)"
 command -v cargo >/dev/null || die "no cargo on PATH"
@@ -83,8 +87,11 @@ stamp() { stat -c '%i %Y.%y' "$@"; }
 
 step "redo $jobs all   (from scratch, in $scratch/demo; make and cargo join redo's jobserver)"
 echo "$($make --version | sed -n 1p), $(cargo --version)"
-time redo "$jobs" all
+time redo "$jobs" --timings="$timings" all
 concurrency
+echo "timeline of this build: $timings.html (open it in a browser; $timings.json loads in"
+echo "  https://ui.perfetto.dev): one row per job slot, a bar per .do, orange where a job"
+echo "  waited for a slot; make's and cargo's own jobs show as the .do that ran them"
 
 step "./prog; ./hello-rs"
 ./prog

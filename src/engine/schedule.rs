@@ -141,8 +141,11 @@ fn worker(runner: &dyn Runner, work: &Mutex<mpsc::Receiver<Option<Work>>>, tx: &
 struct Books {
     /// The slot each running job holds, by target index (None once given back).
     slots: Vec<Option<Slot>>,
-    /// Jobs to run again after a wait (by index), before `next`.
-    retries: VecDeque<usize>,
+    /// Jobs to run again after a wait (by index, with when they became
+    /// ready again), before `next`.
+    retries: VecDeque<(usize, Instant)>,
+    /// When the targets not yet started became ready: the loop's start.
+    ready: Instant,
     implicit_free: bool,
     running: usize,
     /// The first target not yet started.
@@ -155,6 +158,7 @@ impl Books {
         Books {
             slots: (0..n).map(|_| None).collect(),
             retries: VecDeque::new(),
+            ready: Instant::now(),
             implicit_free: true,
             running: 0,
             next: 0,
@@ -162,8 +166,21 @@ impl Books {
         }
     }
 
-    fn give_back(&mut self, i: usize, js: &Jobserver) {
-        match self.slots[i].take() {
+    fn give_back(
+        &mut self,
+        i: usize,
+        js: &Jobserver,
+        reporter: &dyn Reporter,
+        targets: &[PathBuf],
+    ) {
+        let slot = self.slots[i].take();
+        if slot.is_some() {
+            // Before the token is back: whoever takes it next sees it later.
+            reporter.emit(Event::SlotFreed {
+                target: &targets[i],
+            });
+        }
+        match slot {
             Some(Slot::Implicit) => self.implicit_free = true,
             Some(Slot::Token(t)) => js.release(t),
             None => {}
@@ -173,15 +190,15 @@ impl Books {
     /// Account for one message from a job thread.
     fn settle(&mut self, m: Msg, js: &Jobserver, reporter: &dyn Reporter, targets: &[Target]) {
         let (i, res, elapsed, info) = match m {
-            Msg::SlotFree(i) => return self.give_back(i, js),
+            Msg::SlotFree(i) => return self.give_back(i, js, reporter, targets),
             Msg::Done(i, res, elapsed, info) => (i, res, elapsed, info),
         };
         let elapsed = info.ran.then_some(elapsed);
         self.running -= 1;
-        self.give_back(i, js);
+        self.give_back(i, js, reporter, targets);
         let target = &targets[i];
         match res {
-            Ok(Outcome::Retry) => self.retries.push_back(i),
+            Ok(Outcome::Retry) => self.retries.push_back((i, Instant::now())),
             Ok(Outcome::Built(_)) => reporter.emit(Event::Finished {
                 target,
                 default_do: info.default_do.as_deref(),
@@ -225,13 +242,14 @@ impl Books {
         }
     }
 
-    /// The job to start next, and whether it is a retry after a wait.
-    fn pick(&mut self) -> (usize, bool) {
+    /// The job to start next, whether it is a retry after a wait, and
+    /// since when it was ready.
+    fn pick(&mut self) -> (usize, bool, Instant) {
         match self.retries.pop_front() {
-            Some(i) => (i, true),
+            Some((i, ready)) => (i, true, ready),
             None => {
                 self.next += 1;
-                (self.next - 1, false)
+                (self.next - 1, false, self.ready)
             }
         }
     }
@@ -288,7 +306,12 @@ pub fn run(
             let Some(slot) = books.take_slot(js) else {
                 continue;
             };
-            let (idx, waited) = books.pick();
+            let (idx, waited, ready) = books.pick();
+            reporter.emit(Event::Slot {
+                target: &targets[idx],
+                waited: ready.elapsed(),
+                token: matches!(slot, Slot::Token(_)),
+            });
             books.slots[idx] = Some(slot);
             books.running += 1;
             // Every worker is either running a job or waiting for one, and a

@@ -35,6 +35,16 @@ impl Jobserver {
         }
     }
 
+    /// For a jobserver we serve: the tokens in the pipe now (`FIONREAD`), so
+    /// N-1 minus this is how many the whole tree holds (`--timings` samples
+    /// it). Joined, serial, unlimited, or the count failed: None.
+    pub fn tokens_in_pipe(&self) -> Option<u64> {
+        match &self.mode {
+            Mode::Active(a) if a.owner.is_some() => a.chan.available().ok(),
+            _ => None,
+        }
+    }
+
     /// The fifo we serve, if any: the CLI keeps it (e.g. as a `CString`) and unlinks it
     /// from its SIGINT/SIGTERM/SIGHUP handler. `finish()` and `Drop` remove it on the
     /// normal paths; this method removes nothing itself.

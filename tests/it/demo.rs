@@ -16,6 +16,7 @@ fn demo_run_sh_builds_both_directions_within_four_slots() {
     let out = sb
         .cmd(&["bash", script.to_str().unwrap(), "-j4"])
         .env("FERREDO_REDO", redo_exe())
+        .env("DEMO_TIMINGS", sb.abs("demo-timings"))
         .run();
     out.success()
         .stdout_contains("hello, world, from demo 1.0.0")
@@ -23,6 +24,10 @@ fn demo_run_sh_builds_both_directions_within_four_slots() {
         .stdout_contains("prog and hello-rs not rebuilt: up to date")
         .stdout_contains("from demo 1.1.0")
         .stdout_contains("==> demo done")
+        .stdout_contains(&format!(
+            "timeline of this build: {}.html",
+            sb.abs("demo-timings")
+        ))
         .no_jobserver_warnings();
     let stdout = out.stdout();
     let maxima: Vec<usize> = stdout
@@ -38,4 +43,10 @@ fn demo_run_sh_builds_both_directions_within_four_slots() {
     for m in maxima {
         assert!((1..=4).contains(&m), "max {m} outside 1..=4:\n{stdout}");
     }
+    // The first build's timeline: its .do files, the make and cargo ones among them.
+    let trace = sb.read("demo-timings.json");
+    for job in ["\"prog\"", "\"hello-rs\"", "\"libmk.a\""] {
+        assert!(trace.contains(job), "no {job} in the demo's timeline");
+    }
+    assert!(sb.read("demo-timings.html").contains("<svg "));
 }

@@ -40,3 +40,4 @@ mod kit;
 mod query;
 mod sandbox;
 mod smoke;
+mod timings;

@@ -70,6 +70,21 @@ A top-level `redo -jN` passes its jobserver to every `.do` in `MAKEFLAGS` and
 pipe (make 4.4's style). Every token taken is given back on every exit path; at exit the
 top-level redo counts its tokens and warns if some are missing.";
 
+pub const TIMINGS: &str = "\
+# A TIMELINE OF THE BUILD
+`redo --timings` (or `REDO_TIMINGS=PATH`) at the top level records every job of the whole
+build, those of nested redos included, and at the end writes `PATH.html` and `PATH.json`
+(default `PATH`: `.redo/timings-DATE` in the current directory) and names them on the last
+line. The page needs no script and no network: one row per job slot, each job a bar
+(target and `.do`; green built, red failed, blue waited for another process), with the time
+it waited for a jobserver slot drawn before it, and a job run on the slot of the `.do` that
+started its redo drawn below that `.do`'s bar; above, the slots held over time against the
+`-j` limit, jobs waiting for one, and the slots the whole tree holds; below, the slowest
+targets and the critical path. Hover over a bar for its details. `PATH.json` holds the same
+jobs as Chrome trace events, for Perfetto or chrome://tracing. Jobs that make, cargo or
+ninja run inside a `.do` are not redo's: that `.do` is one bar, and the tokens they held
+show in the whole tree's curve (sampled from the pipe the top level serves).";
+
 pub const ENVIRONMENT: &str = "\
 # ENVIRONMENT
 : REDO_JOBS
@@ -100,6 +115,8 @@ stop the upward `.do` search at this directory
 non-empty: no colours
 : REDO_JOBSERVER_STYLE
 `pipe` (default) or `fifo`: the style of jobserver a top-level redo serves to its children
+: REDO_TIMINGS
+as `--timings=PATH` at the top level: write the build's timeline to `PATH.html` and `PATH.json`
 : MAKEFLAGS, CARGO_MAKEFLAGS
 carry the jobserver between redo, make, cargo and ninja
 
@@ -120,6 +137,8 @@ marks the top of the project: the `.do` search stops here
 : .redo/.ferredo/deps
 ferredo's per-directory copy of the `.dep` files, only to check faster (goredo ignores it;
 deleting it is always safe)
+: .redo/timings-DATE.html, .redo/timings-DATE.json
+the timeline of a `redo --timings` build (while it runs, `.record` holds its lines)
 
 Temporary outputs are named `.redo.*` beside their targets; `redo-cleanup tmp` removes
 what a killed build left.";
