@@ -166,13 +166,7 @@ impl Books {
         }
     }
 
-    fn give_back(
-        &mut self,
-        i: usize,
-        js: &Jobserver,
-        reporter: &dyn Reporter,
-        targets: &[PathBuf],
-    ) {
+    fn give_back(&mut self, i: usize, js: &Jobserver, reporter: &dyn Reporter, targets: &[Target]) {
         let slot = self.slots[i].take();
         if slot.is_some() {
             // Before the token is back: whoever takes it next sees it later.
