@@ -197,13 +197,13 @@ impl DirView {
             return DepSource::BeforeCache;
         };
         match cached {
-            Some((c, true)) => match c.entry(name) {
-                Some((_, b)) => DepSource::Cached(b),
+            Some((c, true)) => match c.find(name) {
+                Some(i) => DepSource::Cached(c, i),
                 // A fast cache holds every .dep of the directory.
                 None => DepSource::NoDep,
             },
             Some((c, false)) => match c.find(name).and_then(|i| Some((i, c.at(i)?))) {
-                Some((i, (_, k, b))) => DepSource::CachedIfKey(i, k, b),
+                Some((i, (_, k, _))) => DepSource::CachedIfKey(c, i, k),
                 None => DepSource::Disk,
             },
             None => DepSource::Disk,
@@ -274,11 +274,11 @@ pub(super) enum DepSource<'a> {
     NoRedoDir,
     /// The directory's complete cache has no such `.dep`.
     NoDep,
-    /// The directory's complete (current) cache holds these bytes.
-    Cached(&'a [u8]),
-    /// The cache's copy (its ordinal, key and bytes), if `stat` still gives
-    /// this key.
-    CachedIfKey(u32, FileKey, &'a [u8]),
+    /// The directory's complete (current) cache holds it (at this ordinal).
+    Cached(&'a Arc<Cached>, u32),
+    /// The cache's copy (its ordinal and key), if `stat` still gives this
+    /// key.
+    CachedIfKey(&'a Arc<Cached>, u32, FileKey),
     /// The cache does not know: read the file.
     Disk,
     /// Asked before the cache is loaded: read the file, and do not count
@@ -322,7 +322,7 @@ mod tests {
         let view = DirView::open(&t.root());
         assert!(matches!(
             view.source(OsStr::new("t3")),
-            DepSource::Cached(_)
+            DepSource::Cached(..)
         ));
         assert!(matches!(view.source(OsStr::new("src.c")), DepSource::NoDep));
     }

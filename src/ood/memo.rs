@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::dirview::{DepSource, DirView, Fresh};
 use super::{key, Checker, DepState, Verdict};
 use crate::state::dep::{self, Hash};
-use crate::state::depcache;
+use crate::state::depcache::{self, Cached};
 use crate::state::depview::DepView;
 use crate::state::inode::Inode;
 use crate::target::Target;
@@ -40,11 +40,11 @@ impl Checker {
         let source = view.source(name);
         match source {
             DepSource::NoRedoDir | DepSource::NoDep => return (DepState::Absent, false),
-            DepSource::Cached(b) => return (self.decode_dep(target, b), true),
-            DepSource::CachedIfKey(i, k, b) => match view.dep_key(name) {
+            DepSource::Cached(c, i) => return (self.decode_cached(target, c, i), true),
+            DepSource::CachedIfKey(c, i, k) => match view.dep_key(name) {
                 Ok(Some(now)) if now == k => {
                     self.add_fresh(target.dir(), Fresh::Kept(i));
-                    return (self.decode_dep(target, b), true);
+                    return (self.decode_cached(target, c, i), true);
                 }
                 Ok(None) => return (DepState::Absent, true),
                 _ => {}
@@ -69,9 +69,24 @@ impl Checker {
         (st, true)
     }
 
-    /// Decode `target`'s `.dep` bytes.
+    /// Check `target`'s `.dep` bytes, kept in the directory's loaded cache
+    /// `c` (its entry `i`).
+    fn decode_cached(&mut self, target: &Target, c: &Arc<Cached>, i: u32) -> DepState {
+        let r = match c.data_range(i) {
+            Some(range) => DepView::decode_in(c, range),
+            None => Err(dep::DecodeError::TooShort),
+        };
+        self.checked_dep(target, r)
+    }
+
+    /// Check `target`'s `.dep` bytes `b`, read from its file.
     fn decode_dep(&mut self, target: &Target, b: &[u8]) -> DepState {
-        match DepView::decode(b) {
+        self.checked_dep(target, DepView::decode(b))
+    }
+
+    /// The state of a `.dep` checked (warned about if it is unusable).
+    fn checked_dep(&mut self, target: &Target, r: Result<DepView, dep::DecodeError>) -> DepState {
+        match r {
             Ok(d) => DepState::Present(Arc::new(d)),
             Err(e) => {
                 let m = format!("{}: {e}", target.dep_path().display());

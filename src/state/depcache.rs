@@ -250,6 +250,18 @@ impl Cached {
         ))
     }
 
+    /// Where the `.dep` bytes of the entry at `ordinal` are in
+    /// [`Cached::bytes`].
+    pub fn data_range(&self, ordinal: u32) -> Option<std::ops::Range<usize>> {
+        let e = self.entries.get(ordinal as usize)?;
+        Some(e.data.0..e.data.1)
+    }
+
+    /// The whole loaded cache file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
     pub fn entry(&self, name: &OsStr) -> Option<(FileKey, &[u8])> {
         self.find(name)
             .and_then(|i| self.at(i))

@@ -5,9 +5,12 @@
 //! memo). Decoded into [`super::dep::Dep`], each record is an enum of about
 //! a hundred bytes plus an allocation for its path: a target of a deep tree,
 //! whose `.dep` lists twenty `.do` candidates, took 3 KiB of heap for 650
-//! bytes of file. A view takes one allocation of the file's size, and a
-//! record costs nothing until it is read. Writers (the commit, depfix, the
-//! recfile view) keep using the owned `Dep`.
+//! bytes of file. A view read from a file takes one allocation of the
+//! file's size; a view of a directory's loaded cache
+//! ([`super::depcache::Cached`]) takes none: it keeps the cache's buffer
+//! alive and reads its slice of it. A record costs nothing until it is
+//! read. Writers (the commit, depfix, the recfile view) keep using the
+//! owned `Dep`.
 //!
 //! Invariant: the bytes were walked by [`DepView::decode`] with the same
 //! framing checks as `Dep::decode`, so every chunk [`Records`] meets is
@@ -15,11 +18,13 @@
 //! rather than panics.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::dep::{
     decode_build, walk_chunks, DecodeError, Hash, HASH_LEN, HEADER_LEN, T_ALWAYS, T_IFCHANGE,
     T_IFCHANGE_NONEX, T_IFCREATE, T_STAMP,
 };
+use super::depcache::Cached;
 use super::inode::Inode;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -39,35 +44,83 @@ pub enum RecordRef<'a> {
 }
 
 /// A checked `.dep`, kept as its bytes (see the module essay).
-#[derive(Debug)]
 pub struct DepView {
     pub build: [u8; 16],
     /// The chunks after the header.
-    body: Box<[u8]>,
+    body: Body,
     len: usize,
     has_always: bool,
 }
 
+/// Where a view's chunks are.
+enum Body {
+    Own(Box<[u8]>),
+    /// `start..end` of a loaded cache's buffer.
+    InCache(Arc<Cached>, usize, usize),
+}
+
+impl std::fmt::Debug for DepView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DepView")
+            .field("build", &self.build)
+            .field("records", &self.records().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The BuildUUID, record count and always-record of a whole `.dep`, checked
+/// as `Dep::decode` checks it.
+fn check(b: &[u8]) -> Result<([u8; 16], usize, bool), DecodeError> {
+    let build = decode_build(b)?;
+    let (mut len, mut has_always) = (0, false);
+    walk_chunks(&b[HEADER_LEN..], HEADER_LEN, |typ, _| {
+        len += 1;
+        has_always |= typ == T_ALWAYS;
+    })?;
+    Ok((build, len, has_always))
+}
+
 impl DepView {
-    /// Check the whole of `b` as `Dep::decode` does, and keep it.
+    /// Check the whole of `b` as `Dep::decode` does, and keep a copy.
     pub fn decode(b: &[u8]) -> Result<DepView, DecodeError> {
-        let build = decode_build(b)?;
-        let (mut len, mut has_always) = (0, false);
-        walk_chunks(&b[HEADER_LEN..], HEADER_LEN, |typ, _| {
-            len += 1;
-            has_always |= typ == T_ALWAYS;
-        })?;
+        let (build, len, has_always) = check(b)?;
         Ok(DepView {
             build,
-            body: b[HEADER_LEN..].into(),
+            body: Body::Own(b[HEADER_LEN..].into()),
             len,
             has_always,
         })
     }
 
+    /// Check the `.dep` bytes at `range` of the loaded cache `cache`, as
+    /// [`DepView::decode`] does, and keep them there.
+    pub fn decode_in(
+        cache: &Arc<Cached>,
+        range: std::ops::Range<usize>,
+    ) -> Result<DepView, DecodeError> {
+        let b = cache
+            .bytes()
+            .get(range.clone())
+            .ok_or(DecodeError::TooShort)?;
+        let (build, len, has_always) = check(b)?;
+        Ok(DepView {
+            build,
+            body: Body::InCache(cache.clone(), range.start + HEADER_LEN, range.end),
+            len,
+            has_always,
+        })
+    }
+
+    fn body(&self) -> &[u8] {
+        match &self.body {
+            Body::Own(b) => b,
+            Body::InCache(c, start, end) => &c.bytes()[*start..*end],
+        }
+    }
+
     /// The records, in file order.
     pub fn records(&self) -> Records<'_> {
-        Records { b: &self.body }
+        Records { b: self.body() }
     }
 
     /// How many records there are.
