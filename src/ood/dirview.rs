@@ -51,6 +51,26 @@ pub(super) struct DirView {
     fd: OnceLock<Option<std::os::fd::OwnedFd>>,
 }
 
+/// `.redo/` directories this process holds open at once for
+/// [`DirView::redo_dir_fd`]: at most this many, and at most a quarter of
+/// `ulimit -n`. Each spares the path walk of every `stat` of a `.dep`
+/// there, but a tree has thousands of directories, and a process has few
+/// descriptors (often 1024), which its jobs need too: past the limit,
+/// `.dep` files are `stat`ed by path.
+const MAX_REDO_DIR_FDS: usize = 64;
+
+fn max_redo_dir_fds() -> usize {
+    static MAX: OnceLock<usize> = OnceLock::new();
+    *MAX.get_or_init(|| {
+        let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map_or(1024, |(soft, _)| soft);
+        MAX_REDO_DIR_FDS.min(usize::try_from(soft / 4).unwrap_or(MAX_REDO_DIR_FDS))
+    })
+}
+
+/// How many [`DirView::redo_dir_fd`]s are open now.
+static OPEN_REDO_DIR_FDS: AtomicUsize = AtomicUsize::new(0);
+
 /// `.dep` lookups in one directory before its cache is worth loading.
 const LAZY_LOAD: usize = 32;
 
@@ -110,35 +130,32 @@ impl DirView {
     }
 
     /// The snapshotted `.redo/`, opened (`O_PATH`) on first use; None when
-    /// there is none, or the directory there now is not the one snapshotted.
+    /// there is none, the directory there now is not the one snapshotted, or
+    /// [`MAX_REDO_DIR_FDS`] are open already.
     fn redo_dir_fd(&self) -> Option<&std::os::fd::OwnedFd> {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        use std::os::unix::ffi::OsStrExt;
         self.fd
             .get_or_init(|| {
-                let snap = self.snap.as_ref()?;
-                let c = std::ffi::CString::new(self.redo_dir.as_os_str().as_bytes()).ok()?;
-                // SAFETY: `c` is a NUL-terminated path; the flags ask for
-                // no access to the directory's contents.
-                let raw = unsafe {
-                    libc::open(
-                        c.as_ptr(),
-                        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                    )
-                };
-                if raw < 0 {
-                    return None;
+                let held = OPEN_REDO_DIR_FDS.fetch_add(1, Ordering::Relaxed);
+                let fd = (held < max_redo_dir_fds())
+                    .then(|| self.open_redo_dir())
+                    .flatten();
+                if fd.is_none() {
+                    OPEN_REDO_DIR_FDS.fetch_sub(1, Ordering::Relaxed);
                 }
-                // SAFETY: `raw` was just opened here and is owned by nothing else.
-                let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-                // Only the directory the snapshot describes will do.
-                // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
-                let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                // SAFETY: `fd` is open and `st` is a valid place to write.
-                let ok = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0 && snap.same_dir(&st);
-                ok.then_some(fd)
+                fd
             })
             .as_ref()
+    }
+
+    /// Open the snapshotted `.redo/` (`O_PATH`: no access to its contents),
+    /// if the directory there is still the one the snapshot describes.
+    fn open_redo_dir(&self) -> Option<std::os::fd::OwnedFd> {
+        use nix::fcntl::OFlag;
+        let snap = self.snap.as_ref()?;
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(&self.redo_dir, flags, nix::sys::stat::Mode::empty()).ok()?;
+        let st = nix::sys::stat::fstat(&fd).ok()?;
+        snap.same_dir(&st).then_some(fd)
     }
 
     /// The cache and whether it is current as a whole (fast and complete);
@@ -246,6 +263,14 @@ impl DirView {
             })
             .collect();
         depcache::store(&self.redo_dir, snap, entries);
+    }
+}
+
+impl Drop for DirView {
+    fn drop(&mut self) {
+        if matches!(self.fd.get(), Some(Some(_))) {
+            OPEN_REDO_DIR_FDS.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -191,3 +191,37 @@ fn a_query_writes_the_cache_and_later_answers_stay_exact() {
     sb.run(&["redo-ifchange", "all"]).success();
     sb.run(&["redo-ood"]).success().stdout_is("");
 }
+
+/// A check that validates the caches of many directories entry by entry
+/// holds at most a few descriptors for them: with `ulimit -n 64` and 120
+/// directories, the no-op succeeds (it failed with "Too many open files"
+/// while every `.redo/` it validated stayed open).
+#[test]
+fn many_directories_checked_entry_by_entry_keep_few_descriptors() {
+    let dirs = 120;
+    let per_dir = 5; // a cache is written for four `.dep` files or more
+    let names: Vec<String> = (0..dirs)
+        .flat_map(|d| (0..per_dir).map(move |t| format!("d{d}/t{t}.t")))
+        .collect();
+    let sb = new_sb().file("default.t.do", "echo x\n").file(
+        "all.do",
+        format!("redo-ifchange {}\necho done\n", names.join(" ")),
+    );
+    sb.run(&["redo-ifchange", "all"]).success();
+    // Quiet no-ops write a cache in each directory.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(250));
+        sb.run(&["redo-ifchange", "all"]).success();
+    }
+    assert!(sb.exists(format!("d7/{CACHE}")), "{:?}", sb.ls("d7/.redo"));
+    // Every `.redo/` changed since: each cache is validated entry by entry.
+    for d in 0..dirs {
+        sb.touch(format!("d{d}/.redo/x"));
+        sb.remove(format!("d{d}/.redo/x"));
+    }
+    sb.sh("ulimit -n 64 && exec redo-ifchange all").success();
+    sb.touch("d3/t1.t.do");
+    sb.sh("ulimit -n 64 && exec redo-ifchange all")
+        .success()
+        .stderr_contains("t1.t");
+}
