@@ -752,6 +752,12 @@ def full_phase(ctx, w, base, tmpl):
     round. Leaves every tool's tree built (by -j2); returns {spec: {1: [s], 2: [s]}}."""
     rows = ctx.tools + [ctx.floor]
     got = {t.spec: {1: [], 2: []} for t in rows}
+    if ctx.runs_full == 0:    # --runs-full 0: the loop's trees, built untimed
+        for t in ctx.tools:
+            d = ctx.workdir(base, t)
+            fresh(tmpl.get(t.kind), d)
+            ctx.runner.run(t.argv(2, d), d, t.env)
+        return None
     for r in range(ctx.runs_full):
         for t in rotate(rows, r):
             d = ctx.workdir(base, t)
@@ -812,7 +818,8 @@ def bench_shape(ctx, wk, n):
     print(f"== {wk}, N={n}: {w.describe()}", flush=True)
     full = full_phase(ctx, w, base, tmpl)
     checks = {t.spec: {"full": check_word(w, ctx.workdir(base, t))} for t in ctx.tools}
-    print_full(ctx, full)
+    if full is not None:
+        print_full(ctx, full)
     loop = loop_phase(ctx, w, base)
     rss = {}
     for t in ctx.tools:
@@ -1000,7 +1007,8 @@ def parse_args():
                     help="rounds of the edit/build/build loop and of the settled no-op "
                          "(default 10, quick 5)")
     ap.add_argument("--runs-full", type=int, default=None,
-                    help="rounds of full builds (default 3 at N<=1000, 1 above; quick 1)")
+                    help="rounds of full builds (default 3 at N<=1000, 1 above; quick 1; "
+                         "0: no full-build table, the trees are built untimed)")
     ap.add_argument("--runs-js", type=int, default=None, help="runs of the jobserver mix (default 3, quick 1)")
     ap.add_argument("--check", action="store_true",
                     help="only check that every tool builds every shape right (full, one "
@@ -1090,7 +1098,8 @@ def main():
         return
     results = []
     for n in ns:
-        ctx.runs_full = args.runs_full or (1 if (args.quick or n > 1000) else 3)
+        ctx.runs_full = (args.runs_full if args.runs_full is not None
+                         else (1 if (args.quick or n > 1000) else 3))
         for wk in workloads:
             results.append(bench_shape(ctx, wk, n))
     js = run_jobserver(ctx) if js_wanted else []
