@@ -40,6 +40,8 @@ use crate::fasthash::{FastMap, FastSet};
 use crate::jobserver::Jobserver;
 use crate::ood::{Checker, Verdict};
 use crate::report::{Event, Reporter};
+use crate::state::dep::Hash;
+use crate::state::inode::Inode;
 use crate::target::Target;
 use runshare::harvest::{apply_share, complete_fan_ins, harvest_all, seed, SelfRecs};
 
@@ -375,14 +377,15 @@ fn record_operands(
     let (Some(fd), Some(dir)) = (ctx.dep_fd, ctx.dep_dir.as_deref()) else {
         return Ok(());
     };
-    use crate::state::inode::{Inode, InodeTrust};
+    use crate::state::inode::InodeTrust;
     let trust = ctx.trust;
     let selfrec = |i: usize, t: &Path| {
         selfrecs[i]
             .as_ref()
             .or_else(|| built_recs.get(t.as_os_str()))
     };
-    let mut known = |i: usize, t: &Target, now: &Inode| {
+    let mut previous: Option<FastMap<Vec<u8>, (Inode, Hash)>> = None;
+    let mut known = |i: usize, t: &Target, rel: &[u8], now: &Inode| {
         if trust == InodeTrust::None {
             return None;
         }
@@ -391,13 +394,18 @@ fn record_operands(
                 return Some(*h);
             }
         }
-        match checker.dep(t) {
-            crate::ood::DepState::Present(d) => d
+        if let crate::ood::DepState::Present(d) = checker.dep(t) {
+            return d
                 .self_ifchange(t.base_path())
                 .filter(|(rec, _)| rec.equals(now, trust))
-                .map(|(_, h)| h),
-            _ => None,
+                .map(|(_, h)| h);
         }
+        // A source: as the caller's last build recorded it?
+        let previous = previous.get_or_insert_with(|| previous_records(ctx, dir));
+        previous
+            .get(rel)
+            .filter(|(rec, _)| rec.equals(now, trust))
+            .map(|(_, h)| *h)
     };
     // What this run verified or built, with the file as recorded.
     let vouched = |i: usize, t: &Target| match selfrec(i, t) {
@@ -410,6 +418,38 @@ fn record_operands(
             e,
         )
     })
+}
+
+/// The ifchange records of the calling target's `.dep` as its last build
+/// left it (the new one is still a temp), by path as recorded: a rebuild
+/// mostly records the same dependencies again, and a source whose inode data
+/// still match its record needs no reading for its hash (a `.do` over ten
+/// thousand sources hashed them all). The caller is the last target of the
+/// chain; its records name paths from `dep_dir`, so another directory
+/// means no records. A file's inode data equal to its record's proves the
+/// same content, whichever `.dep` holds the record (as in the check).
+fn previous_records(ctx: &Context, dep_dir: &Path) -> FastMap<Vec<u8>, (Inode, Hash)> {
+    use crate::state::depview::{DepView, RecordRef};
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = FastMap::default();
+    let Some(caller) = ctx.chain.last().map(|c| Target::new(c.clone())) else {
+        return out;
+    };
+    if caller.dir() != dep_dir {
+        return out;
+    }
+    let Ok(d) = std::fs::read(caller.dep_path()).map(|b| DepView::decode(&b)) else {
+        return out;
+    };
+    let Ok(d) = d else { return out };
+    for r in d.records() {
+        if let RecordRef::Ifchange { inode, hash, path } = r {
+            if !inode.is_intent() {
+                out.insert(path.as_os_str().as_bytes().to_vec(), (inode, *hash));
+            }
+        }
+    }
+    out
 }
 
 /// Build `list` and tell the share: a barrier around forced builds and after

@@ -72,15 +72,16 @@ type Own = (Inode, dep::Hash);
 /// then. Should the file change after all between that verdict and this
 /// record, the record names the older version, and the next run rebuilds
 /// the dependant: the error is on the safe side. `known_hash` may supply the
-/// hash of a file whose inode data proves it unchanged (a target's own
-/// `.dep` self-record), which saves re-reading every dependency of a large
-/// fan-in.
+/// hash of a file (given as the target, its path as recorded, and its inode
+/// data now) whose inode data proves it unchanged (a target's own `.dep`
+/// self-record, the caller's previous record of it), which saves re-reading
+/// every dependency of a large fan-in.
 pub fn ifchange(
     fd: i32,
     dep_dir: &Path,
     targets: &[Target],
     vouched: &dyn Fn(usize, &Target) -> Option<Own>,
-    known_hash: &mut dyn FnMut(usize, &Target, &Inode) -> Option<dep::Hash>,
+    known_hash: &mut dyn FnMut(usize, &Target, &[u8], &Inode) -> Option<dep::Hash>,
 ) -> io::Result<()> {
     let vouched: Vec<Option<Own>> = targets
         .iter()
@@ -111,7 +112,7 @@ pub fn ifchange(
             None => match metas.next() {
                 Some(Ok(m)) if m.is_file() => {
                     let inode = Inode::from_meta(&m);
-                    let hash = match known_hash(i, t, &inode) {
+                    let hash = match known_hash(i, t, rel, &inode) {
                         Some(h) => h,
                         None => dep::hash_file(t)?,
                     };
