@@ -66,6 +66,10 @@ fn stat_all(targets: &[PathBuf]) -> Vec<io::Result<std::fs::Metadata>> {
 /// A target's own record: its inode data and hash.
 type Own = (Inode, dep::Hash);
 
+/// The hash of a file known without reading it, if any: given the operand's
+/// index, its target, its path as recorded and its inode data now.
+pub type KnownHash<'a> = dyn FnMut(usize, &Target, &[u8], &Inode) -> Option<dep::Hash> + 'a;
+
 /// Record each target as ifchange (with its current inode data and hash) or
 /// ifchange-nonexistent. `vouched` may supply both for a target this build
 /// run has just verified or built (the run share's self-record): no `stat`
@@ -81,7 +85,7 @@ pub fn ifchange(
     dep_dir: &Path,
     targets: &[Target],
     vouched: &dyn Fn(usize, &Target) -> Option<Own>,
-    known_hash: &mut dyn FnMut(usize, &Target, &[u8], &Inode) -> Option<dep::Hash>,
+    known_hash: &mut KnownHash<'_>,
 ) -> io::Result<()> {
     let vouched: Vec<Option<Own>> = targets
         .iter()
