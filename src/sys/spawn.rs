@@ -6,17 +6,19 @@
 //! shootdowns dearer). Hand-written rather than glibc's `posix_spawn`
 //! because of what that one does per call: its child resets the signal
 //! dispositions by asking the kernel about every one of the 64 signals (it
-//! cannot know which ones have handlers: ~125 `rt_sigaction` per spawn), and
+//! cannot know which have handlers: 118 `rt_sigaction` per spawn here), and
 //! each `adddup2` file action checks both fds against `getrlimit` (2
 //! `prlimit64` per fd, 14 per job). We know which signals have handlers: we
 //! look once per process (at the first spawn, [`handled`]), so a child
 //! resets only those and the ones the caller names, ~6 calls.
 //!
-//! What a .do starts with is unchanged: the default disposition for every
-//! signal that has a handler here (exec would reset those anyway) and for
-//! the caller's `sigdefault` (SIGPIPE, which we ignore); an empty signal
-//! mask; its own process group; its fds 0, 1, 2 and the named inherited ones,
-//! nothing else (all of ours are close-on-exec).
+//! What a .do starts with: the default disposition for every signal that
+//! has a handler here (exec would reset those anyway) and for the caller's
+//! `sigdefault` (SIGPIPE, which we ignore); an empty signal mask; its own
+//! process group; its fds 0, 1, 2 and the named inherited ones, nothing else
+//! (all of ours are close-on-exec). (glibc's `posix_spawn` also left its two
+//! internal signals, 32 and 33, ignored in the child; now they keep what we
+//! inherited, normally the default.)
 //!
 //! Why the child is safe to run on our memory: the calling thread blocks
 //! every signal before the clone (the raw syscall: glibc's own two internal
