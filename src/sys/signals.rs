@@ -7,6 +7,12 @@
 //! and their locks and tokens released on the normal paths), and the
 //! invocation fails with 128 + signal.
 //!
+//! A .do starts clean all the same: the handlers are set once, here, and
+//! the spawn (`sys::spawn`) resets to the default, in the child only, every
+//! signal that has a handler and SIGPIPE ([`CHILD_DEFAULT`]), with all
+//! signals blocked from before its clone until that reset, then an empty
+//! mask (tests/it/core_signals.rs checks a .do's mask and ignored set).
+//!
 //! Job threads also write to the self-pipe when they finish or give up their
 //! slot, so one poll covers "a token arrived", "a slot came free" and "stop".
 
@@ -111,9 +117,10 @@ pub fn install() {
     }
 }
 
-/// Signals a .do starts with at their default disposition (posix_spawn's
-/// sigdefault set): the ones we catch (exec would reset those anyway) and
-/// SIGPIPE, which the Rust runtime ignores and exec would pass on ignored.
+/// Signals a .do starts with at their default disposition, named to the
+/// spawn: the ones we catch (the spawn also finds every handled signal by
+/// itself, once per process, and exec would reset those anyway) and SIGPIPE,
+/// which the Rust runtime ignores and exec would pass on ignored.
 pub const CHILD_DEFAULT: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE];
 
 pub fn register_child(pid: i32) {

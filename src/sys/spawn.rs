@@ -1,16 +1,42 @@
 //! Starting a child process without copying our address space.
 //!
-//! `posix_spawn` (glibc: `clone(CLONE_VM|CLONE_VFORK)`), not fork: per target,
-//! the cost that matters in a large build is the process start, and a fork
-//! copies our page tables (and makes every thread's TLB shootdowns dearer).
-//! Raw libc, because nix's safe `posix_spawn` cannot set the child's working
-//! directory (`posix_spawn_file_actions_addchdir_np`), which every job needs.
+//! `clone(CLONE_VM|CLONE_VFORK)`, as glibc's `posix_spawn` does, not fork:
+//! per target, the cost that matters in a large build is the process start,
+//! and a fork copies our page tables (and makes every thread's TLB
+//! shootdowns dearer). Hand-written rather than glibc's `posix_spawn`
+//! because of what that one does per call: its child resets the signal
+//! dispositions by asking the kernel about every one of the 64 signals (it
+//! cannot know which have handlers: 118 `rt_sigaction` per spawn here), and
+//! each `adddup2` file action checks both fds against `getrlimit` (2
+//! `prlimit64` per fd, 14 per job). We know which signals have handlers: we
+//! look once per process (at the first spawn, [`handled`]), so a child
+//! resets only those and the ones the caller names, ~6 calls.
+//!
+//! What a .do starts with: the default disposition for every signal that
+//! has a handler here (exec would reset those anyway) and for the caller's
+//! `sigdefault` (SIGPIPE, which we ignore); an empty signal mask; its own
+//! process group; its fds 0, 1, 2 and the named inherited ones, nothing else
+//! (all of ours are close-on-exec). (glibc's `posix_spawn` also left its two
+//! internal signals, 32 and 33, ignored in the child; now they keep what we
+//! inherited, normally the default.)
+//!
+//! Why the child is safe to run on our memory: the calling thread blocks
+//! every signal before the clone (the raw syscall: glibc's own two internal
+//! signals too), so no handler of ours can run in the child while it shares
+//! our memory; the child resets the handled signals to their default before
+//! it unblocks, so a signal arriving between the unblock and the exec acts as
+//! it would on the .do. A new task has no pending signals, and glibc's two
+//! internal signals are only ever sent to our own threads' ids. The child
+//! allocates nothing and calls only async-signal-safe functions; its errors
+//! reach the parent through a shared word, read after the kernel resumed the
+//! parent (at the child's exec or exit).
 
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 /// What a .do process is started with.
@@ -24,90 +50,176 @@ pub struct SpawnSpec<'a> {
     pub stderr: RawFd,
     /// Kept open at the same number in the child.
     pub inherit: &'a [RawFd],
-    /// Signals whose disposition the child gets reset to the default.
+    /// Signals whose disposition the child gets reset to the default,
+    /// besides every signal that has a handler here.
     pub sigdefault: &'a [libc::c_int],
 }
 
-/// Start a .do with posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK), no
-/// copy of our address space as fork makes). The child leads a new process
-/// group and has the default disposition for the signals we handle or
-/// ignore. Every fd of ours is close-on-exec; the ones the child must keep
-/// are named by `adddup2(fd, fd)` file actions, which clear the flag in the
-/// child only (glibc >= 2.29), so a job spawning at the same time on another
-/// thread can never inherit this job's dep fd.
+/// The signals that have a handler in this process, looked up once, at the
+/// first spawn (the only handlers, [`crate::sys::signals::install`]'s and
+/// the Rust runtime's, are set before any job starts). glibc refuses to
+/// show its two internal signals; see the module essay for why they need
+/// no reset.
+fn handled() -> &'static [libc::c_int] {
+    static SET: OnceLock<Vec<libc::c_int>> = OnceLock::new();
+    SET.get_or_init(|| {
+        (1..=libc::SIGRTMAX())
+            .filter(|&sig| {
+                // SAFETY: a query only (no new action); `old` is plain data
+                // the call fills in.
+                unsafe {
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                        && old.sa_sigaction != libc::SIG_DFL
+                        && old.sa_sigaction != libc::SIG_IGN
+                }
+            })
+            .collect()
+    })
+}
+
+/// Everything the child reads (our memory: CLONE_VM), and the word it
+/// writes an errno to when it cannot exec.
+struct Child<'a> {
+    spec: &'a SpawnSpec<'a>,
+    argv: *const *const libc::c_char,
+    reset: &'a [libc::c_int],
+    errno: AtomicI32,
+}
+
+/// The child's stack: only `child` and the libc calls it makes run on it.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// Start a .do (see the module essay): a new process group, the default
+/// disposition for the handled and the `sigdefault` signals, an empty mask,
+/// `stdin`/`stdout`/`stderr` as 0/1/2 and the `inherit` fds kept open (their
+/// close-on-exec flag is cleared in the child only, so a job spawning at the
+/// same time on another thread never inherits this job's dep fd).
 pub fn spawn(s: &SpawnSpec) -> std::io::Result<libc::pid_t> {
-    fn check(r: libc::c_int) -> std::io::Result<()> {
-        match r {
-            0 => Ok(()),
-            e => Err(std::io::Error::from_raw_os_error(e)),
-        }
-    }
-    struct Actions(libc::posix_spawn_file_actions_t);
-    impl Drop for Actions {
-        fn drop(&mut self) {
-            // SAFETY: initialised by posix_spawn_file_actions_init (an
-            // Actions is only made from one that succeeded), destroyed once.
-            unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
-        }
-    }
-    struct Attr(libc::posix_spawnattr_t);
-    impl Drop for Attr {
-        fn drop(&mut self) {
-            // SAFETY: as for Actions: initialised, destroyed once.
-            unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
-        }
-    }
     let mut argv: Vec<*const libc::c_char> = s.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
-    // SAFETY: the attribute and file-action objects are initialised before
-    // use and destroyed by their guards; every pointer passed (program,
-    // argv, envp, cwd) points into C strings and arrays that `s` borrows for
-    // the whole call, argv and envp are NULL-terminated (envp by the caller),
-    // and posix_spawn only reads them.
+    let mut reset: Vec<libc::c_int> = s.sigdefault.to_vec();
+    reset.extend(handled().iter().filter(|h| !s.sigdefault.contains(h)));
+    let ctx = Child {
+        spec: s,
+        argv: argv.as_ptr(),
+        reset: &reset,
+        errno: AtomicI32::new(0),
+    };
+    // Uninitialised is fine for a stack: the child writes before it reads.
+    let mut stack: Vec<u128> = Vec::with_capacity(CHILD_STACK / 16);
+    // SAFETY: one past the end of the allocation (the stack grows down from
+    // there); 16-byte aligned, as the ABI wants.
+    let top = unsafe { stack.as_mut_ptr().add(CHILD_STACK / 16) };
+    let old = block_all();
+    // SAFETY: `child` runs on `stack`, which outlives the call (CLONE_VFORK:
+    // clone returns only once the child has exec'd or exited, so nothing the
+    // child reads is freed or moved under it), with every signal blocked
+    // (see the module essay); `ctx` is passed as a pointer it only reads
+    // (and its atomic written).
+    let pid = unsafe {
+        libc::clone(
+            child,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&ctx as *const Child).cast_mut().cast(),
+        )
+    };
+    let clone_err = std::io::Error::last_os_error();
+    set_mask(&old);
+    drop(stack);
+    if pid < 0 {
+        return Err(clone_err);
+    }
+    match ctx.errno.load(Ordering::SeqCst) {
+        0 => Ok(pid),
+        e => {
+            // It exited (127) without exec'ing: reap it.
+            let _ = wait_pid(pid);
+            Err(std::io::Error::from_raw_os_error(e))
+        }
+    }
+}
+
+/// Block every signal on this thread (the raw syscall: glibc's wrapper
+/// would leave its internal ones open); returns the mask to restore.
+fn block_all() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; all bits set is "every signal" (the
+    // kernel ignores the ones it cannot block); the old mask is written to
+    // a local we own.
     unsafe {
-        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-        check(libc::posix_spawn_file_actions_init(&mut fa))?;
-        let mut fa = Actions(fa);
-        // Sources are >= 3 (the caller's duty), so these dup2s cannot clobber
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        std::ptr::write_bytes(&mut all, 0xff, 1);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &all as *const libc::sigset_t,
+            &mut old as *mut libc::sigset_t,
+            std::mem::size_of::<libc::c_ulong>(),
+        );
+        old
+    }
+}
+
+/// Set this thread's signal mask (the raw syscall, as in [`block_all`]).
+fn set_mask(mask: &libc::sigset_t) {
+    // SAFETY: reads the mask we were given; the old one is not asked for.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            mask as *const libc::sigset_t,
+            std::ptr::null_mut::<libc::sigset_t>(),
+            std::mem::size_of::<libc::c_ulong>(),
+        );
+    }
+}
+
+/// The child, between the clone and the exec, on our memory: only
+/// async-signal-safe calls, no allocation, no panic, never returns.
+extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Child` that `spawn` keeps alive (and its thread
+    // suspended) until we exec or exit.
+    let c = unsafe { &*(arg as *const Child) };
+    let s = c.spec;
+    // SAFETY: every call takes plain numbers or pointers into `c`, which
+    // stays valid (see above); `fail` ends the child.
+    unsafe {
+        let ok = |r: libc::c_int| r >= 0;
+        let fail = || -> ! {
+            c.errno.store(*libc::__errno_location(), Ordering::SeqCst);
+            libc::_exit(127)
+        };
+        if !ok(libc::setpgid(0, 0)) {
+            fail();
+        }
+        // Sources are >= 3 (the caller's duty), so these cannot clobber
         // each other.
         for (from, to) in [(s.stdin, 0), (s.stdout, 1), (s.stderr, 2)] {
-            check(libc::posix_spawn_file_actions_adddup2(&mut fa.0, from, to))?;
+            if !ok(libc::dup2(from, to)) {
+                fail();
+            }
         }
         for &fd in s.inherit {
-            check(libc::posix_spawn_file_actions_adddup2(&mut fa.0, fd, fd))?;
+            if !ok(libc::fcntl(fd, libc::F_SETFD, 0)) {
+                fail();
+            }
         }
-        check(libc::posix_spawn_file_actions_addchdir_np(
-            &mut fa.0,
-            s.cwd.as_ptr(),
-        ))?;
-        let mut at: libc::posix_spawnattr_t = std::mem::zeroed();
-        check(libc::posix_spawnattr_init(&mut at))?;
-        let mut at = Attr(at);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for &sig in s.sigdefault {
-            libc::sigaddset(&mut set, sig);
+        if !ok(libc::chdir(s.cwd.as_ptr())) {
+            fail();
         }
-        check(libc::posix_spawnattr_setsigdefault(&mut at.0, &set))?;
-        libc::sigemptyset(&mut set);
-        check(libc::posix_spawnattr_setsigmask(&mut at.0, &set))?;
-        check(libc::posix_spawnattr_setpgroup(&mut at.0, 0))?;
-        check(libc::posix_spawnattr_setflags(
-            &mut at.0,
-            (libc::POSIX_SPAWN_SETPGROUP
-                | libc::POSIX_SPAWN_SETSIGDEF
-                | libc::POSIX_SPAWN_SETSIGMASK) as libc::c_short,
-        ))?;
-        let mut pid: libc::pid_t = 0;
-        check(libc::posix_spawn(
-            &mut pid,
-            s.program.as_ptr(),
-            &fa.0,
-            &at.0,
-            argv.as_ptr() as *const *mut libc::c_char,
-            s.envp.as_ptr() as *const *mut libc::c_char,
-        ))?;
-        Ok(pid)
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        for &sig in c.reset {
+            if !ok(libc::sigaction(sig, &dfl, std::ptr::null_mut())) {
+                fail();
+            }
+        }
+        let empty: libc::sigset_t = std::mem::zeroed();
+        set_mask(&empty);
+        libc::execve(s.program.as_ptr(), c.argv, s.envp.as_ptr());
+        fail()
     }
 }
 

@@ -250,3 +250,19 @@ fn names_with_spaces_unicode_and_leading_dash() {
     sb.run(&["redo", "--", "-x.out"]).success();
     assert_eq!(sb.read("-x.out"), "dash\n");
 }
+
+#[test]
+fn executable_dotdo_without_header_runs_under_sh_and_a_missing_interpreter_fails() {
+    // exec says ENOEXEC: the spawn is made again under /bin/sh, as execvp does.
+    let sb = new_sb()
+        .exec_file("t.do", "echo \"plain $2\"\n")
+        .exec_file("u.do", "#!/nonexistent/interpreter\necho never\n");
+    sb.run(&["redo", "t"]).success();
+    assert_eq!(sb.read("t"), "plain t\n");
+    sb.run(&["redo", "u"])
+        .failure()
+        .stderr_contains("No such file");
+    assert!(!sb.exists("u"));
+    // Nothing of the failed spawn is left waiting: the next build is normal.
+    sb.run(&["redo", "t"]).success();
+}

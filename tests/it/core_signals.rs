@@ -118,3 +118,27 @@ fn sigterm_to_redo_alone_is_passed_to_the_jobs() {
 fn sigint_to_redo_alone_is_passed_to_the_jobs() {
     interrupted(libc::SIGINT, false, "-j1");
 }
+
+#[test]
+fn a_do_starts_with_no_signal_blocked_or_ignored_and_no_handler_of_ours() {
+    // redo handles SIGINT/SIGTERM/SIGHUP and ignores SIGPIPE, and blocks every
+    // signal around a spawn: none of that may reach a .do (grep is the .do's child).
+    let sb = new_sb()
+        .file(
+            "default.s.do",
+            "grep -E '^Sig(Blk|Ign)' /proc/self/status\n",
+        )
+        .file("all.do", "redo-ifchange a.s b.s\ncat a.s b.s\n");
+    sb.run(&["redo", "-j2", "all"]).success();
+    for t in ["a.s", "b.s"] {
+        let out = sb.read(t);
+        let mask = |name: &str| {
+            let line = out.lines().find(|l| l.starts_with(name)).expect(name);
+            u64::from_str_radix(line[name.len()..].trim(), 16).expect("a hex mask")
+        };
+        assert_eq!(mask("SigBlk:"), 0, "{t}: {out}");
+        // Signal 32 is glibc's own: its posix_spawn (how the harness starts redo)
+        // leaves it ignored, and an ignored signal stays ignored across exec.
+        assert_eq!(mask("SigIgn:") & !(1 << 31), 0, "{t}: {out}");
+    }
+}
