@@ -27,13 +27,11 @@ use std::sync::{Arc, OnceLock, RwLock};
 use crate::fasthash::{hash_bytes, FastMap};
 use crate::state::nameindex::NameIndex;
 
-/// Questions about one directory answered by `stat` before it is listed:
-/// a directory asked about twice is usually asked about more (the `.do`
-/// candidates of each target in it, a source beside each), and listing a
-/// small one (an `open`, two `getdents`, a `close`) costs about as much as
-/// the failed lookups it spares. Measured (CPU, N=10000, 2 against 8):
-/// mixed 0.66-0.85, dirs 0.85-0.95, deep 0.93-1.0, flat and tree 0.94-1.02.
-const LIST_AFTER: u32 = 2;
+/// Questions about one directory answered by `stat` before it is listed.
+/// (2 was tried: in wall time on a quiet machine, N=10000, the mixed and
+/// dirs shapes gained 5-20%, but flat and tree lost 5-18%: listing a
+/// directory of 20000 names early puts it on the critical path.)
+const LIST_AFTER: u32 = 8;
 
 /// What a listing found.
 enum Listing {
