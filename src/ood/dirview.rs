@@ -100,27 +100,14 @@ impl DirView {
 
     /// The key of `.redo/<name>.dep` now; `Ok(None)` when it does not exist.
     pub(super) fn dep_key(&self, name: &OsStr) -> std::io::Result<Option<FileKey>> {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::ffi::OsStrExt;
-        let mut file = name.as_bytes().to_vec();
-        file.extend_from_slice(b".dep");
-        let file = std::ffi::CString::new(file).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a target name")
-        })?;
+        let mut file = name.to_os_string();
+        file.push(".dep");
         let r = match self.redo_dir_fd() {
-            Some(fd) => {
-                // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
-                let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                // SAFETY: `fd` is open for the view's life, `file` is
-                // NUL-terminated, and `st` is a valid place to write.
-                if unsafe { libc::fstatat(fd.as_raw_fd(), file.as_ptr(), &mut st, 0) } == 0 {
-                    Ok(FileKey::of_stat(&st))
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            }
-            None => std::fs::metadata(self.redo_dir.join(OsStr::from_bytes(file.as_bytes())))
-                .map(|m| FileKey::of(&m)),
+            // One component for the kernel to walk, not the whole path.
+            Some(fd) => nix::sys::stat::fstatat(fd, file.as_os_str(), nix::fcntl::AtFlags::empty())
+                .map(|st| FileKey::of_stat(&st))
+                .map_err(std::io::Error::from),
+            None => std::fs::metadata(self.redo_dir.join(&file)).map(|m| FileKey::of(&m)),
         };
         match r {
             Ok(k) => Ok(Some(k)),
