@@ -150,8 +150,12 @@ pub fn build(
         .into_iter()
         .map(|(t, s)| (t.into_os_string(), s))
         .collect();
-    // What we built changed the tree: answer later questions from the kernel.
-    checker.forget_listings();
+    // What we built changed the tree: answer later questions from the
+    // kernel. With nothing built, the listings are as good as the memos
+    // the record uses anyway (the `.dep` of each of thousands of sources).
+    if !to_build.is_empty() {
+        checker.forget_listings();
+    }
     if result.is_ok() {
         record_operands(ctx, &mut checker, targets, &selfrecs, &built_recs)?;
     }

@@ -47,9 +47,12 @@ pub struct Checker {
     pub(super) verdicts: FastMap<Key, Verdict>,
     pub(super) deps: FastMap<Key, DepState>,
     pub(super) hashes: FastMap<Key, Option<Hash>>,
-    /// Memoised `lstat` existence of ifcreate paths: the `.do` candidates
-    /// recorded as ifcreate are shared by every target of a directory.
-    pub(super) lexists: FastMap<Key, bool>,
+    /// Memoised `lstat` existence of ifcreate paths, by the recording
+    /// target's directory and the path as recorded: the `.do` candidates
+    /// recorded as ifcreate (`../default.o.do`, ...) are the same bytes in
+    /// every `.dep` of a directory, so a target's ifcreates are answered
+    /// without joining, cleaning or hashing its absolute paths.
+    pub(super) ifcreates: FastMap<Key, FastMap<Box<[u8]>, bool>>,
     /// Memoised `stat` (following symlinks): a shared dependency such as a
     /// `default.do` is compared against every dependant's record.
     pub(super) stats: FastMap<Key, Option<Inode>>,
@@ -127,7 +130,7 @@ impl Checker {
             verdicts: FastMap::default(),
             deps: FastMap::default(),
             hashes: FastMap::default(),
-            lexists: FastMap::default(),
+            ifcreates: FastMap::default(),
             stats: FastMap::default(),
             visiting: FastSet::default(),
             collect_always: None,
@@ -201,7 +204,7 @@ impl Checker {
         self.verdicts.clear();
         self.deps.clear();
         self.hashes.clear();
-        self.lexists.clear();
+        self.ifcreates.clear();
         self.stats.clear();
         self.parked.clear();
         self.worker_decisions.clear();
@@ -366,16 +369,8 @@ impl Checker {
     /// they are many, see `parallel.rs`).
     fn decide_by_records(&mut self, target: &Target, dep: &DepView) -> Verdict {
         let (tdir, base) = (target.dir(), target.base());
-        for r in dep.records() {
-            if let RecordRef::Ifcreate(p) = r {
-                if p.as_os_str() == base {
-                    continue;
-                }
-                let abs = paths::abs_join(tdir, p);
-                if self.lexists(&abs) {
-                    return Verdict::Ood(Reason::IfcreateAppeared(abs));
-                }
-            }
+        if let Some(p) = self.ifcreate_appeared(tdir, base, dep) {
+            return Verdict::Ood(Reason::IfcreateAppeared(paths::abs_join(tdir, p)));
         }
         self.check_fan_in(target, dep);
         for r in dep.records() {

@@ -6,14 +6,19 @@
 //! caller gave some ([`Checker::assume_listings`]), and only then by the
 //! kernel. Callers may seed the memos with what another checker found.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::dirview::{DepSource, DirView, Fresh};
 use super::{key, Checker, DepState, Verdict};
+use crate::fasthash::FastMap;
+use crate::paths;
 use crate::state::dep::{self, Hash};
 use crate::state::depcache::{self, Cached};
-use crate::state::depview::DepView;
+use crate::state::depview::{DepView, RecordRef};
+use crate::state::dirlist::KnownAbsent;
 use crate::state::inode::Inode;
 use crate::target::Target;
 
@@ -212,18 +217,73 @@ impl Checker {
         self.stats.insert(key(path), st);
     }
 
-    /// Does `path` exist (not following a final symlink)? Memoised until
-    /// [`Checker::reset`].
-    pub(super) fn lexists(&mut self, path: &Path) -> bool {
-        if let Some(&e) = self.lexists.get(path.as_os_str()) {
-            return e;
+    /// The first ifcreate path of `dep` (a `.dep` of directory `dir`, whose
+    /// target is `base`) that exists now (not following a final symlink),
+    /// as recorded. A target's own `.do` name (`base.do`) is asked afresh;
+    /// the other candidates (`default.o.do`, `../default.do`, ...) are the
+    /// same bytes in every `.dep` of the directory, and are memoised by
+    /// directory and recorded path until [`Checker::reset`]: one lookup of
+    /// the directory and one of each short recorded path, no path joined,
+    /// cleaned or hashed whole.
+    pub(super) fn ifcreate_appeared<'d>(
+        &mut self,
+        dir: &Path,
+        base: &OsStr,
+        dep: &'d DepView,
+    ) -> Option<&'d Path> {
+        let own_do = |p: &Path| {
+            let (p, b) = (p.as_os_str().as_bytes(), base.as_bytes());
+            p.len() == b.len() + 3 && p.starts_with(b) && p.ends_with(b".do")
+        };
+        let mut shared = false;
+        for r in dep.records() {
+            let RecordRef::Ifcreate(p) = r else { continue };
+            if p.as_os_str() == base {
+                continue;
+            }
+            if !own_do(p) {
+                shared = true;
+            } else if self.lexists_now(&paths::abs_join(dir, p)) {
+                return Some(p);
+            }
         }
-        if self.is_known_absent(path) {
-            return false;
+        if !shared {
+            return None;
         }
-        let e = std::fs::symlink_metadata(path).is_ok();
-        self.lexists.insert(key(path), e);
-        e
+        let shared = || {
+            dep.records().filter_map(|r| match r {
+                RecordRef::Ifcreate(p) if p.as_os_str() != base && !own_do(p) => Some(p),
+                _ => None,
+            })
+        };
+        if !self.ifcreates.contains_key(dir.as_os_str()) {
+            self.ifcreates.insert(key(dir), FastMap::default());
+        }
+        let Checker {
+            ifcreates,
+            known_absent,
+            ..
+        } = self;
+        let memo = ifcreates.get_mut(dir.as_os_str())?;
+        for p in shared() {
+            let name = p.as_os_str().as_bytes();
+            let exists = match memo.get(name) {
+                Some(&e) => e,
+                None => {
+                    let e = lexists_now(known_absent.as_deref(), &paths::abs_join(dir, p));
+                    memo.insert(name.into(), e);
+                    e
+                }
+            };
+            if exists {
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    fn lexists_now(&self, path: &Path) -> bool {
+        lexists_now(self.known_absent.as_deref(), path)
     }
 
     /// The BLAKE3 hash of the file at `path` (None if it cannot be read),
@@ -235,5 +295,73 @@ impl Checker {
         let h = dep::hash_file(path).ok();
         self.hashes.insert(key(path), h);
         h
+    }
+}
+
+/// Does `path` exist now (not following a final symlink)? Asks the listings
+/// first.
+fn lexists_now(known_absent: Option<&dyn KnownAbsent>, path: &Path) -> bool {
+    !known_absent.is_some_and(|k| k.absent(path)) && std::fs::symlink_metadata(path).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ood::Reason;
+    use crate::state::inode::InodeTrust;
+    use crate::testutil::Tree;
+
+    /// Two targets of `sub/` recording their own `.do` name and the shared
+    /// upward candidates, as a `.do` search does.
+    fn two_targets(t: &Tree) {
+        for n in ["a", "b"] {
+            let own = format!("{n}.do");
+            let deps = [
+                ("ifcreate", own.as_str()),
+                ("ifcreate", "default.do"),
+                ("ifcreate", "../default.do"),
+            ];
+            t.target(&format!("sub/{n}"), n, &deps);
+        }
+    }
+
+    #[test]
+    fn a_shared_candidate_appearing_outdates_every_target_after_a_reset() {
+        let t = Tree::new();
+        two_targets(&t);
+        let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
+        assert_eq!(ch.check(&t.t("sub/a")), Verdict::UpToDate);
+        assert_eq!(ch.check(&t.t("sub/b")), Verdict::UpToDate);
+        t.write("default.do", "");
+        // Memoised until the reset: the checker answers as the tree was.
+        assert_eq!(ch.check(&t.t("sub/b")), Verdict::UpToDate);
+        ch.reset();
+        for n in ["sub/a", "sub/b"] {
+            assert_eq!(
+                ch.check(&t.t(n)),
+                Verdict::Ood(Reason::IfcreateAppeared(t.p("default.do")))
+            );
+        }
+    }
+
+    #[test]
+    fn a_targets_own_do_name_is_not_shared_with_its_neighbours() {
+        let t = Tree::new();
+        two_targets(&t);
+        let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
+        assert_eq!(ch.check(&t.t("sub/a")), Verdict::UpToDate);
+        t.write("sub/b.do", "");
+        assert_eq!(
+            ch.check(&t.t("sub/b")),
+            Verdict::Ood(Reason::IfcreateAppeared(t.p("sub/b.do")))
+        );
+        ch.reset();
+        assert_eq!(ch.check(&t.t("sub/a")), Verdict::UpToDate);
+        t.write("sub/default.do", "");
+        ch.reset();
+        assert_eq!(
+            ch.check(&t.t("sub/a")),
+            Verdict::Ood(Reason::IfcreateAppeared(t.p("sub/default.do")))
+        );
     }
 }

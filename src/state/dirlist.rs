@@ -195,7 +195,7 @@ impl KnownAbsent for SharedDirLists {
 }
 
 fn list(dir: &Path) -> Listing {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::{FromRawFd, OwnedFd};
     let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
         return Listing::Unknown;
     };
@@ -217,8 +217,19 @@ fn list(dir: &Path) -> Listing {
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     // getdents64 straight into one buffer, a big one: `std::fs::read_dir`
     // makes an `OsString` (an allocation) of each of thousands of names,
-    // and readdir(3) asks 32 KiB at a time.
-    let mut chunk = vec![0u8; 256 << 10];
+    // and readdir(3) asks 32 KiB at a time. The buffer is the thread's, made
+    // once: a fresh zeroed 256 KiB per listing cost a third of the no-op of
+    // a tree of a thousand small directories (page faults, zeroing).
+    GETDENTS_BUF.with_borrow_mut(|chunk| read_names(&fd, chunk))
+}
+
+thread_local! {
+    static GETDENTS_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 << 10]);
+}
+
+/// Read every name of the open directory `fd` through `chunk`.
+fn read_names(fd: &std::os::fd::OwnedFd, chunk: &mut [u8]) -> Listing {
+    use std::os::fd::AsRawFd;
     let mut names = NameSet::default();
     loop {
         // SAFETY: the kernel writes at most `chunk.len()` bytes into it.
