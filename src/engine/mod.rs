@@ -388,6 +388,15 @@ fn record_operands(
             .as_ref()
             .or_else(|| built_recs.get(t.as_os_str()))
     };
+    // With nothing built, each operand is as the check found it a moment
+    // ago (as with `vouched`, a change since makes the record name the
+    // older file, and the next run rebuild the caller: the safe side).
+    let seen: Vec<Option<Inode>> = if built_recs.is_empty() {
+        targets.iter().map(|t| checker.seen_stat(t)).collect()
+    } else {
+        Vec::new()
+    };
+    let seen = |i: usize| seen.get(i).copied().flatten();
     let mut previous: Option<FastMap<Vec<u8>, (Inode, Hash)>> = None;
     let mut known = |i: usize, t: &Target, rel: &[u8], now: &Inode| {
         if trust == InodeTrust::None {
@@ -416,7 +425,7 @@ fn record_operands(
         Some(Some(s)) if trust != InodeTrust::None => Some(*s),
         _ => None,
     };
-    record::ifchange(fd, dir, targets, &vouched, &mut known).map_err(|e| {
+    record::ifchange(fd, dir, targets, &vouched, &seen, &mut known).map_err(|e| {
         Error::io(
             format!("recording dependencies into {}={fd}", crate::env::DEP_FD),
             e,

@@ -73,7 +73,9 @@ pub type KnownHash<'a> = dyn FnMut(usize, &Target, &[u8], &Inode) -> Option<dep:
 /// Record each target as ifchange (with its current inode data and hash) or
 /// ifchange-nonexistent. `vouched` may supply both for a target this build
 /// run has just verified or built (the run share's self-record): no `stat`
-/// then. Should the file change after all between that verdict and this
+/// then; `seen` may supply the inode data a check of this process just
+/// read, used when `known_hash` knows the hash of that file (no `stat`
+/// either: a `.do` over ten thousand sources stat'ed each twice). Should the file change after all between that verdict and this
 /// record, the record names the older version, and the next run rebuilds
 /// the dependant: the error is on the safe side. `known_hash` may supply the
 /// hash of a file (given as the target, its path as recorded, and its inode
@@ -85,12 +87,19 @@ pub fn ifchange(
     dep_dir: &Path,
     targets: &[Target],
     vouched: &dyn Fn(usize, &Target) -> Option<Own>,
+    seen: &dyn Fn(usize) -> Option<Inode>,
     known_hash: &mut KnownHash<'_>,
 ) -> io::Result<()> {
     let vouched: Vec<Option<Own>> = targets
         .iter()
         .enumerate()
-        .map(|(i, t)| vouched(i, t))
+        .map(|(i, t)| {
+            vouched(i, t).or_else(|| {
+                let inode = seen(i)?;
+                let hash = known_hash(i, t, &rel_to(dep_dir, t), &inode)?;
+                Some((inode, hash))
+            })
+        })
         .collect();
     let unknown: Vec<PathBuf> = targets
         .iter()
@@ -103,14 +112,8 @@ pub fn ifchange(
     let mut buf = Vec::with_capacity(targets.len() * 128);
     let bad = |e: dep::TooLong| io::Error::new(io::ErrorKind::InvalidInput, e);
     for (i, (t, v)) in targets.iter().zip(vouched).enumerate() {
-        let owned;
-        let rel = match paths::below(dep_dir, t) {
-            Some(r) => r,
-            None => {
-                owned = paths::rel(dep_dir, t);
-                owned.as_os_str().as_bytes()
-            }
-        };
+        let rel = rel_to(dep_dir, t);
+        let rel: &[u8] = &rel;
         let (inode, hash) = match v {
             Some(known) => known,
             None => match metas.next() {
@@ -135,6 +138,16 @@ pub fn ifchange(
         dep::encode_ifchange(&mut buf, &inode, &hash, rel).map_err(bad)?;
     }
     write_all_once(fd, &buf)
+}
+
+/// `t` as a record of a `.dep` in `dep_dir` names it.
+fn rel_to<'t>(dep_dir: &Path, t: &'t Target) -> std::borrow::Cow<'t, [u8]> {
+    match paths::below(dep_dir, t) {
+        Some(r) => std::borrow::Cow::Borrowed(r),
+        None => std::borrow::Cow::Owned(std::os::unix::ffi::OsStringExt::into_vec(
+            paths::rel(dep_dir, t).into_os_string(),
+        )),
+    }
 }
 
 pub fn ifcreate(fd: i32, dep_dir: &Path, targets: &[PathBuf]) -> io::Result<()> {

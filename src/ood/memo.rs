@@ -212,6 +212,12 @@ impl Checker {
         m
     }
 
+    /// The inode data of `path` as this checker (or a parked worker) read
+    /// it, if it did and the file existed: nothing is asked of the kernel.
+    pub fn seen_stat(&self, path: &Path) -> Option<Inode> {
+        self.stat_known(path).flatten()
+    }
+
     /// Seed the stat memo with inode data another checker just read.
     pub fn preset_stat(&mut self, path: &Path, st: Option<Inode>) {
         self.stats.insert(key(path), st);
