@@ -8,51 +8,65 @@
 //! 2. `$3` and a non-empty stdout together: error.
 //! 3. The result is `$3` if it exists (even empty), else the stdout capture if
 //!    non-empty, else nothing: an existing target is removed (and the
-//!    directory synced) and the target records an ifcreate of itself.
-//! 4. Before the target changes, the *intent* is committed: a `.dep` made of
-//!    the header and one self-record whose inode data is [`Inode::INTENT`]
-//!    (all zero) and whose hash is the new result's, written to
-//!    `.redo/.redo.T.intent.tmp`, synced, renamed to `.redo/T.dep`, and
-//!    `.redo/` synced.
+//!    directory synced), the `.dep` temp gets an ifcreate of the target
+//!    itself and becomes `.redo/T.dep` (synced, renamed, `.redo/` synced),
+//!    and the commit is done.
+//! 4. Before the target changes, the *intent* is committed: the `.dep` temp
+//!    (header, .do records, whatever children appended), still without a
+//!    self-record, is synced and renamed to `.redo/T.dep`, and `.redo/`
+//!    synced.
 //! 5. Same BLAKE3 as the previous build: the new file is dropped and the old
 //!    one kept (mode from `$3`, times set to now), so dependants see no change
 //!    in inode number. Otherwise the result is synced and renamed over the
 //!    target. Then the target's directory is synced.
-//! 6. What is left of stdout and `$3` is removed. The `.dep` temp (header,
-//!    .do records, whatever children appended) gets the self-record with the
-//!    target's inode data as it is now, is synced, renamed to `.redo/T.dep`,
-//!    and `.redo/` synced.
+//! 6. What is left of stdout and `$3` is removed. The self-record, with the
+//!    target's inode data as it is now, is appended to `T.dep` in one write
+//!    (through the job's descriptor of the former temp) and synced.
 //!
-//! Invariant: **the target changes only while its `.dep` carries an intent
-//! record**, and every other change is a rename. So whatever instant a kill
-//! (of this process, of its .do, of everything) cuts the commit, the next
-//! look finds one of: the old target with the old `.dep` (out of date as
-//! before: rebuilt); an intent `.dep` (the checker calls the target out of
-//! date, "its last commit was cut short", and the build rebuilds it without
-//! the externally-modified check and without the same-content shortcut,
-//! which would keep an old file under the intent's hash); no target (rebuilt);
-//! or the new pair. The externally-modified rule ("the target's inode data
-//! differs from its self-record") is therefore only ever met by changes made
-//! outside redo. An intent `.dep` is valid goredo format; goredo, which knows
-//! no intent, would see the target as modified until ferredo rebuilds it.
+//! Invariant: **the target changes only while its `.dep` is an intent**: a
+//! `.dep` whose last record is not the target's own (its self-record, or
+//! the ifcreate of itself), which a finished commit never leaves, and which
+//! [`crate::state::dep::Dep::is_intent`] recognises. Every other change is
+//! a rename or that last append. So whatever instant a kill (of this
+//! process, of its .do, of everything) cuts the commit, the next look finds
+//! one of: the old target with the old `.dep` (out of date as before:
+//! rebuilt); an intent (the checker calls the target out of date, "its last
+//! commit was cut short", and the build rebuilds it without the
+//! externally-modified check and without the same-content shortcut); no
+//! target (rebuilt); or the new pair. The externally-modified rule ("the
+//! target's inode data differs from its self-record") is therefore only ever
+//! met by changes made outside redo. An intent is valid goredo format;
+//! goredo, which knows no intent, would take the target as built.
+//!
+//! The intent costs no file of its own: creating a file (a new inode and
+//! name) is the dearest step of a small job, dearer than a rename or an
+//! append, and an earlier design that wrote the intent as a separate
+//! `.dep` (a self-record of all-zero inode data, still recognised) created
+//! two per commit.
 //!
 //! fsync ordering (skipped with `REDO_NO_SYNC=1`): result data before the
-//! intent; the intent and its directory entry before the target's rename;
-//! the target's directory before the final `.dep`; the final `.dep`'s data
-//! before its rename. With `REDO_NO_SYNC=1` a power loss may lose a build's
-//! work (targets go back, or are rebuilt), never consistency, as long as the
-//! filesystem keeps renames in the order they were made (a journaled
-//! ext4, xfs or btrfs does).
+//! intent's rename; the intent and its directory entry before the target's
+//! rename; the target's directory before the self-record; the self-record's
+//! data last. With `REDO_NO_SYNC=1` a power loss may lose a build's work
+//! (targets go back, or are rebuilt), never consistency, as long as the
+//! filesystem keeps renames in the order they were made and an append
+//! either lands whole or leaves a `.dep` that does not decode (rebuilt): a
+//! journaled ext4, xfs or btrfs does.
+//!
+//! A process the .do left running in the background with `REDO_DEP_FD`
+//! appends after the self-record: the `.dep` then reads as an intent, and
+//! the target is rebuilt each run until its .do waits for its children.
 //!
 //! Temp files have fixed names per target ([`TempNames`]); the dep temp is
-//! created first and removed (or renamed) last, on success as on failure, so
-//! a leftover stdout or `$3` always comes with a leftover dep temp, which the
-//! next build of the target finds and clears under its lock (see
+//! created first, so a leftover dep temp means a build died before step 4;
+//! a leftover stdout or `$3` without one, a build killed between steps 4
+//! and 6. The next build of the target finds either with the `O_EXCL`
+//! create it makes anyway and clears them under its lock (see
 //! `job::open_temps`).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::Path;
 
 use crate::error::JobError;
@@ -225,39 +239,43 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> JobError {
     JobError::io(format!("{what} {}", path.display()), e)
 }
 
-/// Step 4: `.redo/T.dep` becomes an intent record for a result hashing to
-/// `hash`, durably before the target is touched.
-fn commit_intent(inp: &CommitInput<'_>, base: &Path, hash: dep::Hash) -> Result<(), JobError> {
-    let mut b = dep::header(&inp.build).to_vec();
-    dep::encode_record(
-        &mut b,
-        &Record::Ifchange {
-            inode: Inode::INTENT,
-            hash,
-            path: base.to_path_buf(),
-        },
-    )?;
-    let path = &inp.temps.names.intent;
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o666)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| io("creating", path, e))?;
-    f.write_all(&b).map_err(|e| io("writing", path, e))?;
+/// The `.dep` temp (synced) becomes `.redo/T.dep`, and `.redo/` is synced.
+fn place_dep(inp: &mut CommitInput<'_>) -> Result<(), JobError> {
     if inp.sync {
-        f.sync_all().map_err(|e| io("syncing", path, e))?;
+        inp.dep_file
+            .sync_all()
+            .map_err(|e| io("syncing", &inp.temps.names.dep, e))?;
     }
     let final_dep = inp.target.dep_path();
-    fs::rename(path, &final_dep)
-        .map_err(|e| io(&format!("renaming {} to", path.display()), &final_dep, e))?;
+    fs::rename(&inp.temps.names.dep, &final_dep).map_err(|e| {
+        io(
+            &format!("renaming {} to", inp.temps.names.dep.display()),
+            &final_dep,
+            e,
+        )
+    })?;
+    inp.temps.live[DEP] = false;
     if inp.sync {
         if let Some(p) = final_dep.parent() {
             fsync_dir(p).map_err(|e| io("syncing", p, e))?;
         }
     }
+    Ok(())
+}
+
+/// Append the self-record, in one write, to the `.dep` file (the temp, or
+/// `T.dep` once placed) through the job's descriptor.
+fn append_self(inp: &mut CommitInput<'_>, self_rec: &Record) -> Result<(), JobError> {
+    let mut buf = Vec::new();
+    dep::encode_record(&mut buf, self_rec)?;
+    let what = if inp.temps.live[DEP] {
+        inp.temps.names.dep.clone()
+    } else {
+        inp.target.dep_path()
+    };
+    inp.dep_file
+        .write_all(&buf)
+        .map_err(|e| io("writing", &what, e))?;
     Ok(())
 }
 
@@ -269,7 +287,7 @@ fn commit_result(
     which: usize,
     from_three: bool,
     base: &Path,
-) -> Result<(Produced, Record), JobError> {
+) -> Result<Produced, JobError> {
     let target = inp.target;
     let dir = target.dir();
     let hash = hash_fd(file).map_err(|e| io("hashing the result", inp.temps.path(which), e))?;
@@ -279,7 +297,9 @@ fn commit_result(
             .map_err(|e| io("syncing the result", inp.temps.path(which), e))?;
     }
     reach(inp, Step::BeforeIntent);
-    commit_intent(inp, base, hash)?;
+    // Step 4: the `.dep`, still without its self-record, is the intent,
+    // in place durably before the target is touched.
+    place_dep(inp)?;
     reach(inp, Step::AfterIntent);
     let tmp = inp.temps.path(which).to_path_buf();
     let (produced, meta) = if same {
@@ -308,12 +328,29 @@ fn commit_result(
         fsync_dir(dir).map_err(|e| io("syncing", dir, e))?;
     }
     reach(inp, Step::AfterResult);
-    let rec = Record::Ifchange {
-        inode: Inode::from_meta(&meta),
-        hash,
-        path: base.to_path_buf(),
-    };
-    Ok((produced, rec))
+    inp.temps.remove_unused();
+    commit_self(
+        inp,
+        &Record::Ifchange {
+            inode: Inode::from_meta(&meta),
+            hash,
+            path: base.to_path_buf(),
+        },
+    )?;
+    Ok(produced)
+}
+
+/// Step 6: the self-record, with the target's inode data as it is now, is
+/// appended to `T.dep` (the intent no more) and synced.
+fn commit_self(inp: &mut CommitInput<'_>, self_rec: &Record) -> Result<(), JobError> {
+    append_self(inp, self_rec)?;
+    if inp.sync {
+        let path = inp.target.dep_path();
+        inp.dep_file
+            .sync_all()
+            .map_err(|e| io("syncing", &path, e))?;
+    }
+    Ok(())
 }
 
 /// Apply the output rules and commit; returns what was produced, or an error
@@ -346,7 +383,7 @@ pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, JobError> {
     }
     let base = target.base_path().to_path_buf();
     let stdout = inp.stdout;
-    let (produced, self_rec) = match (&three, stdout_len > 0) {
+    let produced = match (&three, stdout_len > 0) {
         (Some(f), _) => commit_result(&mut inp, f, THREE, true, &base)?,
         (None, true) => commit_result(&mut inp, stdout, STDOUT, false, &base)?,
         (None, false) => {
@@ -357,40 +394,13 @@ pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, JobError> {
                     fsync_dir(dir).map_err(|e| io("syncing", dir, e))?;
                 }
             }
-            (Produced::Nothing, Record::Ifcreate(base))
+            // No file changes from here: the `.dep` is placed whole.
+            inp.temps.remove_unused();
+            append_self(&mut inp, &Record::Ifcreate(base))?;
+            place_dep(&mut inp)?;
+            Produced::Nothing
         }
     };
-    inp.temps.remove_unused();
-    commit_dep(&mut inp, &self_rec)?;
     reach(&inp, Step::AfterDep);
     Ok(produced)
-}
-
-/// Step 6: the `.dep` temp, completed with the self-record, becomes `T.dep`.
-fn commit_dep(inp: &mut CommitInput<'_>, self_rec: &Record) -> Result<(), JobError> {
-    let mut buf = Vec::new();
-    dep::encode_record(&mut buf, self_rec)?;
-    inp.dep_file
-        .write_all(&buf)
-        .map_err(|e| io("writing", &inp.temps.names.dep, e))?;
-    if inp.sync {
-        inp.dep_file
-            .sync_all()
-            .map_err(|e| io("syncing", &inp.temps.names.dep, e))?;
-    }
-    let final_dep = inp.target.dep_path();
-    fs::rename(&inp.temps.names.dep, &final_dep).map_err(|e| {
-        io(
-            &format!("renaming {} to", inp.temps.names.dep.display()),
-            &final_dep,
-            e,
-        )
-    })?;
-    inp.temps.live[DEP] = false;
-    if inp.sync {
-        if let Some(p) = final_dep.parent() {
-            fsync_dir(p).map_err(|e| io("syncing", p, e))?;
-        }
-    }
-    Ok(())
 }

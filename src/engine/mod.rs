@@ -504,11 +504,11 @@ fn run_shared(
         let Ok(b) = std::fs::read(t.dep_path()) else {
             continue;
         };
-        let Ok((build, s)) = crate::state::dep::decode_self(&b, t.base_path()) else {
+        let Ok(v) = crate::state::dep::decode_self(&b, t.base_path()) else {
             continue;
         };
-        if build == sh.ctx.build_uuid {
-            built.push((t.to_path_buf(), s));
+        if v.build == sh.ctx.build_uuid && !v.intent {
+            built.push((t.to_path_buf(), v.self_rec));
         }
     }
     if force || created {

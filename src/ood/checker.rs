@@ -335,7 +335,7 @@ impl Checker {
             DepState::Corrupt(m) => return Verdict::Ood(Reason::CorruptDep(m)),
             DepState::Present(d) => d,
         };
-        if dep.is_intent() {
+        if dep.is_intent(target.base_path()) {
             return Verdict::Ood(Reason::CommitCutShort);
         }
         if dep.build == self.build {
@@ -461,22 +461,53 @@ mod tests {
 
     #[test]
     fn a_commit_intent_is_out_of_date_even_if_built_in_this_run() {
-        let t = Tree::new();
-        t.target("t", "new", &[]);
         let run = [1; 16]; // the build id Tree::target records
-        assert_eq!(
-            Checker::new(run, InodeTrust::Ctime).check(&t.t("t")),
-            Verdict::UpToDate
-        );
+                           // The intent as ferredo writes it (no self-record yet, the last record
+                           // another's), and as earlier versions wrote it (an all-zero self-record).
+        let cut: [fn(&mut Dep); 2] = [
+            |d| {
+                d.records.pop();
+            },
+            |d| {
+                if let Some(Record::Ifchange { inode, .. }) = d.records.last_mut() {
+                    *inode = Inode::INTENT;
+                }
+            },
+        ];
+        for cut in cut {
+            let t = Tree::new();
+            t.write("src", "s");
+            t.target("t", "new", &[("ifchange", "src")]);
+            assert_eq!(
+                Checker::new(run, InodeTrust::Ctime).check(&t.t("t")),
+                Verdict::UpToDate
+            );
+            let path = t.t("t").dep_path();
+            let mut d = Dep::decode(&std::fs::read(&path).unwrap()).unwrap();
+            cut(&mut d);
+            std::fs::write(&path, d.encode().unwrap()).unwrap();
+            assert_eq!(
+                Checker::new(run, InodeTrust::Ctime).check(&t.t("t")),
+                Verdict::Ood(Reason::CommitCutShort)
+            );
+        }
+    }
+
+    #[test]
+    fn a_target_that_produced_nothing_is_no_intent() {
+        let t = Tree::new();
+        t.write("src", "s");
+        t.target("t", "", &[("ifchange", "src")]);
         let path = t.t("t").dep_path();
         let mut d = Dep::decode(&std::fs::read(&path).unwrap()).unwrap();
-        if let Some(Record::Ifchange { inode, .. }) = d.records.last_mut() {
-            *inode = Inode::INTENT;
-        }
+        d.records.pop();
+        d.records.push(Record::Ifcreate("t".into()));
         std::fs::write(&path, d.encode().unwrap()).unwrap();
+        std::fs::remove_file(t.p("t")).unwrap();
+        assert!(!d.is_intent(Path::new("t")));
         assert_eq!(
-            Checker::new(run, InodeTrust::Ctime).check(&t.t("t")),
-            Verdict::Ood(Reason::CommitCutShort)
+            Checker::new([2; 16], InodeTrust::Ctime).check(&t.t("t")),
+            Verdict::Ood(Reason::Missing)
         );
     }
 

@@ -7,10 +7,11 @@
 //!    there is no `T.do` beside it, else out of date (never built); an
 //!    unusable `.dep`: out of date (one that does not decode is also
 //!    queued as a warning for the caller, once per checker);
-//! 2. the `.dep` is a commit *intent* (its last record is a self-record
-//!    with all-zero inode data, written before the target changes, see
-//!    `engine/commit.rs`): out of date, [`Reason::CommitCutShort`],
-//!    whatever its BuildUUID, since the target may be half changed;
+//! 2. the `.dep` is a commit *intent* (its last record is not the target's
+//!    own: placed before the target changes, its self-record appended
+//!    after, see `engine/commit.rs`): out of date,
+//!    [`Reason::CommitCutShort`], whatever its BuildUUID, since the target
+//!    may be the old file under the new records;
 //! 3. built in this build run (`.dep` BuildUUID = ours): up to date;
 //! 4. an `always` record: out of date; but while the caller collects
 //!    always-targets ([`Checker::check_collecting_always`]), one met below

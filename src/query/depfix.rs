@@ -173,9 +173,9 @@ impl Fixer<'_> {
                 return;
             }
         };
-        if dep.is_intent() {
+        if dep.is_intent(t.base_path()) {
             // A commit cut short: its target must be rebuilt, and refreshing
-            // the intent's self-record would make it pass for up to date.
+            // (or adding) its self-record would make it pass for up to date.
             self.changes.push(Change {
                 file: dp,
                 what: "left alone: its last build was cut short; the next build rebuilds it".into(),

@@ -205,11 +205,23 @@ impl Dep {
         })
     }
 
-    /// Is this the intent of a commit that did not finish (its last record,
-    /// the only one an intent has, is a self-record with
-    /// [`Inode::INTENT`])? See `engine::commit`.
-    pub fn is_intent(&self) -> bool {
-        matches!(self.records.last(), Some(Record::Ifchange { inode, .. }) if inode.is_intent())
+    /// Is this the `.dep` of a commit that did not finish, the target `base`
+    /// possibly half changed (see `engine::commit`)? A finished commit's
+    /// last record is the target's own: its self-record, or the ifcreate of
+    /// itself when it produced nothing. The commit renames the `.dep` into
+    /// place before the target changes and appends the self-record after,
+    /// so a `.dep` that ends otherwise was cut short in between. (Before,
+    /// ferredo wrote a separate intent `.dep` whose self-record had all-zero
+    /// inode data, [`Inode::INTENT`]: still recognised.)
+    pub fn is_intent(&self, base: &Path) -> bool {
+        let base = base.as_os_str();
+        match self.records.last() {
+            Some(Record::Ifchange { inode, path, .. }) if path.as_os_str() == base => {
+                inode.is_intent()
+            }
+            Some(Record::Ifcreate(path)) => path.as_os_str() != base,
+            _ => true,
+        }
     }
 
     pub fn has_always(&self) -> bool {
@@ -306,23 +318,40 @@ pub fn decode_records(b: &[u8], base_offset: usize) -> Result<Vec<Record>, Decod
     Ok(out)
 }
 
-/// The BuildUUID and the target's own ifchange record ([`Dep::self_ifchange`])
-/// of a `.dep`'s bytes, checked as [`Dep::decode`] checks them but without
-/// building the other records: a fan-in's `.dep` holds thousands.
-#[allow(clippy::type_complexity)]
-pub fn decode_self(
-    b: &[u8],
-    base: &Path,
-) -> Result<([u8; 16], Option<(Inode, Hash)>), DecodeError> {
+/// What a build needs of a target's old `.dep`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelfView {
+    pub build: [u8; 16],
+    /// The target's own ifchange record ([`Dep::self_ifchange`]).
+    pub self_rec: Option<(Inode, Hash)>,
+    /// The commit that wrote it was cut short ([`Dep::is_intent`]).
+    pub intent: bool,
+}
+
+/// The [`SelfView`] of a `.dep`'s bytes, checked as [`Dep::decode`] checks
+/// them but without building the records: a fan-in's `.dep` holds
+/// thousands.
+pub fn decode_self(b: &[u8], base: &Path) -> Result<SelfView, DecodeError> {
     let build = decode_build(b)?;
-    let mut found = None;
+    let base = base.as_os_str().as_bytes();
+    let mut self_rec = None;
+    // As `Dep::is_intent` decides from the last record.
+    let mut intent = true;
     walk_chunks(&b[HEADER_LEN..], HEADER_LEN, |typ, payload| {
-        if typ == T_IFCHANGE && payload[48 + HASH_LEN..] == *base.as_os_str().as_bytes() {
+        intent = true;
+        if typ == T_IFCHANGE && payload[48 + HASH_LEN..] == *base {
             let (inode, hash, _) = ifchange_fields(payload);
-            found = Some((inode, hash));
+            self_rec = Some((inode, hash));
+            intent = inode.is_intent();
+        } else if typ == T_IFCREATE && payload == base {
+            intent = false;
         }
     })?;
-    Ok((build, found))
+    Ok(SelfView {
+        build,
+        self_rec,
+        intent,
+    })
 }
 
 /// Does a `.dep` (whole file) name one path both as ifcreate and as
@@ -385,11 +414,9 @@ mod tests {
         for base in ["t", "src", "none"] {
             let full = Dep::decode(&b).unwrap();
             let want = full.self_ifchange(Path::new(base)).map(|(i, h)| (*i, *h));
-            assert_eq!(
-                decode_self(&b, Path::new(base)),
-                Ok(([7; 16], want)),
-                "{base}"
-            );
+            let got = decode_self(&b, Path::new(base)).unwrap();
+            assert_eq!((got.build, got.self_rec), ([7; 16], want), "{base}");
+            assert_eq!(got.intent, full.is_intent(Path::new(base)), "{base}");
         }
         assert_eq!(creates_and_changes(&b), Ok(false));
         let mut dep2 = dep.clone();

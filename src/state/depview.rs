@@ -151,10 +151,17 @@ impl DepView {
         found
     }
 
-    /// Is this the intent of a commit that did not finish (see
+    /// Is this the `.dep` of a commit that did not finish (see
     /// `Dep::is_intent`)?
-    pub fn is_intent(&self) -> bool {
-        matches!(self.records().last(), Some(RecordRef::Ifchange { inode, .. }) if inode.is_intent())
+    pub fn is_intent(&self, base: &Path) -> bool {
+        let base = base.as_os_str();
+        match self.records().last() {
+            Some(RecordRef::Ifchange { inode, path, .. }) if path.as_os_str() == base => {
+                inode.is_intent()
+            }
+            Some(RecordRef::Ifcreate(path)) => path.as_os_str() != base,
+            _ => true,
+        }
     }
 }
 
@@ -254,7 +261,9 @@ mod tests {
             v.self_ifchange(Path::new("t")),
             d.self_ifchange(Path::new("t")).map(|(i, h)| (*i, *h))
         );
-        assert_eq!(v.is_intent(), d.is_intent());
+        for base in ["t", "src"] {
+            assert_eq!(v.is_intent(Path::new(base)), d.is_intent(Path::new(base)));
+        }
     }
 
     #[test]

@@ -34,9 +34,6 @@ pub struct TempNames {
     /// `D/.redo/.redo.T.dep.tmp`: the new `.dep`, appended to by the .do's
     /// nested redo-ifchange through `REDO_DEP_FD`; locked with `flock`.
     pub dep: PathBuf,
-    /// `D/.redo/.redo.T.intent.tmp`: the commit's intent, renamed to `T.dep`
-    /// (see `engine::commit`).
-    pub intent: PathBuf,
 }
 
 impl TempNames {
@@ -53,7 +50,6 @@ impl TempNames {
             stdout: dir.join(name(".out")),
             three: dir.join(name(".3")),
             dep: redo.join(name(".dep.tmp")),
-            intent: redo.join(name(".intent.tmp")),
         }
     }
 }

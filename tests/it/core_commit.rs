@@ -106,10 +106,11 @@ fn failure_of_a_dependency_keeps_the_dependant() {
 // STEP, leaving exactly what a kill at that instant leaves. The next build must give what
 // a clean build gives, without "externally modified", and remove every leftover.
 
-/// Is the last record of `t`'s `.dep` a commit intent (self-record, all-zero inode)?
+/// Is `t`'s `.dep` a commit intent: is its last record not `t`'s own (its self-record,
+/// or the ifcreate of itself)?
 fn is_intent(sb: &Sandbox, t: &str) -> bool {
-    matches!(read_dep(sb, t).recs.last(),
-        Some(Rec::Ifchange { inode, path, .. }) if path == t && inode.ino == 0 && inode.size == 0)
+    !matches!(read_dep(sb, t).recs.last(),
+        Some(Rec::Ifchange { path, .. } | Rec::Ifcreate(path)) if path == t)
 }
 
 /// Build `t` (from `src`) with `v1`, change `src` to `v2`, kill the commit at `step`,

@@ -20,14 +20,14 @@ const ROUNDS: usize = 150;
 const BUDGET: Duration = Duration::from_secs(60);
 
 /// The targets whose temp files these are (`D/.redo.T.out`, `D/.redo.T.3`,
-/// `D/.redo/.redo.T.dep.tmp`, `D/.redo/.redo.T.intent.tmp`), each once.
+/// `D/.redo/.redo.T.dep.tmp`), each once.
 fn leftover_targets(left: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for l in left {
         let (dir, name) = l.rsplit_once('/').unwrap_or(("", l));
         let dir = dir.strip_suffix(".redo").unwrap_or(dir);
         let name = name.strip_prefix(".redo.").unwrap_or(name);
-        let base = [".out", ".3", ".dep.tmp", ".intent.tmp"]
+        let base = [".out", ".3", ".dep.tmp"]
             .iter()
             .find_map(|s| name.strip_suffix(s))
             .unwrap_or(name);

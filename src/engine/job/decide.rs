@@ -63,6 +63,8 @@ pub(super) struct OldDep {
     pub(super) build: [u8; 16],
     /// The self-record (inode data, hash), if it has one.
     pub(super) self_rec: Option<(Inode, dep::Hash)>,
+    /// The commit that wrote it was cut short (see `commit`).
+    intent: bool,
     /// Committed (renamed into place) after this build run started.
     pub(super) since_start: bool,
 }
@@ -77,9 +79,10 @@ impl OldDep {
         let mut b = Vec::with_capacity(meta.len() as usize);
         f.read_to_end(&mut b).ok()?;
         match dep::decode_self(&b, target.base_path()) {
-            Ok((build, self_rec)) => Some(OldDep {
-                build,
-                self_rec,
+            Ok(v) => Some(OldDep {
+                build: v.build,
+                self_rec: v.self_rec,
+                intent: v.intent,
                 since_start: sh
                     .ctx
                     .started
@@ -95,9 +98,9 @@ impl OldDep {
         }
     }
 
-    /// Is it the intent of a commit that was cut short (see `commit`)?
+    /// Is it the `.dep` of a commit that was cut short (see `commit`)?
     pub(super) fn is_intent(&self) -> bool {
-        self.self_rec.is_some_and(|(i, _)| i.is_intent())
+        self.intent
     }
 
     pub(super) fn built_in(&self, sh: &Shared) -> bool {

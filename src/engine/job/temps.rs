@@ -87,7 +87,7 @@ fn clear_leftovers(
     use nix::fcntl::{Flock, FlockArg};
     let remove_all = || {
         // The dep temp last: while it is there, the others are looked for.
-        for p in [&names.intent, &names.stdout, &names.three, &names.dep] {
+        for p in [&names.stdout, &names.three, &names.dep] {
             let _ = fs::remove_file(p);
         }
     };
