@@ -11,11 +11,20 @@
 //! mtime, ctime, taken with `fstat` on the open file), and optionally a
 //! *snapshot* of `D/.redo/` itself (device, inode, size, mtime, ctime).
 //!
-//! Why this is sound: goredo and ferredo never write a `.dep` in place; they
-//! write a temp file and rename it over the old one, and a removal unlinks
-//! it. So the bytes read through an open file belong to that inode for good,
-//! and any replacement or removal changes the directory's mtime and ctime,
-//! and the name's key (a new inode, with the current time as its ctime).
+//! Why this is sound: goredo and ferredo never rewrite a `.dep` in place;
+//! they write a temp file and rename it over the old one, and a removal
+//! unlinks it. So the bytes read through an open file belong to that inode
+//! for good (but for one append, below), and any replacement or removal
+//! changes the directory's mtime and ctime, and the name's key (a new inode,
+//! with the current time as its ctime). The one append: ferredo's commit
+//! renames a `.dep` into place as an *intent* and then appends its
+//! self-record (see `engine::commit`), which changes the file's key but not
+//! the directory. A cache that read the intent can therefore hold it after
+//! the append only in the fast mode below, only if it read the file at
+//! least [`QUIET`] after its rename and before the append (a commit that
+//! slow), and then it calls the target out of date: one needless rebuild,
+//! whose rename changes the directory. Never the other way round: the
+//! final bytes never turn back into an intent.
 //! Two ways to use an entry:
 //! - *fast*: the cache carries a snapshot and `D/.redo/` still has exactly
 //!   that snapshot: every entry is current, and the cache is complete (it
@@ -33,9 +42,10 @@
 //!
 //! Anything else (no cache, a short or corrupt file, a checksum mismatch, a
 //! key that differs) means "read the `.dep` file". Assumptions, stated:
-//! `.dep` files are replaced by rename, never edited in place (true of
-//! goredo, ferredo and redo-depfix; a hand edit in place is not seen until
-//! the file is replaced), and the clock does not step backwards.
+//! `.dep` files are replaced by rename, never edited in place but for the
+//! commit's append (true of goredo, ferredo and redo-depfix; a hand edit in
+//! place is not seen until the file is replaced), and the clock does not
+//! step backwards.
 //!
 //! The cache lives in a subdirectory so that writing it does not change the
 //! snapshot of `D/.redo/` (only creating `.ferredo/` the first time does).
