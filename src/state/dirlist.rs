@@ -6,7 +6,11 @@
 //! source files). After a few questions about one directory we read its
 //! listing once (a handful of `getdents` calls) and answer from memory, which
 //! replaces one failed `open`/`stat` per question (on tmpfs a failed lookup
-//! is dear: it allocates a dentry and frees it again).
+//! is dear: it allocates a dentry and frees it again). How few: a small
+//! directory (one or two blocks) is listed at its second question, when the
+//! listing costs what two or three more questions would; a big one at its
+//! eighth, since a process asking a big directory a handful of questions
+//! (a nested redo-ifchange) would spend more listing it than asking.
 //!
 //! Answers are `lstat`-like (a dangling symlink exists) and reflect the
 //! directory at the time it was listed: holders drop the lists whenever they
@@ -28,10 +32,21 @@ use crate::fasthash::{hash_bytes, FastMap};
 use crate::state::nameindex::NameIndex;
 
 /// Questions about one directory answered by `stat` before it is listed.
-/// (2 was tried: in wall time on a quiet machine, N=10000, the mixed and
-/// dirs shapes gained 5-20%, but flat and tree lost 5-18%: listing a
-/// directory of 20000 names early puts it on the critical path.)
+/// (2 for every directory was tried: in wall time on a quiet machine,
+/// N=10000, the mixed and dirs shapes gained 5-20%, but flat and tree lost
+/// 5-18%: listing a directory of 20000 names early puts it on the critical
+/// path, and a process asking two questions of it never gains it back.)
 const LIST_AFTER: u32 = 8;
+
+/// A small directory is listed at its second question instead: its listing
+/// costs what two or three failed `stat`s do (open, `fstat`, two
+/// `getdents`, close), and a tree of a thousand small directories asks
+/// each a dozen questions.
+const LIST_SMALL_AFTER: u32 = 2;
+
+/// At most this big (st_size), a directory is small: one or two blocks on
+/// ext4 (up to about 200 short names), a hundred names on tmpfs.
+const SMALL_DIR_BYTES: i64 = 8192;
 
 /// What a listing found.
 enum Listing {
@@ -160,16 +175,25 @@ impl SharedDirLists {
         if let Some(l) = slot.listing.get() {
             return ask(l, name);
         }
-        if slot.asked.fetch_add(1, Ordering::Relaxed) + 1 < LIST_AFTER {
-            return None;
-        }
+        let n = slot.asked.fetch_add(1, Ordering::Relaxed) + 1;
+        let opened = match n {
+            // Only the thread asking the second question looks at the size.
+            LIST_SMALL_AFTER => Some(open_if_small(Path::new(dir))?),
+            n if n < LIST_AFTER => return None,
+            _ => None,
+        };
         // One thread lists; the others ask the kernel meanwhile rather than
         // wait (they have stats to make anyway, and may list another
         // directory).
         if slot.started.swap(true, Ordering::Relaxed) {
             return slot.listing.get().and_then(|l| ask(l, name));
         }
-        ask(slot.listing.get_or_init(|| list(Path::new(dir))), name)
+        let listing = slot.listing.get_or_init(|| match opened {
+            Some(Ok(fd)) => list_open(&fd),
+            Some(Err(l)) => l,
+            None => list(Path::new(dir)),
+        });
+        ask(listing, name)
     }
 
     fn slot(&self, dir: &OsStr) -> Arc<Slot> {
@@ -194,33 +218,42 @@ impl KnownAbsent for SharedDirLists {
     }
 }
 
+/// Open `dir` for listing; the error is the listing that says why.
+fn open_dir(dir: &Path) -> Result<std::os::fd::OwnedFd, Listing> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty()).map_err(|e| match e {
+        nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => Listing::Missing,
+        _ => Listing::Unknown,
+    })
+}
+
 fn list(dir: &Path) -> Listing {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return Listing::Unknown;
-    };
-    // SAFETY: `c` is a NUL-terminated path that outlives the call; open
-    // reads it and returns a new descriptor or -1.
-    let raw = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if raw < 0 {
-        return match std::io::Error::last_os_error().raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Listing::Missing,
-            _ => Listing::Unknown,
-        };
+    match open_dir(dir) {
+        Ok(fd) => list_open(&fd),
+        Err(l) => l,
     }
-    // SAFETY: a descriptor we just opened and own.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+}
+
+/// `dir` opened, if it is small (at most [`SMALL_DIR_BYTES`]) or cannot be
+/// opened (its listing is then as cheap); None when it is big.
+fn open_if_small(dir: &Path) -> Option<Result<std::os::fd::OwnedFd, Listing>> {
+    match open_dir(dir) {
+        Ok(fd) => nix::sys::stat::fstat(&fd)
+            .is_ok_and(|st| st.st_size <= SMALL_DIR_BYTES)
+            .then_some(Ok(fd)),
+        Err(l) => Some(Err(l)),
+    }
+}
+
+/// Every name of the open directory `fd`.
+fn list_open(fd: &std::os::fd::OwnedFd) -> Listing {
     // getdents64 straight into one buffer, a big one: `std::fs::read_dir`
     // makes an `OsString` (an allocation) of each of thousands of names,
     // and readdir(3) asks 32 KiB at a time. The buffer is the thread's, made
     // once: a fresh zeroed 256 KiB per listing cost a third of the no-op of
     // a tree of a thousand small directories (page faults, zeroing).
-    GETDENTS_BUF.with_borrow_mut(|chunk| read_names(&fd, chunk))
+    GETDENTS_BUF.with_borrow_mut(|chunk| read_names(fd, chunk))
 }
 
 thread_local! {
@@ -346,6 +379,29 @@ mod tests {
             assert_ne!(l.exists(&d.path().join("nodir/x")), Some(true));
         }
         assert_eq!(l.exists(&d.path().join("nodir/x")), Some(false));
+    }
+
+    #[test]
+    fn a_small_directory_is_listed_at_its_second_question_a_big_one_later() {
+        let small = tempfile::tempdir().unwrap();
+        std::fs::write(small.path().join("a"), "").unwrap();
+        let big = tempfile::tempdir().unwrap();
+        // Long names: past SMALL_DIR_BYTES on ext4 and on tmpfs alike.
+        for i in 0..400 {
+            std::fs::write(big.path().join(format!("{i:0>60}")), "").unwrap();
+        }
+        let l = SharedDirLists::default();
+        let ask = |d: &Path, i: u32| l.exists(&d.join(format!("x{i}")));
+        assert_eq!(ask(small.path(), 0), None);
+        assert_eq!(ask(small.path(), 1), Some(false));
+        for i in 0..LIST_AFTER - 1 {
+            assert_eq!(ask(big.path(), i), None, "question {i}");
+        }
+        assert_eq!(ask(big.path(), LIST_AFTER), Some(false));
+        // A missing directory is as cheap to list: every name below is absent.
+        let gone = small.path().join("gone");
+        assert_eq!(ask(&gone, 0), None);
+        assert_eq!(ask(&gone, 1), Some(false));
     }
 
     #[test]
