@@ -20,6 +20,7 @@ use crate::state::depcache::{self, Cached};
 use crate::state::depview::{DepView, RecordRef};
 use crate::state::dirlist::KnownAbsent;
 use crate::state::inode::Inode;
+use crate::sys::cwd::walk_from_cwd;
 use crate::target::Target;
 
 /// The `.dep` files.
@@ -62,7 +63,7 @@ impl Checker {
         if !matches!(source, DepSource::BeforeCache) && self.is_known_absent(&path) {
             return (DepState::Absent, false);
         }
-        let (bytes, fkey) = match depcache::read_keyed(&path) {
+        let (bytes, fkey) = match depcache::read_keyed(walk_from_cwd(&path)) {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (DepState::Absent, true),
             Err(e) => return (DepState::Corrupt(format!("{}: {e}", path.display())), true),
@@ -207,7 +208,9 @@ impl Checker {
         if ask_listing && self.is_known_absent(path) {
             return None;
         }
-        let m = std::fs::metadata(path).ok().map(|m| Inode::from_meta(&m));
+        let m = std::fs::metadata(walk_from_cwd(path))
+            .ok()
+            .map(|m| Inode::from_meta(&m));
         self.stats.insert(key(path), m);
         m
     }
@@ -307,7 +310,8 @@ impl Checker {
 /// Does `path` exist now (not following a final symlink)? Asks the listings
 /// first.
 fn lexists_now(known_absent: Option<&dyn KnownAbsent>, path: &Path) -> bool {
-    !known_absent.is_some_and(|k| k.absent(path)) && std::fs::symlink_metadata(path).is_ok()
+    !known_absent.is_some_and(|k| k.absent(path))
+        && std::fs::symlink_metadata(walk_from_cwd(path)).is_ok()
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ fn quiet(mtime: (i64, i64), ctime: (i64, i64), at: (i64, i64)) -> bool {
 impl Snapshot {
     /// `None` when `redo_dir` does not exist or is not a directory.
     pub fn take(redo_dir: &Path) -> Option<Snapshot> {
-        let m = std::fs::metadata(redo_dir).ok()?;
+        let m = std::fs::metadata(crate::sys::cwd::walk_from_cwd(redo_dir)).ok()?;
         if !m.is_dir() {
             return None;
         }
@@ -289,7 +289,7 @@ impl Cached {
 
 /// The cache of `redo_dir`, if there is a readable one.
 pub fn load(redo_dir: &Path) -> Option<Arc<Cached>> {
-    let buf = std::fs::read(cache_path(redo_dir)).ok()?;
+    let buf = std::fs::read(crate::sys::cwd::walk_from_cwd(&cache_path(redo_dir))).ok()?;
     parse(buf)
 }
 

@@ -222,6 +222,7 @@ impl KnownAbsent for SharedDirLists {
 fn open_dir(dir: &Path) -> Result<std::os::fd::OwnedFd, Listing> {
     use nix::fcntl::OFlag;
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let dir = crate::sys::cwd::walk_from_cwd(dir);
     nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty()).map_err(|e| match e {
         nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => Listing::Missing,
         _ => Listing::Unknown,

@@ -2,6 +2,7 @@
 //! jobserver and the CLI share, each written once, on `nix`'s safe wrappers
 //! where they cover the need. A leaf: it imports nothing of ours.
 
+pub mod cwd;
 pub mod fd;
 pub mod signals;
 pub mod spawn;
