@@ -16,6 +16,17 @@ use crate::state::dirlist::KnownAbsent;
 use crate::state::inode::{Inode, InodeTrust};
 use crate::target::Target;
 
+/// What a checker learned of one path: each part memoised until
+/// [`Checker::reset`].
+#[derive(Default)]
+pub(super) struct Known {
+    pub(super) verdict: Option<Verdict>,
+    pub(super) dep: Option<DepState>,
+    /// `stat` (following symlinks): a shared dependency such as a
+    /// `default.do` is compared against every dependant's record.
+    pub(super) stat: Option<Option<Inode>>,
+}
+
 /// Result of reading a target's `.dep`.
 #[derive(Clone, Debug)]
 pub enum DepState {
@@ -44,8 +55,10 @@ pub struct Checker {
     /// The run's BuildUUID: a `.dep` carrying it was built in this run.
     pub(super) build: [u8; 16],
     pub(super) trust: InodeTrust,
-    pub(super) verdicts: FastMap<Key, Verdict>,
-    pub(super) deps: FastMap<Key, DepState>,
+    /// What this checker learned of each path (verdict, `.dep`, `stat`):
+    /// one table, so a path asked about in three ways is keyed and hashed
+    /// into one entry.
+    pub(super) known: FastMap<Key, Known>,
     pub(super) hashes: FastMap<Key, Option<Hash>>,
     /// Memoised `lstat` existence of ifcreate paths, by the recording
     /// target's directory and the path as recorded: the `.do` candidates
@@ -53,9 +66,6 @@ pub struct Checker {
     /// every `.dep` of a directory, so a target's ifcreates are answered
     /// without joining, cleaning or hashing its absolute paths.
     pub(super) ifcreates: FastMap<Key, FastMap<Box<[u8]>, bool>>,
-    /// Memoised `stat` (following symlinks): a shared dependency such as a
-    /// `default.do` is compared against every dependant's record.
-    pub(super) stats: FastMap<Key, Option<Inode>>,
     /// The targets whose check is under way (a recorded cycle meets one).
     pub(super) visiting: FastSet<Key>,
     /// While set ([`Checker::check_collecting_always`]), always-targets met
@@ -127,11 +137,9 @@ impl Checker {
         Checker {
             build,
             trust,
-            verdicts: FastMap::default(),
-            deps: FastMap::default(),
+            known: FastMap::default(),
             hashes: FastMap::default(),
             ifcreates: FastMap::default(),
-            stats: FastMap::default(),
             visiting: FastSet::default(),
             collect_always: None,
             warnings: Vec::new(),
@@ -201,11 +209,9 @@ impl Checker {
 
     /// Forget verdicts (after building something), keep nothing stale.
     pub fn reset(&mut self) {
-        self.verdicts.clear();
-        self.deps.clear();
+        self.known.clear();
         self.hashes.clear();
         self.ifcreates.clear();
-        self.stats.clear();
         self.parked.clear();
         self.worker_decisions.clear();
         self.worker_vouches.clear();
@@ -312,11 +318,8 @@ impl Checker {
         }
         let v = self.decide(target, operand);
         // The key made for `visiting` serves the verdict.
-        let k = self
-            .visiting
-            .take(target.as_os_str())
-            .unwrap_or_else(|| key(target));
-        self.verdicts.insert(k, v.clone());
+        let k = self.visiting.take(target.as_os_str());
+        self.known_mut(target, k).verdict = Some(v.clone());
         v
     }
 

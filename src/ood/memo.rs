@@ -11,8 +11,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::checker::Known;
 use super::dirview::{DepSource, DirView, Fresh};
-use super::{key, Checker, DepState, Verdict};
+use super::{key, Checker, DepState, Key, Verdict};
 use crate::fasthash::FastMap;
 use crate::paths;
 use crate::state::dep::{self, Hash};
@@ -27,12 +28,16 @@ use crate::target::Target;
 impl Checker {
     /// Read (memoised) the `.dep` of an absolute target path.
     pub fn dep(&mut self, target: &Target) -> DepState {
-        if let Some(d) = self.deps.get(target.as_os_str()) {
+        if let Some(d) = self
+            .known
+            .get(target.as_os_str())
+            .and_then(|k| k.dep.as_ref())
+        {
             return d.clone();
         }
         let (st, memo) = self.load_dep(target);
         if memo {
-            self.deps.insert(key(target), st.clone());
+            self.known_mut(target, None).dep = Some(st.clone());
         }
         st
     }
@@ -129,7 +134,7 @@ impl Checker {
     /// Seed the memo with a target's `.dep` state read elsewhere (the query
     /// applets read every `.dep` once, in parallel, before checking).
     pub fn preset_dep(&mut self, target: &Path, st: DepState) {
-        self.deps.insert(key(target), st);
+        self.known_mut(target, None).dep = Some(st);
     }
 
     /// Every `.dep` read so far that could not be used, as (target, message
@@ -138,10 +143,10 @@ impl Checker {
     pub fn dep_errors(&self) -> Vec<(PathBuf, String)> {
         use std::os::unix::ffi::OsStrExt;
         let mut v: Vec<(PathBuf, String)> = self
-            .deps
+            .known
             .iter()
-            .filter_map(|(t, d)| match d {
-                DepState::Corrupt(m) => Some((PathBuf::from(t), m.clone())),
+            .filter_map(|(t, k)| match &k.dep {
+                Some(DepState::Corrupt(m)) => Some((PathBuf::from(t), m.clone())),
                 _ => None,
             })
             .collect();
@@ -155,26 +160,36 @@ impl Checker {
     /// The verdict reached on `target`, if any yet (here or by a parked
     /// worker).
     pub fn verdict(&self, target: &Path) -> Option<&Verdict> {
-        self.verdicts
+        self.known
             .get(target.as_os_str())
+            .and_then(|k| k.verdict.as_ref())
             .or_else(|| self.worker_decision(target).map(|d| &d.verdict))
     }
 
     /// Room for `n` more verdicts (before presetting many).
     pub fn reserve_verdicts(&mut self, n: usize) {
-        self.verdicts.reserve(n);
+        self.known.reserve(n);
     }
 
     /// Seed the memo with a verdict reached elsewhere on the same tree (the
     /// run share; the query applets check a tree level by level in
     /// parallel): a check reaching `target` stops there.
     pub fn preset_verdict(&mut self, target: &Path, v: Verdict) {
-        self.verdicts.insert(key(target), v);
+        self.known_mut(target, None).verdict = Some(v);
     }
 }
 
 /// The files.
 impl Checker {
+    /// The entry of `path` in the memo, made if there is none yet. `made`:
+    /// a key of `path` at hand. (A key made for a path already there is
+    /// dropped at once: cheaper than a second lookup.)
+    pub(super) fn known_mut(&mut self, path: &Path, made: Option<Key>) -> &mut Known {
+        self.known
+            .entry(made.unwrap_or_else(|| key(path)))
+            .or_default()
+    }
+
     /// Do the directory listings the caller gave say `path` is absent?
     fn is_known_absent(&self, path: &Path) -> bool {
         self.known_absent.as_ref().is_some_and(|k| k.absent(path))
@@ -194,9 +209,9 @@ impl Checker {
 
     /// The memoised `stat` of `path`, ours or a parked worker's.
     pub(super) fn stat_known(&self, path: &Path) -> Option<Option<Inode>> {
-        self.stats
+        self.known
             .get(path.as_os_str())
-            .copied()
+            .and_then(|k| k.stat)
             .or_else(|| self.worker_decision(path).map(|d| d.st))
     }
 
@@ -211,7 +226,7 @@ impl Checker {
         let m = std::fs::metadata(walk_from_cwd(path))
             .ok()
             .map(|m| Inode::from_meta(&m));
-        self.stats.insert(key(path), m);
+        self.known_mut(path, None).stat = Some(m);
         m
     }
 
@@ -223,7 +238,7 @@ impl Checker {
 
     /// Seed the stat memo with inode data another checker just read.
     pub fn preset_stat(&mut self, path: &Path, st: Option<Inode>) {
-        self.stats.insert(key(path), st);
+        self.known_mut(path, None).stat = Some(st);
     }
 
     /// The first ifcreate path of `dep` (a `.dep` of directory `dir`, whose

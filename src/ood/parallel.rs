@@ -300,12 +300,9 @@ impl Checker {
 /// A worker's thread: check batches until none is left, send the parent
 /// its share, then park until given a job or let go.
 fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Parked)>) {
-    // A flat fan-in's part: a verdict and a stat of each path and of its
-    // source, a .dep of each (sources' absence is not memoised). Deeper
-    // parts grow the tables as they go.
-    ch.verdicts.reserve(each * 2);
-    ch.deps.reserve(each);
-    ch.stats.reserve(each * 2);
+    // A flat fan-in's part: an entry for each path and one for its source
+    // (verdict, stat, .dep). Deeper parts grow the table as they go.
+    ch.known.reserve(each * 2);
     let mut decided = FastMap::default();
     decided.reserve(each);
     let mut vouched = Vec::with_capacity(each);
