@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::{Here, Problems};
-use crate::fasthash::FastSet;
+use crate::fasthash::{hash_bytes, FastSet};
 use crate::state::dirlist::KnownAbsent;
 use crate::state::{REDO_DIR, TMP_PREFIX};
 use crate::target::Target;
@@ -131,7 +131,7 @@ fn walk_dir(
         let name = ent.file_name();
         buf.push(&name);
         if let Some(l) = listing.as_mut() {
-            l.entries.insert(buf.as_os_str().to_os_string());
+            l.entries.insert(hash_bytes(buf.as_os_str().as_bytes()));
         }
         let step = visit(&Entry {
             path: buf,
@@ -156,7 +156,10 @@ fn walk_dir(
 #[derive(Debug, Default)]
 pub struct Listing {
     listed: FastSet<OsString>,
-    entries: FastSet<OsString>,
+    /// The hash of each entry's path: no allocation per file of the tree.
+    /// Two paths of one hash only make an absent one pass for present
+    /// (asked of the kernel), never the other way round.
+    entries: FastSet<u64>,
 }
 
 impl Listing {
@@ -180,7 +183,7 @@ impl KnownAbsent for Listing {
                 None => b,
             }
         };
-        let present = |p: &[u8]| self.entries.contains(OsStr::from_bytes(p));
+        let present = |p: &[u8]| self.entries.contains(&hash_bytes(p));
         for i in (0..b.len()).rev().filter(|&i| b[i] == b'/') {
             if self.listed.contains(OsStr::from_bytes(&b[..i])) {
                 return !present(child(i + 1));
