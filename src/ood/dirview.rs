@@ -160,7 +160,7 @@ impl DirView {
     }
 
     /// The cache, loaded now if no thread has yet.
-    pub(super) fn cached_wait(&self) -> Option<&(Arc<Cached>, bool)> {
+    fn cached_wait(&self) -> Option<&(Arc<Cached>, bool)> {
         self.cache
             .get_or_init(|| {
                 self.loading.store(true, Ordering::Relaxed);
@@ -170,6 +170,11 @@ impl DirView {
                 Some((c, fast))
             })
             .as_ref()
+    }
+
+    /// The cache, if it is loaded (no load is started).
+    pub(super) fn loaded(&self) -> Option<&(Arc<Cached>, bool)> {
+        self.cache.get().and_then(Option::as_ref)
     }
 
     /// Many lookups are coming (a parallel check of a big fan-in here): the

@@ -213,12 +213,16 @@ impl Checker {
     }
 }
 
-/// Is `p` a target whose `.dep` its directory's cache holds? (A big
-/// directory: its cache is worth loading now.)
+/// Is `p` a target (has it a `.dep`)? From its directory's cache if that
+/// is loaded, else by one `stat`: a check that asks about two files (a
+/// `redo-ifchange` of one target in a directory of ten thousand) must not
+/// load megabytes of cache to learn that they are sources.
 fn is_cached_target(caches: &DepCaches, p: &Target) -> bool {
     let v = caches.view(p.dir());
-    v.cached_wait()
-        .is_some_and(|(c, _)| c.entry(p.base()).is_some())
+    match v.loaded() {
+        Some((c, _)) => c.entry(p.base()).is_some(),
+        None => matches!(v.dep_key(p.base()), Ok(Some(_))),
+    }
 }
 
 /// Running the workers.
@@ -415,6 +419,27 @@ mod tests {
         }
         assert_eq!(got, todo);
         assert!(b.take().is_none());
+    }
+
+    #[test]
+    fn a_check_of_one_target_in_a_big_directory_leaves_its_cache_unloaded() {
+        let t = Tree::new();
+        t.write("src", "s");
+        let names: Vec<String> = (0..1500).map(|i| format!("t{i}")).collect();
+        for n in &names {
+            t.target(n, n, &[("ifchange", "src")]);
+        }
+        // Only `.dep` files quiet for a while go into a cache.
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let mut all = Checker::new([0; 16], InodeTrust::Ctime);
+        for n in &names {
+            all.check(&t.t(n));
+        }
+        drop(all);
+        assert!(t.p(".redo/.ferredo/deps").exists());
+        let mut one = Checker::new([0; 16], InodeTrust::Ctime);
+        assert_eq!(one.check(&t.t("t7")), Verdict::UpToDate);
+        assert!(one.dep_caches.view(&t.root()).loaded().is_none());
     }
 
     #[test]
