@@ -268,19 +268,20 @@ fn place_dep(inp: &mut CommitInput<'_>) -> Result<(), JobError> {
 fn append_self(inp: &mut CommitInput<'_>, self_rec: &Record) -> Result<(), JobError> {
     let mut buf = Vec::new();
     dep::encode_record(&mut buf, self_rec)?;
-    let what = if inp.temps.live[DEP] {
-        inp.temps.names.dep.clone()
-    } else {
-        inp.target.dep_path()
-    };
-    inp.dep_file
-        .write_all(&buf)
-        .map_err(|e| io("writing", &what, e))?;
-    Ok(())
+    let placed = !inp.temps.live[DEP];
+    inp.dep_file.write_all(&buf).map_err(|e| {
+        let what = if placed {
+            inp.target.dep_path()
+        } else {
+            inp.temps.names.dep.clone()
+        };
+        io("writing", &what, e)
+    })
 }
 
-/// Step 5: the result `file` (the temp `which`) becomes the target, or the
-/// old target is kept when its content is the same. Returns the self-record.
+/// Steps 4 to 6 for the result `file` (the temp `which`): the intent, then
+/// the result becomes the target (or the old target is kept when its
+/// content is the same), then the self-record.
 fn commit_result(
     inp: &mut CommitInput<'_>,
     file: &File,

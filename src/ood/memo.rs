@@ -267,7 +267,7 @@ impl Checker {
             }
             if !own_do(p) {
                 shared = true;
-            } else if self.lexists_now(&paths::abs_join(dir, p)) {
+            } else if lexists_now(self.known_absent.as_deref(), &paths::abs_join(dir, p)) {
                 return Some(p);
             }
         }
@@ -304,10 +304,6 @@ impl Checker {
             }
         }
         None
-    }
-
-    fn lexists_now(&self, path: &Path) -> bool {
-        lexists_now(self.known_absent.as_deref(), path)
     }
 
     /// The BLAKE3 hash of the file at `path` (None if it cannot be read),

@@ -214,14 +214,13 @@ impl Dep {
     /// ferredo wrote a separate intent `.dep` whose self-record had all-zero
     /// inode data, [`Inode::INTENT`]: still recognised.)
     pub fn is_intent(&self, base: &Path) -> bool {
-        let base = base.as_os_str();
-        match self.records.last() {
-            Some(Record::Ifchange { inode, path, .. }) if path.as_os_str() == base => {
-                inode.is_intent()
-            }
-            Some(Record::Ifcreate(path)) => path.as_os_str() != base,
-            _ => true,
-        }
+        let mut b = Vec::new();
+        let last = self
+            .records
+            .last()
+            .and_then(|r| encode_record(&mut b, r).ok())
+            .and_then(|()| Some((*b.get(2)?, b.get(3..)?)));
+        ends_as_intent(last, base.as_os_str().as_bytes())
     }
 
     pub fn has_always(&self) -> bool {
@@ -335,23 +334,29 @@ pub fn decode_self(b: &[u8], base: &Path) -> Result<SelfView, DecodeError> {
     let build = decode_build(b)?;
     let base = base.as_os_str().as_bytes();
     let mut self_rec = None;
-    // As `Dep::is_intent` decides from the last record.
-    let mut intent = true;
+    let mut last = None;
     walk_chunks(&b[HEADER_LEN..], HEADER_LEN, |typ, payload| {
-        intent = true;
         if typ == T_IFCHANGE && payload[48 + HASH_LEN..] == *base {
             let (inode, hash, _) = ifchange_fields(payload);
             self_rec = Some((inode, hash));
-            intent = inode.is_intent();
-        } else if typ == T_IFCREATE && payload == base {
-            intent = false;
         }
+        last = Some((typ, payload));
     })?;
     Ok(SelfView {
         build,
         self_rec,
-        intent,
+        intent: ends_as_intent(last, base),
     })
+}
+
+/// The rule of [`Dep::is_intent`], on the last chunk of a `.dep` (its type
+/// and checked payload), if it has one, of the target named `base`.
+pub(super) fn ends_as_intent(last: Option<(u8, &[u8])>, base: &[u8]) -> bool {
+    match last {
+        Some((T_IFCHANGE, p)) if p[48 + HASH_LEN..] == *base => ifchange_fields(p).0.is_intent(),
+        Some((T_IFCREATE, p)) => p != base,
+        _ => true,
+    }
 }
 
 /// Does a `.dep` (whole file) name one path both as ifcreate and as

@@ -21,8 +21,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::dep::{
-    decode_build, walk_chunks, DecodeError, Hash, HASH_LEN, HEADER_LEN, T_ALWAYS, T_IFCHANGE,
-    T_IFCHANGE_NONEX, T_IFCREATE, T_STAMP,
+    decode_build, ends_as_intent, walk_chunks, DecodeError, Hash, HASH_LEN, HEADER_LEN, T_ALWAYS,
+    T_IFCHANGE, T_IFCHANGE_NONEX, T_IFCREATE, T_STAMP,
 };
 use super::depcache::Cached;
 use super::inode::Inode;
@@ -154,14 +154,12 @@ impl DepView {
     /// Is this the `.dep` of a commit that did not finish (see
     /// `Dep::is_intent`)?
     pub fn is_intent(&self, base: &Path) -> bool {
-        let base = base.as_os_str();
-        match self.records().last() {
-            Some(RecordRef::Ifchange { inode, path, .. }) if path.as_os_str() == base => {
-                inode.is_intent()
-            }
-            Some(RecordRef::Ifcreate(path)) => path.as_os_str() != base,
-            _ => true,
-        }
+        let mut last = None;
+        // The bytes were checked when the view was made.
+        let _ = walk_chunks(self.body(), HEADER_LEN, |typ, payload| {
+            last = Some((typ, payload))
+        });
+        ends_as_intent(last, base.as_os_str().as_bytes())
     }
 }
 
