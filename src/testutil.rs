@@ -52,6 +52,18 @@ impl Tree {
         }
     }
 
+    /// Targets `t0` to `t{n-1}` at the root, each holding its own name and
+    /// recording `deps`, then a pause: only `.dep` files quiet for a while
+    /// go into a directory's cache (see `state::depcache`). Returns the names.
+    pub fn quiet_targets(&self, n: usize, deps: &[(&str, &str)]) -> Vec<String> {
+        let names: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+        for name in &names {
+            self.target(name, name, deps);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        names
+    }
+
     /// Write target `t` (relative to the root) with `content`, then its
     /// .dep from `deps` (paths relative to the target's dir; ifchange
     /// records are filled from the current files), plus its self-record.

@@ -517,12 +517,7 @@ mod tests {
     #[test]
     fn memos_left_to_exit_still_write_the_dep_caches() {
         let t = Tree::new();
-        let names: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
-        for n in &names {
-            t.target(n, n, &[]);
-        }
-        // Only `.dep` files quiet for a while go into a cache.
-        std::thread::sleep(std::time::Duration::from_millis(250));
+        let names = t.quiet_targets(40, &[]);
         let cache = t
             .p(".redo")
             .join(crate::state::depcache::CACHE_DIR)

@@ -425,12 +425,7 @@ mod tests {
     fn a_check_of_one_target_in_a_big_directory_leaves_its_cache_unloaded() {
         let t = Tree::new();
         t.write("src", "s");
-        let names: Vec<String> = (0..1500).map(|i| format!("t{i}")).collect();
-        for n in &names {
-            t.target(n, n, &[("ifchange", "src")]);
-        }
-        // Only `.dep` files quiet for a while go into a cache.
-        std::thread::sleep(std::time::Duration::from_millis(250));
+        let names = t.quiet_targets(1500, &[("ifchange", "src")]);
         let mut all = Checker::new([0; 16], InodeTrust::Ctime);
         for n in &names {
             all.check(&t.t(n));
