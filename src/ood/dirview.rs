@@ -225,11 +225,14 @@ impl DirView {
     pub(super) fn persist(&self, fresh: &[Fresh]) {
         let Some(snap) = &self.snap else { return };
         // Only where the cache was looked at (so a few reads never replace
-        // a big cache), and not when it was current anyway.
+        // a big cache), and not when it was current anyway. One `.dep` is
+        // enough: a directory of one target then reads one file, as before,
+        // and its complete cache answers every other name (a `.do` file's
+        // `.dep`) without a listing of `.redo/`.
         let Some(loaded) = self.cache.get() else {
             return;
         };
-        if matches!(loaded, Some((_, true))) || fresh.len() < depcache::MIN_ENTRIES {
+        if matches!(loaded, Some((_, true))) || fresh.is_empty() {
             return;
         }
         // Rewrite a per-entry cache only with news enough, or a chance to

@@ -69,8 +69,6 @@ const MAGIC: &[u8] = b"ferredo depcache 3\n";
 const QUIET: std::time::Duration = std::time::Duration::from_millis(100);
 /// Filesystems with whole-second (or two-second) timestamps.
 const QUIET_COARSE: std::time::Duration = std::time::Duration::from_secs(3);
-/// Fewer fresh reads than this in a directory are not worth a cache write.
-pub const MIN_ENTRIES: usize = 4;
 
 /// The identity and change times of a `.redo/` directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,7 +287,9 @@ impl Cached {
 
 /// The cache of `redo_dir`, if there is a readable one.
 pub fn load(redo_dir: &Path) -> Option<Arc<Cached>> {
-    let buf = std::fs::read(crate::sys::cwd::walk_from_cwd(&cache_path(redo_dir))).ok()?;
+    let path = cache_path(redo_dir);
+    let file = std::fs::File::open(crate::sys::cwd::walk_from_cwd(&path)).ok()?;
+    let (buf, _) = read_sized(file).ok()?;
     parse(buf)
 }
 
@@ -370,12 +370,18 @@ struct CachedEntry {
 /// that inode for good). The key is None when the file is too young to be
 /// cached.
 pub fn read_keyed(path: &Path) -> std::io::Result<(Vec<u8>, Option<FileKey>)> {
+    let (b, key) = read_sized(std::fs::File::open(path)?)?;
+    Ok((b, key.quiet_now().then_some(key)))
+}
+
+/// The whole of `f` and its key, in one `read` when its size is as `fstat`
+/// says: a read from a regular file returns less than asked only at its
+/// end, and these files are replaced by rename, never written in place (so
+/// no second read to see the end, as `std::fs::read` makes).
+fn read_sized(mut f: std::fs::File) -> std::io::Result<(Vec<u8>, FileKey)> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
     let key = FileKey::of(&f.metadata()?);
-    // One read: a read from a regular file returns less than asked only at
-    // its end, and this file's size is known (never written in place).
-    let want = key.size as usize + 1;
+    let want = usize::try_from(key.size).unwrap_or(usize::MAX).saturating_add(1);
     let mut b = vec![0u8; want];
     let n = loop {
         match f.read(&mut b) {
@@ -388,7 +394,7 @@ pub fn read_keyed(path: &Path) -> std::io::Result<(Vec<u8>, Option<FileKey>)> {
     if n == want {
         f.read_to_end(&mut b)?;
     }
-    Ok((b, key.quiet_now().then_some(key)))
+    Ok((b, key))
 }
 
 /// Write the cache of `redo_dir` with `entries` (target name, key, `.dep`
