@@ -116,7 +116,7 @@ pub fn build(
     if opts.process_exits_after {
         checker.leave_memos_to_exit();
     }
-    checker.assume_listings(fresh_lists());
+    checker.list_directories();
     // Self-records (inode data + hash) of operands, from the share or from
     // our own builds: recording them needs no .dep read and no hashing.
     let mut selfrecs: SelfRecs = vec![None; targets.len()];
@@ -178,11 +178,6 @@ fn unique(targets: &[Target]) -> std::borrow::Cow<'_, [Target]> {
         .filter(|t| seen.insert(t.as_os_str()))
         .cloned()
         .collect()
-}
-
-/// Fresh directory listings for the checker (a snapshot of absences).
-fn fresh_lists() -> std::sync::Arc<dyn crate::state::dirlist::KnownAbsent> {
-    std::sync::Arc::new(crate::state::dirlist::SharedDirLists::default())
 }
 
 /// The run share (created at top level, opened below it) and what every
@@ -340,7 +335,7 @@ impl Check<'_, '_, '_> {
             self.share.as_deref(),
         )?;
         self.checker.reset();
-        self.checker.assume_listings(fresh_lists());
+        self.checker.list_directories();
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! ([`Checker::check`], `decide`, `changed`). The memoised lookups it makes
 //! are in `memo.rs`, the parallel check of big fan-ins in `parallel.rs`.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use crate::fasthash::{FastMap, FastSet};
 use crate::paths;
 use crate::state::dep::Hash;
 use crate::state::depview::{DepView, RecordRef};
-use crate::state::dirlist::KnownAbsent;
+use crate::state::dirlist::{KnownAbsent, SharedDirLists, ToRemember};
 use crate::state::inode::{Inode, InodeTrust};
 use crate::target::Target;
 
@@ -79,6 +80,10 @@ pub struct Checker {
     /// Knowledge of absent files from directory listings, while the tree
     /// does not change ([`Checker::assume_listings`]).
     pub(super) known_absent: Option<Arc<dyn KnownAbsent>>,
+    /// The listings this checker made ([`Checker::list_directories`]),
+    /// kept after [`Checker::forget_listings`] for their names to be
+    /// remembered in the `.dep` caches.
+    pub(super) own_lists: Option<Arc<SharedDirLists>>,
     /// A worker of the parallel check (or of a query, which splits its
     /// work itself): does not split its work again.
     pub(super) one_thread: bool,
@@ -145,6 +150,7 @@ impl Checker {
             warnings: Vec::new(),
             warned: FastSet::default(),
             known_absent: None,
+            own_lists: None,
             one_thread: false,
             memos_to_exit: false,
             parked: Vec::new(),
@@ -167,6 +173,17 @@ impl Checker {
     /// does not change.
     pub fn assume_listings(&mut self, lists: Arc<dyn KnownAbsent>) {
         self.known_absent = Some(lists);
+    }
+
+    /// Answer existence questions from listings of the directories asked
+    /// about, made as needed and shared with this checker's parallel
+    /// workers, and from the names the `.dep` caches remember of them
+    /// ([`crate::state::dirnames`]); until [`Checker::forget_listings`].
+    /// The names listed are remembered when the caches are written.
+    pub fn list_directories(&mut self) {
+        let lists = Arc::new(SharedDirLists::with_memory(self.dep_caches.clone()));
+        self.known_absent = Some(lists.clone());
+        self.own_lists = Some(lists);
     }
 
     /// Ask the kernel again about files not memoised (after a build changed
@@ -218,6 +235,7 @@ impl Checker {
         self.met_cycle = false;
         // Built files changed these directories: their snapshots are stale.
         self.dep_caches = Arc::default();
+        self.own_lists = None;
         self.views.clear();
         self.fresh.clear();
     }
@@ -239,8 +257,25 @@ impl Checker {
     /// Write the `.dep` caches of the directories whose files this checker
     /// read from disk (also done on drop).
     pub fn persist_dep_caches(&mut self) {
+        let mut listed: FastMap<OsString, ToRemember> = match self.own_lists.take() {
+            Some(l) => l
+                .to_remember()
+                .into_iter()
+                .map(|r| (r.dir.clone(), r))
+                .collect(),
+            None => FastMap::default(),
+        };
         for (dir, fresh) in std::mem::take(&mut self.fresh) {
-            self.dep_caches.view(Path::new(&dir)).persist(&fresh);
+            let l = listed.remove(&dir);
+            self.dep_caches
+                .view(Path::new(&dir))
+                .persist(&fresh, l.as_ref());
+        }
+        // Directories listed where nothing was read.
+        for (dir, l) in listed {
+            if let Some(view) = self.dep_caches.opened(Path::new(&dir)) {
+                view.persist(&[], Some(&l));
+            }
         }
     }
 

@@ -5,7 +5,9 @@
 //! sends the caller to the file on disk ([`DepSource`]). [`DepCaches`] shares
 //! one view per directory among the checkers of a process; the `.dep` files a
 //! checker read or confirmed ([`Fresh`]) go back into the caches when it is
-//! done ([`DirView::persist`]).
+//! done ([`DirView::persist`]), with the names of the target directory its
+//! listings found ([`crate::state::dirnames`]); [`DepCaches`] gives those
+//! back to the next run's listings ([`NameMemory`]).
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -15,6 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use super::{key, Key};
 use crate::fasthash::FastMap;
 use crate::state::depcache::{self, Cached, FileKey, Snapshot};
+use crate::state::dirlist::{NameMemory, ToRemember};
+use crate::state::dirnames::DirNames;
 
 /// A `.redo/` this large (about a thousand entries) marks a big tree: see
 /// [`crate::ood::Checker`]'s parallel check of fan-ins.
@@ -70,6 +74,12 @@ fn max_redo_dir_fds() -> usize {
 
 /// How many [`DirView::redo_dir_fd`]s are open now.
 static OPEN_REDO_DIR_FDS: AtomicUsize = AtomicUsize::new(0);
+
+/// A cache at most this big (a few pages: a directory of about twenty
+/// targets, which a tree has by the thousand) is rewritten for new names of
+/// its directory alone; a bigger one only when its entries are news too
+/// (see `a_quiet_build_with_little_news_leaves_the_cache_file_alone`).
+const NAMES_ALONE_BYTES: usize = 16 << 10;
 
 /// `.dep` lookups in one directory before its cache is worth loading.
 const LAZY_LOAD: usize = 32;
@@ -220,44 +230,64 @@ impl DirView {
     }
 
     /// Write this directory's cache from the `.dep` files a checker read or
-    /// confirmed here, when that is worth it; the write re-validates the
-    /// snapshot, so nothing is written for a directory changed since.
-    pub(super) fn persist(&self, fresh: &[Fresh]) {
+    /// confirmed here, and the names of the target directory a listing
+    /// found (`listed`, when it had a quiet stamp), when that is worth it;
+    /// the write re-validates the snapshot, so nothing is written for a
+    /// directory changed since.
+    pub(super) fn persist(&self, fresh: &[Fresh], listed: Option<&ToRemember>) {
         let Some(snap) = &self.snap else { return };
         // Only where the cache was looked at (so a few reads never replace
-        // a big cache), and not when it was current anyway. One `.dep` is
-        // enough: a directory of one target then reads one file, as before,
-        // and its complete cache answers every other name (a `.do` file's
-        // `.dep`) without a listing of `.redo/`.
+        // a big cache). One `.dep` is enough: a directory of one target
+        // then reads one file, as before, and its complete cache answers
+        // every other name (a `.do` file's `.dep`) without a listing of
+        // `.redo/`.
         let Some(loaded) = self.cache.get() else {
             return;
         };
-        if matches!(loaded, Some((_, true))) || fresh.is_empty() {
+        let (cache, fast) = match loaded {
+            Some((c, fast)) => (Some(c), *fast),
+            None => (None, false),
+        };
+        let remembered = cache.and_then(|c| c.names());
+        // Names are news when the cache has none of this stamp; alone, they
+        // are worth rewriting a small cache only (a big one is rewritten
+        // for its entries, and the names go along).
+        let small = cache.is_some_and(|c| c.bytes().len() <= NAMES_ALONE_BYTES);
+        let entries_news = !fast && !fresh.is_empty() && self.entries_are_news(fresh, snap);
+        let names = listed
+            .filter(|_| entries_news || small)
+            .filter(|l| l.stamp().is_some() && l.stamp() != remembered.map(|n| n.stamp()))
+            .and_then(ToRemember::names);
+        if names.is_none() && !entries_news {
             return;
         }
-        // Rewrite a per-entry cache only with news enough, or a chance to
-        // make it fast (the directory was quiet and has not changed since:
-        // after a build it has): writing megabytes so that the next run
-        // reads two `.dep` files fewer (a build's usual news) costs more
-        // than it saves. The stale entries left add up, run after run,
-        // until they are news enough.
+        let entries: Vec<(&OsStr, FileKey, &[u8])> = match cache {
+            // Current as a whole: every entry is kept.
+            Some(c) if fast => (0..c.len() as u32).filter_map(|i| c.at(i)).collect(),
+            _ => fresh
+                .iter()
+                .filter_map(|f| match f {
+                    Fresh::Read(n, k, b) => Some((n.as_os_str(), *k, b.as_slice())),
+                    Fresh::Kept(i) => cache?.at(*i),
+                })
+                .collect(),
+        };
+        let names = names.as_ref().or(remembered.map(|n| &**n));
+        depcache::store(&self.redo_dir, snap, entries, names);
+    }
+
+    /// Are the `.dep` files a checker read here worth rewriting a per-entry
+    /// cache for: news enough, or a chance to make it fast (the directory
+    /// was quiet and has not changed since: after a build it has)? Writing
+    /// megabytes so that the next run reads two `.dep` files fewer (a
+    /// build's usual news) costs more than it saves. The stale entries left
+    /// add up, run after run, until they are news enough.
+    fn entries_are_news(&self, fresh: &[Fresh], snap: &Snapshot) -> bool {
         let read = fresh
             .iter()
             .filter(|f| matches!(f, Fresh::Read(..)))
             .count();
-        let news = read >= (fresh.len() / 16).max(1);
-        let fast_now = snap.quiet() && snap.still(&self.redo_dir);
-        if !news && !fast_now {
-            return;
-        }
-        let entries: Vec<(&OsStr, FileKey, &[u8])> = fresh
-            .iter()
-            .filter_map(|f| match f {
-                Fresh::Read(n, k, b) => Some((n.as_os_str(), *k, b.as_slice())),
-                Fresh::Kept(i) => loaded.as_ref()?.0.at(*i),
-            })
-            .collect();
-        depcache::store(&self.redo_dir, snap, entries);
+        read >= (fresh.len() / 16).max(1) || snap.quiet() && snap.still(&self.redo_dir)
     }
 }
 
@@ -284,6 +314,23 @@ impl DepCaches {
         let v = Arc::new(DirView::open(dir));
         m.insert(key(dir), v.clone());
         v
+    }
+}
+
+impl DepCaches {
+    /// The view of `dir` if one was opened (none is opened here).
+    pub(super) fn opened(&self, dir: &Path) -> Option<Arc<DirView>> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(dir.as_os_str()).cloned()
+    }
+}
+
+/// The names of a target directory kept in its loaded cache.
+impl NameMemory for DepCaches {
+    fn remembered(&self, dir: &Path) -> Option<Arc<DirNames>> {
+        let view = self.opened(dir)?;
+        let (cache, _) = view.loaded()?;
+        cache.names().cloned()
     }
 }
 

@@ -328,7 +328,7 @@ fn lexists_now(known_absent: Option<&dyn KnownAbsent>, path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ood::Reason;
+    use crate::ood::{DepCaches, Reason};
     use crate::state::inode::InodeTrust;
     use crate::testutil::Tree;
 
@@ -363,6 +363,39 @@ mod tests {
                 Verdict::Ood(Reason::IfcreateAppeared(t.p("default.do")))
             );
         }
+    }
+
+    #[test]
+    fn a_listing_is_remembered_and_a_do_file_made_since_is_still_seen() {
+        let t = Tree::new();
+        two_targets(&t);
+        let check = |n: &str| {
+            let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
+            ch.list_directories();
+            ch.check(&t.t(n))
+        };
+        let remembered = || {
+            let caches = DepCaches::default();
+            let view = caches.view(&t.p("sub"));
+            view.source(OsStr::new("a"));
+            view.loaded().and_then(|(c, _)| c.names().cloned())
+        };
+        // Quiet, so that the listing's stamp can be remembered; the first
+        // check writes the cache, with the names of sub/.
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        assert_eq!(check("sub/a"), Verdict::UpToDate);
+        assert_eq!(check("sub/b"), Verdict::UpToDate);
+        let names = remembered().expect("names of sub/ in its cache");
+        assert!(names.rules_out(b"b.do") && !names.rules_out(b"a"));
+        assert_eq!(check("sub/a"), Verdict::UpToDate);
+        // At once, in the same clock tick if it can: the directory's
+        // stamp changes, so the remembered names no longer answer.
+        t.write("sub/b.do", "");
+        assert_eq!(
+            check("sub/b"),
+            Verdict::Ood(Reason::IfcreateAppeared(t.p("sub/b.do")))
+        );
+        assert_eq!(check("sub/a"), Verdict::UpToDate);
     }
 
     #[test]

@@ -47,6 +47,11 @@
 //! place is not seen until the file is replaced), and the clock does not
 //! step backwards.
 //!
+//! The cache also keeps the names of the target directory `D` (not of
+//! `D/.redo/`) from a listing of it, with `D`'s stamp: see
+//! [`crate::state::dirnames`]. They are checked apart from the entries, by
+//! a `stat` of `D`.
+//!
 //! The cache lives in a subdirectory so that writing it does not change the
 //! snapshot of `D/.redo/` (only creating `.ferredo/` the first time does).
 //! goredo ignores names in `.redo/` that do not end in `.dep`, `.lock`, ...
@@ -59,11 +64,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::fasthash::{hash_bytes, FastMap};
+use crate::state::dirnames::DirNames;
 use crate::state::nameindex::NameIndex;
 
 pub const CACHE_DIR: &str = ".ferredo";
 pub const CACHE_FILE: &str = "deps";
-const MAGIC: &[u8] = b"ferredo depcache 3\n";
+const MAGIC: &[u8] = b"ferredo depcache 4\n";
 /// A directory changed less than this long before the snapshot may change
 /// again within the same timestamp tick (kernel tick: 1-10 ms).
 const QUIET: std::time::Duration = std::time::Duration::from_millis(100);
@@ -116,7 +122,20 @@ impl Snapshot {
         })
     }
 
-    fn state(&self) -> [i64; 7] {
+    /// The snapshot of a directory from its `fstat`, taken now.
+    pub fn of_stat(st: &libc::stat) -> Snapshot {
+        Snapshot {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size as u64,
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+            ctime: (st.st_ctime, st.st_ctime_nsec),
+            taken: now(),
+        }
+    }
+
+    /// What is compared: identity, size, mtime and ctime.
+    pub fn state(&self) -> [i64; 7] {
         [
             self.dev as i64,
             self.ino as i64,
@@ -229,9 +248,17 @@ pub struct Cached {
     /// The directory state for which every entry is current and the cache
     /// complete; None: entries must be checked one by one.
     snap: Option<[i64; 7]>,
+    /// The target directory's names, as a listing found them.
+    names: Option<Arc<DirNames>>,
 }
 
 impl Cached {
+    /// The names of the directory beside `.redo/` when it was last listed
+    /// (see [`crate::state::dirnames`]).
+    pub fn names(&self) -> Option<&Arc<DirNames>> {
+        self.names.as_ref()
+    }
+
     /// Does `now` (the directory as it is) let every entry be trusted, and
     /// the missing names be known absent?
     pub fn fast(&self, now: &Snapshot) -> bool {
@@ -294,7 +321,7 @@ pub fn load(redo_dir: &Path) -> Option<Arc<Cached>> {
 }
 
 fn parse(buf: Vec<u8>) -> Option<Arc<Cached>> {
-    if buf.len() < MAGIC.len() + SNAP_LEN + 4 + 32 || !buf.starts_with(MAGIC) {
+    if buf.len() < MAGIC.len() + SNAP_LEN + 1 + 4 + 32 || !buf.starts_with(MAGIC) {
         return None;
     }
     let (body, sum) = buf.split_at(buf.len() - 32);
@@ -322,6 +349,16 @@ fn parse(buf: Vec<u8>) -> Option<Arc<Cached>> {
         _ => return None,
     };
     debug_assert_eq!(b - a, SNAP_LEN);
+    let (a, _) = take(&mut at, 1)?;
+    let names = match body[a] {
+        0 => None,
+        1 => {
+            let (names, used) = DirNames::decode(&body[at..])?;
+            take(&mut at, used)?;
+            names.map(Arc::new)
+        }
+        _ => return None,
+    };
     let (a, b) = take(&mut at, 4)?;
     let count = u32::from_le_bytes(body[a..b].try_into().ok()?) as usize;
     let mut index = NameIndex::with_capacity(count)?;
@@ -357,6 +394,7 @@ fn parse(buf: Vec<u8>) -> Option<Arc<Cached>> {
         entries,
         index,
         snap,
+        names,
     }))
 }
 
@@ -381,7 +419,9 @@ pub fn read_keyed(path: &Path) -> std::io::Result<(Vec<u8>, Option<FileKey>)> {
 fn read_sized(mut f: std::fs::File) -> std::io::Result<(Vec<u8>, FileKey)> {
     use std::io::Read;
     let key = FileKey::of(&f.metadata()?);
-    let want = usize::try_from(key.size).unwrap_or(usize::MAX).saturating_add(1);
+    let want = usize::try_from(key.size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
     let mut b = vec![0u8; want];
     let n = loop {
         match f.read(&mut b) {
@@ -402,9 +442,15 @@ fn read_sized(mut f: std::fs::File) -> std::io::Result<(Vec<u8>, FileKey)> {
 /// directory is still in the state of `snap` and was quiet then, every other
 /// `*.dep` of it is added and the cache is written *fast* (complete, valid
 /// while the directory keeps that state); otherwise it is written for
-/// checking entry by entry. Returns whether it was written. Failures are not
-/// errors: the cache is only an optimisation.
-pub fn store(redo_dir: &Path, snap: &Snapshot, entries: Vec<(&OsStr, FileKey, &[u8])>) -> bool {
+/// checking entry by entry. `names`, the target directory's, are kept
+/// beside. Returns whether it was written. Failures are not errors: the
+/// cache is only an optimisation.
+pub fn store(
+    redo_dir: &Path,
+    snap: &Snapshot,
+    entries: Vec<(&OsStr, FileKey, &[u8])>,
+    names: Option<&DirNames>,
+) -> bool {
     let mut all: FastMap<&OsStr, (FileKey, &[u8])> = FastMap::default();
     all.reserve(entries.len());
     for (n, k, b) in entries {
@@ -495,6 +541,13 @@ pub fn store(redo_dir: &Path, snap: &Snapshot, entries: Vec<(&OsStr, FileKey, &[
     } else {
         head.extend_from_slice(&[0u8; SNAP_LEN]);
     }
+    match names {
+        Some(n) => {
+            head.push(1);
+            n.encode(&mut head);
+        }
+        None => head.push(0),
+    }
     head.extend_from_slice(&count.to_le_bytes());
     let mut ok = out.write_all(&head).is_ok();
     let mut rec = Vec::with_capacity(2 + KEY_LEN + 4 + 256);
@@ -563,6 +616,25 @@ mod tests {
     }
 
     #[test]
+    fn the_names_of_the_directory_are_kept_beside_the_entries() {
+        let (_d, r) = quiet_dir();
+        let (ba, ka) = dep(&r, "a", b"x");
+        let snap = Snapshot::take(&r).unwrap();
+        let names = DirNames::new([9; 7], [&b"a"[..], b"a.do"].into_iter());
+        assert!(store(
+            &r,
+            &snap,
+            vec![(OsStr::new("a"), ka, &ba)],
+            Some(&names)
+        ));
+        let c = load(&r).unwrap();
+        assert_eq!(c.names().map(|n| &**n), Some(&names));
+        assert_eq!(c.entry(OsStr::new("a")), Some((ka, &ba[..])));
+        assert!(store(&r, &snap, vec![(OsStr::new("a"), ka, &ba)], None));
+        assert!(load(&r).unwrap().names().is_none());
+    }
+
+    #[test]
     fn every_entry_of_a_big_cache_is_found_by_name_and_by_ordinal() {
         let (_d, r) = quiet_dir();
         let key = FileKey::of(&std::fs::metadata(&r).unwrap());
@@ -574,7 +646,7 @@ mod tests {
             .zip(&bodies)
             .map(|(n, b)| (OsStr::new(n.as_str()), key, b.as_slice()))
             .collect();
-        assert!(store(&r, &snap, entries));
+        assert!(store(&r, &snap, entries, None));
         let c = load(&r).unwrap();
         assert_eq!(c.len(), 3000);
         for (n, b) in names.iter().zip(&bodies) {
@@ -596,7 +668,7 @@ mod tests {
         std::fs::write(r.join("unread.lock"), b"").unwrap();
         settle();
         let snap = Snapshot::take(&r).unwrap();
-        assert!(store(&r, &snap, vec![(OsStr::new("a.t"), ka, &ba)]));
+        assert!(store(&r, &snap, vec![(OsStr::new("a.t"), ka, &ba)], None));
         let c = load(&r).unwrap();
         assert!(c.fast(&Snapshot::take(&r).unwrap()));
         assert_eq!(c.len(), 2);
@@ -614,7 +686,8 @@ mod tests {
         assert!(store(
             &r,
             &snap,
-            vec![(OsStr::new("a"), ka, &ba), (OsStr::new("b"), kb, &bb)]
+            vec![(OsStr::new("a"), ka, &ba), (OsStr::new("b"), kb, &bb)],
+            None
         ));
         // a.dep replaced by rename, as goredo and ferredo write them.
         let (_, ka2) = dep(&r, "a", b"z");
@@ -631,7 +704,7 @@ mod tests {
         let (ba, ka) = dep(&r, "a", b"x");
         let snap = Snapshot::take(&r).unwrap();
         std::fs::write(r.join("new.dep"), b"z").unwrap();
-        assert!(store(&r, &snap, vec![(OsStr::new("a"), ka, &ba)]));
+        assert!(store(&r, &snap, vec![(OsStr::new("a"), ka, &ba)], None));
         let c = load(&r).unwrap();
         assert!(!c.fast(&Snapshot::take(&r).unwrap()));
         assert_eq!(
@@ -641,7 +714,7 @@ mod tests {
         );
         // Just changed: not quiet, not fast either.
         let recent = Snapshot::take(&r).unwrap();
-        assert!(store(&r, &recent, vec![(OsStr::new("a"), ka, &ba)]));
+        assert!(store(&r, &recent, vec![(OsStr::new("a"), ka, &ba)], None));
         assert!(!load(&r).unwrap().fast(&recent));
     }
 
@@ -659,7 +732,7 @@ mod tests {
         let (_d, r) = quiet_dir();
         let (ba, ka) = dep(&r, "a", b"x");
         let snap = Snapshot::take(&r).unwrap();
-        assert!(store(&r, &snap, vec![(OsStr::new("a"), ka, &ba)]));
+        assert!(store(&r, &snap, vec![(OsStr::new("a"), ka, &ba)], None));
         let p = cache_path(&r);
         let mut b = std::fs::read(&p).unwrap();
         let n = b.len();

@@ -21,6 +21,14 @@
 //! 20000 names, and meanwhile the others get `None` and ask the kernel
 //! (they have stats to make anyway) or list another directory. The names of a listing are kept in one
 //! buffer with an open-addressing index: no allocation per name.
+//!
+//! Listings outlive the process: a listing takes the directory's `fstat`
+//! before reading its names, and the checker keeps what it listed in the
+//! directory's `.dep` cache when it writes it ([`SharedDirLists::to_remember`]).
+//! An oracle made [`SharedDirLists::with_memory`] looks there first: when a
+//! `stat` of the directory gives the stamp remembered, the remembered names
+//! answer absence at the first question, with no listing (see
+//! [`crate::state::dirnames`] for why that is sound).
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -29,6 +37,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::fasthash::{hash_bytes, FastMap};
+use crate::state::depcache::Snapshot;
+use crate::state::dirnames::DirNames;
 use crate::state::nameindex::NameIndex;
 
 /// Questions about one directory answered by `stat` before it is listed.
@@ -50,7 +60,11 @@ const SMALL_DIR_BYTES: i64 = 8192;
 
 /// What a listing found.
 enum Listing {
-    Names(NameSet),
+    /// The names, and the directory's snapshot taken before they were read.
+    Names(NameSet, Option<Snapshot>),
+    /// Names an earlier run listed, the directory's stamp unchanged since
+    /// (see [`crate::state::dirnames`]): they answer absence only.
+    Recalled(Arc<DirNames>),
     /// The directory does not exist: nothing below it exists.
     Missing,
     /// Unreadable (permissions): always ask the kernel.
@@ -60,7 +74,8 @@ enum Listing {
 impl Listing {
     fn answer(&self, name: &[u8]) -> Option<bool> {
         match self {
-            Listing::Names(names) => Some(names.contains(name)),
+            Listing::Names(names, _) => Some(names.contains(name)),
+            Listing::Recalled(names) => names.rules_out(name).then_some(false),
             Listing::Missing => Some(false),
             Listing::Unknown => None,
         }
@@ -70,7 +85,8 @@ impl Listing {
     /// [`NameIndex::may_hold`]).
     fn rules_out(&self, name: &[u8]) -> Option<bool> {
         match self {
-            Listing::Names(names) => Some(!names.may_hold(name)),
+            Listing::Names(names, _) => Some(!names.may_hold(name)),
+            Listing::Recalled(names) => Some(names.rules_out(name)),
             Listing::Missing => Some(true),
             Listing::Unknown => None,
         }
@@ -83,6 +99,8 @@ struct Slot {
     asked: AtomicU32,
     /// Set by the thread that lists the directory.
     started: AtomicBool,
+    /// Set once the names remembered for the directory were looked at.
+    recalled: AtomicBool,
     listing: OnceLock<Listing>,
 }
 
@@ -107,6 +125,44 @@ pub struct SharedDirLists {
     id: u64,
     /// Keyed by the directory's bytes: `Path`'s own hash walks components.
     dirs: RwLock<FastMap<OsString, Arc<Slot>>>,
+    /// Where names remembered from earlier runs are found.
+    memory: Option<Arc<dyn NameMemory>>,
+}
+
+/// Names of directories remembered from earlier runs (the `.dep` caches
+/// that are loaded), for [`SharedDirLists::with_memory`].
+pub trait NameMemory: Send + Sync {
+    /// What was remembered of `dir`, if anything; whether it is still
+    /// current is for the caller to see.
+    fn remembered(&self, dir: &Path) -> Option<Arc<DirNames>>;
+}
+
+/// A directory this oracle listed, whose stamp was quiet: what to remember
+/// of it ([`SharedDirLists::to_remember`]).
+pub struct ToRemember {
+    pub dir: OsString,
+    slot: Arc<Slot>,
+}
+
+impl ToRemember {
+    /// The directory's stamp when listed.
+    pub fn stamp(&self) -> Option<[i64; 7]> {
+        match self.slot.listing.get() {
+            Some(Listing::Names(_, Some(snap))) => Some(snap.state()),
+            _ => None,
+        }
+    }
+
+    /// The names to remember (each hashed now).
+    pub fn names(&self) -> Option<DirNames> {
+        match self.slot.listing.get() {
+            Some(Listing::Names(set, Some(snap))) => Some(DirNames::new(
+                snap.state(),
+                (0..set.ends.len() as u32).map(|i| set.name(i)),
+            )),
+            _ => None,
+        }
+    }
 }
 
 impl Default for SharedDirLists {
@@ -115,6 +171,7 @@ impl Default for SharedDirLists {
         SharedDirLists {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
             dirs: RwLock::default(),
+            memory: None,
         }
     }
 }
@@ -130,6 +187,29 @@ thread_local! {
 }
 
 impl SharedDirLists {
+    /// An oracle that first asks `memory` for a directory's names, and
+    /// answers from them while the directory's stamp is unchanged.
+    pub fn with_memory(memory: Arc<dyn NameMemory>) -> SharedDirLists {
+        SharedDirLists {
+            memory: Some(memory),
+            ..SharedDirLists::default()
+        }
+    }
+
+    /// The directories listed with a quiet stamp, for remembering.
+    pub fn to_remember(&self) -> Vec<ToRemember> {
+        let m = self.dirs.read().unwrap_or_else(|e| e.into_inner());
+        m.iter()
+            .filter(|(_, slot)| {
+                matches!(slot.listing.get(), Some(Listing::Names(_, Some(s))) if s.quiet())
+            })
+            .map(|(dir, slot)| ToRemember {
+                dir: dir.clone(),
+                slot: slot.clone(),
+            })
+            .collect()
+    }
+
     /// Does `path` exist (not following a final symlink)? `None` when the
     /// answer must come from the kernel.
     pub fn exists(&self, path: &Path) -> Option<bool> {
@@ -172,7 +252,7 @@ impl SharedDirLists {
         name: &[u8],
         ask: fn(&Listing, &[u8]) -> Option<bool>,
     ) -> Option<bool> {
-        if let Some(l) = slot.listing.get() {
+        if let Some(l) = slot.listing.get().or_else(|| self.recall(slot, dir)) {
             return ask(l, name);
         }
         let n = slot.asked.fetch_add(1, Ordering::Relaxed) + 1;
@@ -189,11 +269,26 @@ impl SharedDirLists {
             return slot.listing.get().and_then(|l| ask(l, name));
         }
         let listing = slot.listing.get_or_init(|| match opened {
-            Some(Ok(fd)) => list_open(&fd),
-            Some(Err(l)) => l,
+            Some(Ok((fd, st))) => list_open(&fd, &st),
+            Some(Err(u)) => u.into(),
             None => list(Path::new(dir)),
         });
         ask(listing, name)
+    }
+
+    /// The names remembered of `dir`, if its stamp is still theirs: looked
+    /// for once, at the first question (the directory's `.dep` cache is
+    /// loaded by then if a target of it was checked), and checked with one
+    /// `stat` of the directory.
+    fn recall<'s>(&self, slot: &'s Slot, dir: &OsStr) -> Option<&'s Listing> {
+        let memory = self.memory.as_ref()?;
+        if slot.recalled.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        let names = memory.remembered(Path::new(dir))?;
+        let now = Snapshot::take(Path::new(dir))?;
+        (now.state() == names.stamp())
+            .then(|| slot.listing.get_or_init(|| Listing::Recalled(names)))
     }
 
     fn slot(&self, dir: &OsStr) -> Arc<Slot> {
@@ -218,43 +313,69 @@ impl KnownAbsent for SharedDirLists {
     }
 }
 
-/// Open `dir` for listing; the error is the listing that says why.
-fn open_dir(dir: &Path) -> Result<std::os::fd::OwnedFd, Listing> {
+/// Why a directory could not be opened for listing.
+#[derive(Clone, Copy)]
+enum Unopened {
+    Missing,
+    Unknown,
+}
+
+impl From<Unopened> for Listing {
+    fn from(u: Unopened) -> Listing {
+        match u {
+            Unopened::Missing => Listing::Missing,
+            Unopened::Unknown => Listing::Unknown,
+        }
+    }
+}
+
+/// Open `dir` for listing.
+fn open_dir(dir: &Path) -> Result<std::os::fd::OwnedFd, Unopened> {
     use nix::fcntl::OFlag;
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let dir = crate::sys::cwd::walk_from_cwd(dir);
     nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty()).map_err(|e| match e {
-        nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => Listing::Missing,
-        _ => Listing::Unknown,
+        nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => Unopened::Missing,
+        _ => Unopened::Unknown,
     })
 }
 
 fn list(dir: &Path) -> Listing {
-    match open_dir(dir) {
-        Ok(fd) => list_open(&fd),
-        Err(l) => l,
+    let fd = match open_dir(dir) {
+        Ok(fd) => fd,
+        Err(u) => return u.into(),
+    };
+    match nix::sys::stat::fstat(&fd) {
+        Ok(st) => list_open(&fd, &st),
+        Err(_) => Listing::Unknown,
     }
 }
 
-/// `dir` opened, if it is small (at most [`SMALL_DIR_BYTES`]) or cannot be
-/// opened (its listing is then as cheap); None when it is big.
-fn open_if_small(dir: &Path) -> Option<Result<std::os::fd::OwnedFd, Listing>> {
+/// `dir` opened, with its `fstat`, if it is small (at most
+/// [`SMALL_DIR_BYTES`]) or cannot be opened (its listing is then as cheap);
+/// None when it is big.
+fn open_if_small(dir: &Path) -> Option<Result<(std::os::fd::OwnedFd, libc::stat), Unopened>> {
     match open_dir(dir) {
-        Ok(fd) => nix::sys::stat::fstat(&fd)
-            .is_ok_and(|st| st.st_size <= SMALL_DIR_BYTES)
-            .then_some(Ok(fd)),
+        Ok(fd) => match nix::sys::stat::fstat(&fd) {
+            Ok(st) if st.st_size <= SMALL_DIR_BYTES => Some(Ok((fd, st))),
+            _ => None,
+        },
         Err(l) => Some(Err(l)),
     }
 }
 
-/// Every name of the open directory `fd`.
-fn list_open(fd: &std::os::fd::OwnedFd) -> Listing {
+/// Every name of the open directory `fd`, whose `fstat` (taken before) is
+/// `st`.
+fn list_open(fd: &std::os::fd::OwnedFd, st: &libc::stat) -> Listing {
     // getdents64 straight into one buffer, a big one: `std::fs::read_dir`
     // makes an `OsString` (an allocation) of each of thousands of names,
     // and readdir(3) asks 32 KiB at a time. The buffer is the thread's, made
     // once: a fresh zeroed 256 KiB per listing cost a third of the no-op of
     // a tree of a thousand small directories (page faults, zeroing).
-    GETDENTS_BUF.with_borrow_mut(|chunk| read_names(fd, chunk))
+    match GETDENTS_BUF.with_borrow_mut(|chunk| read_names(fd, chunk)) {
+        Listing::Names(names, _) => Listing::Names(names, Some(Snapshot::of_stat(st))),
+        other => other,
+    }
 }
 
 thread_local! {
@@ -300,7 +421,7 @@ fn read_names(fd: &std::os::fd::OwnedFd, chunk: &mut [u8]) -> Listing {
     if !names.index() {
         return Listing::Unknown;
     }
-    Listing::Names(names)
+    Listing::Names(names, None)
 }
 
 /// A set of names in one buffer, indexed by open addressing.
@@ -355,6 +476,7 @@ impl NameSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn answers_like_lstat_after_listing() {
@@ -380,6 +502,45 @@ mod tests {
             assert_ne!(l.exists(&d.path().join("nodir/x")), Some(true));
         }
         assert_eq!(l.exists(&d.path().join("nodir/x")), Some(false));
+    }
+
+    /// Names remembered of one directory, as a `.dep` cache holds them.
+    struct Remembers(PathBuf, Arc<DirNames>);
+
+    impl NameMemory for Remembers {
+        fn remembered(&self, dir: &Path) -> Option<Arc<DirNames>> {
+            (dir == self.0)
+                .then(|| self.0.clone())
+                .map(|_| self.1.clone())
+        }
+    }
+
+    #[test]
+    fn remembered_names_answer_absence_while_the_directory_keeps_its_stamp() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a"), "").unwrap();
+        let stamp = Snapshot::take(d.path()).unwrap().state();
+        let names = Arc::new(DirNames::new(stamp, [&b"a"[..]].into_iter()));
+        let memory = || Arc::new(Remembers(d.path().to_path_buf(), names.clone()));
+        let l = SharedDirLists::with_memory(memory());
+        // At the first question, without a listing: absence only.
+        assert_eq!(l.exists(&d.path().join("b")), Some(false));
+        assert_eq!(l.exists(&d.path().join("a")), None);
+        assert!(matches!(
+            l.slot(d.path().as_os_str()).listing.get(),
+            Some(Listing::Recalled(_))
+        ));
+        // A name added changes the stamp: the memory is not used, and the
+        // listing made instead has the new name.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(d.path().join("b"), "").unwrap();
+        let l = SharedDirLists::with_memory(memory());
+        assert_eq!(l.exists(&d.path().join("b")), None);
+        assert_eq!(l.exists(&d.path().join("b")), Some(true));
+        assert!(matches!(
+            l.slot(d.path().as_os_str()).listing.get(),
+            Some(Listing::Names(_, Some(_)))
+        ));
     }
 
     #[test]
@@ -412,7 +573,7 @@ mod tests {
         for n in &names {
             std::fs::write(d.path().join(n), "").unwrap();
         }
-        let Listing::Names(set) = list(d.path()) else {
+        let Listing::Names(set, _) = list(d.path()) else {
             panic!("listing failed");
         };
         assert_eq!(set.ends.len(), 3000);

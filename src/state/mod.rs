@@ -6,6 +6,7 @@ pub mod dep;
 pub mod depcache;
 pub mod depview;
 pub mod dirlist;
+pub mod dirnames;
 pub mod inode;
 pub mod lock;
 pub mod log;
