@@ -225,3 +225,49 @@ fn many_directories_checked_entry_by_entry_keep_few_descriptors() {
         .success()
         .stderr_contains("t1.t");
 }
+
+/// The names of `sub/` a listing found are kept in its cache with the
+/// directory's stamp (src/state/dirnames.rs); a `.do` file made right
+/// after they were written, in the same clock tick if it can be, must
+/// still be seen by the next build.
+#[test]
+fn a_do_file_made_after_a_directorys_names_were_remembered_is_used() {
+    let sb = new_sb()
+        .file(
+            "default.t.do",
+            "echo \"$2\" >>runs\nredo-ifchange \"$2.in\"\ncat \"$2.in\"\n",
+        )
+        .file(
+            "all.do",
+            "redo-ifchange sub/a.t sub/b.t sub/c.t\necho done\n",
+        )
+        .file("sub/a.in", "a\n")
+        .file("sub/b.in", "b\n")
+        .file("sub/c.in", "c\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(count(&sb, "runs"), 3);
+    // Quiet no-ops: the cache of sub/ is written, with the names of sub/.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(250));
+        sb.run(&["redo-ifchange", "all"]).success();
+    }
+    assert!(
+        sb.exists("sub/.redo/.ferredo/deps"),
+        "{:?}",
+        sb.ls("sub/.redo")
+    );
+    assert_eq!(count(&sb, "runs"), 3, "a no-op rebuilt something");
+    // A more specific .do for b, then one for every .t of sub/.
+    sb.write("sub/b.t.do", "echo special\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(sb.read("sub/b.t"), "special\n");
+    assert_eq!(sb.read("sub/a.t"), "a\n");
+    std::thread::sleep(Duration::from_millis(250));
+    sb.run(&["redo-ifchange", "all"]).success();
+    sb.write("sub/default.t.do", "echo near\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(sb.read("sub/a.t"), "near\n");
+    assert_eq!(sb.read("sub/c.t"), "near\n");
+    assert_eq!(sb.read("sub/b.t"), "special\n");
+    sb.run(&["redo-ood"]).success().stdout_is("");
+}
