@@ -76,10 +76,17 @@ fn max_redo_dir_fds() -> usize {
 static OPEN_REDO_DIR_FDS: AtomicUsize = AtomicUsize::new(0);
 
 /// A cache at most this big (a few pages: a directory of about twenty
-/// targets, which a tree has by the thousand) is rewritten for new names of
-/// its directory alone; a bigger one only when its entries are news too
-/// (see `a_quiet_build_with_little_news_leaves_the_cache_file_alone`).
-const NAMES_ALONE_BYTES: usize = 16 << 10;
+/// targets, which a tree has by the thousand) costs little to write: it is
+/// written for fewer than [`FEW_ENTRIES`] `.dep` files, and rewritten for
+/// new names of its directory alone. A bigger one is written only for news
+/// of many entries (see `a_quiet_build_with_little_news_leaves_the_cache_file_alone`):
+/// the one big `.dep` of a wide fan-in, replaced by every build, would
+/// otherwise be copied into the cache by every build.
+const SMALL_CACHE_BYTES: usize = 16 << 10;
+
+/// Fewer `.dep` files than this make a cache worth writing only if it is
+/// small ([`SMALL_CACHE_BYTES`]).
+const FEW_ENTRIES: usize = 4;
 
 /// `.dep` lookups in one directory before its cache is worth loading.
 const LAZY_LOAD: usize = 32;
@@ -237,10 +244,10 @@ impl DirView {
     pub(super) fn persist(&self, fresh: &[Fresh], listed: Option<&ToRemember>) {
         let Some(snap) = &self.snap else { return };
         // Only where the cache was looked at (so a few reads never replace
-        // a big cache). One `.dep` is enough: a directory of one target
-        // then reads one file, as before, and its complete cache answers
-        // every other name (a `.do` file's `.dep`) without a listing of
-        // `.redo/`.
+        // a big cache). One small `.dep` is enough: a directory of one
+        // target then reads one file, as before, and its complete cache
+        // answers every other name (a `.do` file's `.dep`) without a
+        // listing of `.redo/`.
         let Some(loaded) = self.cache.get() else {
             return;
         };
@@ -252,7 +259,7 @@ impl DirView {
         // Names are news when the cache has none of this stamp; alone, they
         // are worth rewriting a small cache only (a big one is rewritten
         // for its entries, and the names go along).
-        let small = cache.is_some_and(|c| c.bytes().len() <= NAMES_ALONE_BYTES);
+        let small = cache.is_some_and(|c| c.bytes().len() <= SMALL_CACHE_BYTES);
         let entries_news = !fast && !fresh.is_empty() && self.entries_are_news(fresh, snap);
         let names = listed
             .filter(|_| entries_news || small)
@@ -287,7 +294,17 @@ impl DirView {
             .iter()
             .filter(|f| matches!(f, Fresh::Read(..)))
             .count();
-        read >= (fresh.len() / 16).max(1) || snap.quiet() && snap.still(&self.redo_dir)
+        let few_but_big = fresh.len() < FEW_ENTRIES
+            && fresh
+                .iter()
+                .map(|f| match f {
+                    Fresh::Read(_, _, b) => b.len(),
+                    Fresh::Kept(_) => 0,
+                })
+                .sum::<usize>()
+                > SMALL_CACHE_BYTES;
+        !few_but_big
+            && (read >= (fresh.len() / 16).max(1) || snap.quiet() && snap.still(&self.redo_dir))
     }
 }
 

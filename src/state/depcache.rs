@@ -316,8 +316,22 @@ impl Cached {
 pub fn load(redo_dir: &Path) -> Option<Arc<Cached>> {
     let path = cache_path(redo_dir);
     let file = std::fs::File::open(crate::sys::cwd::walk_from_cwd(&path)).ok()?;
+    // Read at its exact size: a first read into a bigger buffer would spare
+    // the `fstat`, but touching the memory costs more (tried: deep no-op
+    // 74.9 -> 79.6 ms with a 16 KiB first read).
     let (buf, _) = read_sized(file).ok()?;
     parse(buf)
+}
+
+/// One `read` into `buf`, retried if interrupted.
+fn read_once(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    loop {
+        match f.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
+    }
 }
 
 fn parse(buf: Vec<u8>) -> Option<Arc<Cached>> {
@@ -423,13 +437,7 @@ fn read_sized(mut f: std::fs::File) -> std::io::Result<(Vec<u8>, FileKey)> {
         .unwrap_or(usize::MAX)
         .saturating_add(1);
     let mut b = vec![0u8; want];
-    let n = loop {
-        match f.read(&mut b) {
-            Ok(n) => break n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    };
+    let n = read_once(&mut f, &mut b)?;
     b.truncate(n);
     if n == want {
         f.read_to_end(&mut b)?;
