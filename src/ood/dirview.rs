@@ -260,7 +260,7 @@ impl DirView {
         // are worth rewriting a small cache only (a big one is rewritten
         // for its entries, and the names go along).
         let small = cache.is_some_and(|c| c.bytes().len() <= SMALL_CACHE_BYTES);
-        let entries_news = !fast && !fresh.is_empty() && self.entries_are_news(fresh, snap);
+        let entries_news = !fast && !fresh.is_empty() && self.entries_are_news(fresh, snap, cache);
         let names = listed
             .filter(|_| entries_news || small)
             .filter(|l| l.stamp().is_some() && l.stamp() != remembered.map(|n| n.stamp()))
@@ -289,22 +289,34 @@ impl DirView {
     /// megabytes so that the next run reads two `.dep` files fewer (a
     /// build's usual news) costs more than it saves. The stale entries left
     /// add up, run after run, until they are news enough.
-    fn entries_are_news(&self, fresh: &[Fresh], snap: &Snapshot) -> bool {
-        let read = fresh
-            .iter()
-            .filter(|f| matches!(f, Fresh::Read(..)))
-            .count();
-        let few_but_big = fresh.len() < FEW_ENTRIES
-            && fresh
+    ///
+    /// Fewer than [`FEW_ENTRIES`] are worth a cache only if it stays small
+    /// and replaces no cache of more entries (a nested redo-ifchange that
+    /// read the two `.dep` files a build changed must not shrink the cache
+    /// of a big directory to them).
+    fn entries_are_news(
+        &self,
+        fresh: &[Fresh],
+        snap: &Snapshot,
+        cache: Option<&Arc<Cached>>,
+    ) -> bool {
+        if fresh.len() < FEW_ENTRIES {
+            let bytes: usize = fresh
                 .iter()
                 .map(|f| match f {
                     Fresh::Read(_, _, b) => b.len(),
                     Fresh::Kept(_) => 0,
                 })
-                .sum::<usize>()
-                > SMALL_CACHE_BYTES;
-        !few_but_big
-            && (read >= (fresh.len() / 16).max(1) || snap.quiet() && snap.still(&self.redo_dir))
+                .sum();
+            if bytes > SMALL_CACHE_BYTES || cache.is_some_and(|c| c.len() > fresh.len()) {
+                return false;
+            }
+        }
+        let read = fresh
+            .iter()
+            .filter(|f| matches!(f, Fresh::Read(..)))
+            .count();
+        read >= (fresh.len() / 16).max(1) || snap.quiet() && snap.still(&self.redo_dir)
     }
 }
 
