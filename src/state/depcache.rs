@@ -469,50 +469,19 @@ pub fn store(
         return false;
     }
     // Complete the set for a fast cache; creating `.ferredo/` above changed
-    // the directory, which the snapshot check below then sees.
-    let mut rest: Vec<(OsString, FileKey, Vec<u8>)> = Vec::new();
-    let mut fast = snap.quiet() && snap.still(redo_dir);
-    if fast {
-        match std::fs::read_dir(redo_dir) {
-            Ok(list) => {
-                for e in list {
-                    let Ok(e) = e else {
-                        fast = false;
-                        break;
-                    };
-                    let file = e.file_name();
-                    let Some(name) = file.as_bytes().strip_suffix(b".dep") else {
-                        continue;
-                    };
-                    if name.is_empty() || all.contains_key(OsStr::from_bytes(name)) {
-                        continue;
-                    }
-                    // Anything but a readable, quiet regular file is left to the
-                    // plain path (which reports it): the cache cannot be complete.
-                    let ok = matches!(e.file_type(), Ok(t) if t.is_file());
-                    match read_keyed(&e.path()) {
-                        Ok((b, Some(k))) if ok => rest.push((OsStr::from_bytes(name).into(), k, b)),
-                        _ => {
-                            fast = false;
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(_) => fast = false,
-        }
+    // the directory, which the snapshot check then sees.
+    let rest = (snap.quiet() && snap.still(redo_dir))
+        .then(|| the_rest(redo_dir, &all))
+        .flatten()
         // Nothing may have changed while we listed and read.
-        fast = fast && snap.still(redo_dir);
-    }
-    if fast {
-        for (n, k, b) in &rest {
-            all.insert(n.as_os_str(), (*k, b.as_slice()));
-        }
+        .filter(|_| snap.still(redo_dir));
+    let fast = rest.is_some();
+    for (n, k, b) in rest.iter().flatten() {
+        all.insert(n.as_os_str(), (*k, b.as_slice()));
     }
     if all.is_empty() {
         return false;
     }
-
     // A fast cache must be complete: an entry that cannot be represented
     // leaves the whole directory to the plain path.
     let fits =
@@ -520,11 +489,74 @@ pub fn store(
     if fast && all.iter().any(|(n, (_, d))| !fits(n, d)) {
         return false;
     }
-    let count = all.iter().filter(|(n, (_, d))| fits(n, d)).count();
-    let Ok(count) = u32::try_from(count) else {
-        return false;
-    };
-    let Ok(mut tmp) = tempfile::Builder::new().prefix(".deps.").tempfile_in(&dir) else {
+    let kept: Vec<(&OsStr, FileKey, &[u8])> = all
+        .iter()
+        .filter(|(n, (_, d))| fits(n, d))
+        .map(|(n, (k, d))| (*n, *k, *d))
+        .collect();
+    let head = head(fast.then_some(snap), names, kept.len());
+    head.is_some_and(|head| write(redo_dir, &dir, &head, &kept))
+}
+
+/// Every `*.dep` of `redo_dir` not in `have`, read with its key; None when
+/// one cannot be (not a readable, quiet regular file: the plain path
+/// reports it), so that the cache cannot be complete.
+#[allow(clippy::type_complexity)]
+fn the_rest(
+    redo_dir: &Path,
+    have: &FastMap<&OsStr, (FileKey, &[u8])>,
+) -> Option<Vec<(OsString, FileKey, Vec<u8>)>> {
+    let mut rest = Vec::new();
+    for e in std::fs::read_dir(redo_dir).ok()? {
+        let e = e.ok()?;
+        let file = e.file_name();
+        let Some(name) = file.as_bytes().strip_suffix(b".dep") else {
+            continue;
+        };
+        if name.is_empty() || have.contains_key(OsStr::from_bytes(name)) {
+            continue;
+        }
+        if !matches!(e.file_type(), Ok(t) if t.is_file()) {
+            return None;
+        }
+        match read_keyed(&e.path()) {
+            Ok((b, Some(k))) => rest.push((OsStr::from_bytes(name).into(), k, b)),
+            _ => return None,
+        }
+    }
+    Some(rest)
+}
+
+/// The cache's head: magic, the snapshot of a fast cache (zeros for one
+/// checked entry by entry), the names, the entry count.
+fn head(fast: Option<&Snapshot>, names: Option<&DirNames>, count: usize) -> Option<Vec<u8>> {
+    let count = u32::try_from(count).ok()?;
+    let mut head = Vec::with_capacity(MAGIC.len() + SNAP_LEN + 1 + 4);
+    head.extend_from_slice(MAGIC);
+    match fast {
+        Some(snap) => {
+            head.push(1);
+            for v in snap.state() {
+                head.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        None => head.extend_from_slice(&[0u8; SNAP_LEN]),
+    }
+    match names {
+        Some(n) => {
+            head.push(1);
+            n.encode(&mut head);
+        }
+        None => head.push(0),
+    }
+    head.extend_from_slice(&count.to_le_bytes());
+    Some(head)
+}
+
+/// Write `head` and `entries` (each fits the format), then their checksum,
+/// to a temp file in `dir` (`.ferredo/`), renamed over the cache.
+fn write(redo_dir: &Path, dir: &Path, head: &[u8], entries: &[(&OsStr, FileKey, &[u8])]) -> bool {
+    let Ok(mut tmp) = tempfile::Builder::new().prefix(".deps.").tempfile_in(dir) else {
         return false;
     };
     // Streamed through a small buffer: the cache of a big directory is
@@ -539,27 +571,9 @@ pub fn store(
             sum: blake3::Hasher::new(),
         },
     );
-    let mut head = Vec::with_capacity(MAGIC.len() + SNAP_LEN + 4);
-    head.extend_from_slice(MAGIC);
-    if fast {
-        head.push(1);
-        for v in snap.state() {
-            head.extend_from_slice(&v.to_le_bytes());
-        }
-    } else {
-        head.extend_from_slice(&[0u8; SNAP_LEN]);
-    }
-    match names {
-        Some(n) => {
-            head.push(1);
-            n.encode(&mut head);
-        }
-        None => head.push(0),
-    }
-    head.extend_from_slice(&count.to_le_bytes());
-    let mut ok = out.write_all(&head).is_ok();
+    let mut ok = out.write_all(head).is_ok();
     let mut rec = Vec::with_capacity(2 + KEY_LEN + 4 + 256);
-    for (name, (key, dep)) in all.iter().filter(|(n, (_, d))| fits(n, d)) {
+    for (name, key, dep) in entries {
         if !ok {
             break;
         }
