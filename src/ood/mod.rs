@@ -29,8 +29,10 @@
 //! * Verdicts, parsed `.dep` files, `stat`s and file hashes are memoised for
 //!   the life of a [`Checker`] (until [`Checker::reset`]): a checker answers
 //!   as the tree was when it first looked, so a caller that built something
-//!   resets it. Directory listings ([`Checker::assume_listings`]) are trusted
-//!   only while the tree does not change either.
+//!   resets it. Directory listings ([`Checker::list_directories`],
+//!   [`Checker::assume_listings`]) are trusted only while the tree does not
+//!   change either; names remembered from an earlier run only while the
+//!   directory's stamp is theirs ([`crate::state::dirnames`]).
 //! * A dependency cycle recorded on disk is cut: the target met again while
 //!   its own check is under way counts as up to date, so a check always
 //!   terminates, and [`Checker::met_cycle`] says a cut was made.
