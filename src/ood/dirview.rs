@@ -263,8 +263,8 @@ impl DirView {
         let entries_news = !fast && !fresh.is_empty() && self.entries_are_news(fresh, snap, cache);
         let names = listed
             .filter(|_| entries_news || small)
-            .filter(|l| l.stamp().is_some() && l.stamp() != remembered.map(|n| n.stamp()))
-            .and_then(ToRemember::names);
+            .filter(|l| Some(l.stamp()) != remembered.map(|n| n.stamp()))
+            .map(ToRemember::names);
         if names.is_none() && !entries_news {
             return;
         }
@@ -344,9 +344,7 @@ impl DepCaches {
         m.insert(key(dir), v.clone());
         v
     }
-}
 
-impl DepCaches {
     /// The view of `dir` if one was opened (none is opened here).
     pub(super) fn opened(&self, dir: &Path) -> Option<Arc<DirView>> {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());

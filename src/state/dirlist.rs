@@ -141,27 +141,26 @@ pub trait NameMemory: Send + Sync {
 /// of it ([`SharedDirLists::to_remember`]).
 pub struct ToRemember {
     pub dir: OsString,
+    stamp: [i64; 7],
     slot: Arc<Slot>,
 }
 
 impl ToRemember {
     /// The directory's stamp when listed.
-    pub fn stamp(&self) -> Option<[i64; 7]> {
-        match self.slot.listing.get() {
-            Some(Listing::Names(_, Some(snap))) => Some(snap.state()),
-            _ => None,
-        }
+    pub fn stamp(&self) -> [i64; 7] {
+        self.stamp
     }
 
     /// The names to remember (each hashed now).
-    pub fn names(&self) -> Option<DirNames> {
-        match self.slot.listing.get() {
-            Some(Listing::Names(set, Some(snap))) => Some(DirNames::new(
-                snap.state(),
-                (0..set.ends.len() as u32).map(|i| set.name(i)),
-            )),
+    pub fn names(&self) -> DirNames {
+        let set = match self.slot.listing.get() {
+            Some(Listing::Names(set, _)) => Some(set),
             _ => None,
-        }
+        };
+        let names = set
+            .into_iter()
+            .flat_map(|set| (0..set.ends.len() as u32).map(|i| set.name(i)));
+        DirNames::new(self.stamp, names)
     }
 }
 
@@ -208,13 +207,17 @@ impl SharedDirLists {
     pub fn to_remember(&self) -> Vec<ToRemember> {
         let m = self.dirs.read().unwrap_or_else(|e| e.into_inner());
         m.iter()
-            .filter(|(_, slot)| {
-                matches!(slot.listing.get(), Some(Listing::Names(_, Some(s)))
-                    if s.quiet() && s.size() <= SMALL_DIR_BYTES as u64)
-            })
-            .map(|(dir, slot)| ToRemember {
-                dir: dir.clone(),
-                slot: slot.clone(),
+            .filter_map(|(dir, slot)| match slot.listing.get() {
+                Some(Listing::Names(_, Some(s)))
+                    if s.quiet() && s.size() <= SMALL_DIR_BYTES as u64 =>
+                {
+                    Some(ToRemember {
+                        dir: dir.clone(),
+                        stamp: s.state(),
+                        slot: slot.clone(),
+                    })
+                }
+                _ => None,
             })
             .collect()
     }
