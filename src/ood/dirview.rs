@@ -264,7 +264,7 @@ impl DirView {
         let names = listed
             .filter(|_| entries_news || small)
             .filter(|l| Some(l.stamp()) != remembered.map(|n| n.stamp()))
-            .map(ToRemember::names);
+            .and_then(ToRemember::names);
         if names.is_none() && !entries_news {
             return;
         }

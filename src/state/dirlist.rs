@@ -151,16 +151,14 @@ impl ToRemember {
         self.stamp
     }
 
-    /// The names to remember (each hashed now).
-    pub fn names(&self) -> DirNames {
-        let set = match self.slot.listing.get() {
-            Some(Listing::Names(set, _)) => Some(set),
-            _ => None,
+    /// The names to remember (each hashed now); None only if the slot
+    /// held no names, which [`SharedDirLists::to_remember`] rules out.
+    pub fn names(&self) -> Option<DirNames> {
+        let Some(Listing::Names(set, _)) = self.slot.listing.get() else {
+            return None;
         };
-        let names = set
-            .into_iter()
-            .flat_map(|set| (0..set.ends.len() as u32).map(|i| set.name(i)));
-        DirNames::new(self.stamp, names)
+        let names = (0..set.ends.len() as u32).map(|i| set.name(i));
+        Some(DirNames::new(self.stamp, names))
     }
 }
 
