@@ -20,10 +20,6 @@ use crate::state::depcache::{self, Cached, FileKey, Snapshot};
 use crate::state::dirlist::{NameMemory, ToRemember};
 use crate::state::dirnames::DirNames;
 
-/// A `.redo/` this large (about a thousand entries) marks a big tree: see
-/// [`crate::ood::Checker`]'s parallel check of fan-ins.
-const BIG_DIR_BYTES: u64 = 32 << 10;
-
 /// The `.dep` files a checker read or confirmed, by target directory, as
 /// [`crate::ood::Checker::take_fresh`] hands them to another checker.
 pub struct DepFresh(pub(super) FastMap<Key, Vec<Fresh>>);
@@ -198,15 +194,6 @@ impl DirView {
     /// next one loads the cache, without a few dozen file reads first.
     pub(super) fn expect_many(&self) {
         self.lookups.fetch_max(LAZY_LOAD, Ordering::Relaxed);
-    }
-
-    /// Does this `.redo/` hold thousands of entries (a big tree)? From the
-    /// directory's size (about 20 to 40 bytes an entry on tmpfs and ext4),
-    /// without loading anything.
-    pub(super) fn holds_many_targets(&self) -> bool {
-        self.snap
-            .as_ref()
-            .is_some_and(|s| s.size() >= BIG_DIR_BYTES)
     }
 
     /// Where to find the `.dep` of the target `name` of this directory.

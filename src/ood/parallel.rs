@@ -12,6 +12,12 @@
 //! a dependency cycle among siblings may the cut fall elsewhere, as with the
 //! query applets.) Workers do not split their own work again.
 //!
+//! Near the top of a check (the first three levels), a small fan-in is
+//! split too when, two or three levels down, it leads to [`SPLIT_PIECES`]
+//! subtrees or more ([`Checker::deepen`]): a tree of directories whose
+//! every fan-in is small (an `all` over a few subprojects, each over a few
+//! subdirectories) would otherwise be checked on one core.
+//!
 //! After its share, a worker *parks*: its thread waits with its checker for
 //! one job ([`Checker::on_parked`]), or for its parent to go, and ends. Its
 //! memos stay in the caches of the CPU that made them (moving the job to
@@ -36,6 +42,10 @@ const PARALLEL_FAN_IN: usize = 256;
 /// [`Checker::check_many`] splits this many paths among workers: each may
 /// be a subtree (the rest of an out-of-date fan-in in a deep tree).
 const CHECK_MANY_PARALLEL: usize = 8;
+
+/// Near the top of a tree, a small fan-in is split among the cores when it
+/// leads to this many subtrees a few levels down.
+const SPLIT_PIECES: usize = 16;
 
 /// Work for a parked worker: its checker and the paths it was given.
 type ParkedJob = Box<dyn FnOnce(&mut Checker, &[Target]) + Send>;
@@ -85,19 +95,19 @@ impl Batches {
 /// Deciding which dependencies to check in parallel.
 impl Checker {
     /// Check the dependencies of `target` (whose `.dep` is `dep`) on all
-    /// the cores first when they are many, or when near the top of a big
-    /// tree (see the module essay); the decision then finds their verdicts.
+    /// the cores first when they are many, or when near the top of a tree
+    /// they lead to many subtrees (see the module essay); the decision then
+    /// finds their verdicts.
     pub(super) fn check_fan_in(&mut self, target: &Target, dep: &DepView) {
         let (tdir, base) = (target.dir(), target.base());
         if self.one_thread || dep.len() < 2 {
             return;
         }
-        // Near the top of a check whose directory holds thousands of
-        // targets (a deep tree, whose fan-ins are each small), split too.
-        let top_of_big_tree =
-            || self.visiting.len() <= 3 && self.dep_caches.view(tdir).holds_many_targets();
+        // Near the top of a tree whose fan-ins are each small (a deep tree
+        // of directories), split too if a few levels down there are
+        // subtrees enough to share.
         let small_fan_in = dep.len() < PARALLEL_FAN_IN;
-        if small_fan_in && !top_of_big_tree() {
+        if small_fan_in && self.visiting.len() > 3 {
             return;
         }
         let todo: Vec<Target> = dep
@@ -117,7 +127,11 @@ impl Checker {
                 .into_iter()
                 .filter(|p| is_cached_target(&self.dep_caches, p))
                 .collect();
-            self.deepen(todo)
+            let todo = self.deepen(todo);
+            if todo.len() < SPLIT_PIECES {
+                return;
+            }
+            todo
         } else {
             todo
         };
@@ -176,10 +190,13 @@ impl Checker {
     /// The subtrees a check of target `p` would enter: its ifchange
     /// dependencies that are targets. None for a target up to date by the
     /// build id alone, or an always-target: their subtrees are not asked
-    /// about.
+    /// about. None for a big fan-in either: it is split where it is checked,
+    /// without a question about each of its dependencies here.
     fn subtrees(&mut self, p: &Target) -> Vec<Target> {
         match self.dep(p) {
-            DepState::Present(d) if d.build != self.build && !d.has_always() => {
+            DepState::Present(d)
+                if d.build != self.build && !d.has_always() && d.len() < PARALLEL_FAN_IN =>
+            {
                 let (dir, base) = (p.dir(), p.base());
                 d.records()
                     .filter_map(|r| match r {
@@ -435,6 +452,60 @@ mod tests {
         let mut one = Checker::new([0; 16], InodeTrust::Ctime);
         assert_eq!(one.check(&t.t("t7")), Verdict::UpToDate);
         assert!(one.dep_caches.view(&t.root()).loaded().is_none());
+    }
+
+    #[test]
+    fn a_tree_of_small_fan_ins_is_split_and_gets_the_verdicts_of_a_plain_check() {
+        // all -> 4 parts -> 4 groups each -> 4 objects each -> a source each:
+        // every fan-in is small, but two levels down there are 16 groups.
+        let t = Tree::new();
+        let mut parts = Vec::new();
+        for p in 0..4 {
+            let mut groups = Vec::new();
+            for g in 0..4 {
+                let mut objs = Vec::new();
+                for o in 0..4 {
+                    let (src, obj) = (format!("s{p}{g}{o}.c"), format!("o{p}{g}{o}"));
+                    t.write(&src, "s");
+                    t.target(&obj, "o", &[("ifchange", &src)]);
+                    objs.push(obj);
+                }
+                let records: Vec<(&str, &str)> =
+                    objs.iter().map(|d| ("ifchange", d.as_str())).collect();
+                t.target(&format!("g{p}{g}"), "g", &records);
+                groups.push(format!("g{p}{g}"));
+            }
+            let records: Vec<(&str, &str)> =
+                groups.iter().map(|d| ("ifchange", d.as_str())).collect();
+            t.target(&format!("p{p}"), "p", &records);
+            parts.push(format!("p{p}"));
+        }
+        let records: Vec<(&str, &str)> = parts.iter().map(|d| ("ifchange", d.as_str())).collect();
+        t.target("all", "all", &records);
+        t.write("s231.c", "changed");
+        let want = Verdict::Ood(Reason::DepOod(
+            t.p("p2"),
+            Box::new(Reason::DepOod(
+                t.p("g23"),
+                Box::new(Reason::DepOod(
+                    t.p("o231"),
+                    Box::new(Reason::DepSize(t.p("s231.c"))),
+                )),
+            )),
+        ));
+        let mut plain = Checker::new([0; 16], InodeTrust::Ctime);
+        plain.keep_to_this_thread();
+        assert_eq!(plain.check(&t.t("all")), want);
+        assert!(!plain.has_parked());
+        let mut parallel = Checker::new([0; 16], InodeTrust::Ctime);
+        assert_eq!(parallel.check(&t.t("all")), want);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(parallel.has_parked(), cores > 1);
+        if cores > 1 {
+            // Split two levels down: the workers took the 64 objects.
+            assert!(parallel.decided_by_worker(&t.p("o000")));
+            assert!(!parallel.decided_by_worker(&t.p("g00")));
+        }
     }
 
     #[test]
