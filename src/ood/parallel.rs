@@ -457,7 +457,8 @@ mod tests {
     #[test]
     fn a_tree_of_small_fan_ins_is_split_and_gets_the_verdicts_of_a_plain_check() {
         // all -> 4 parts -> 4 groups each -> 4 objects each -> a source each:
-        // every fan-in is small, but two levels down there are 16 groups.
+        // every fan-in is small, but a level down there are 16 groups, and
+        // two levels down 64 objects.
         let t = Tree::new();
         let mut parts = Vec::new();
         for p in 0..4 {
