@@ -334,8 +334,10 @@ fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Par
             // The parent compares the stat with its record.
             let st = ch.stat_recorded(p);
             let v = ch.check_at(p, false);
-            if let (Verdict::UpToDate, Some(vouch)) = (&v, ch.vouch(p)) {
-                vouched.push((p.to_path_buf(), vouch));
+            if v == Verdict::UpToDate {
+                if let Some(vouch) = ch.vouch(p) {
+                    vouched.push((p.to_path_buf(), vouch));
+                }
             }
             decided.insert(key(p), Decided { st, verdict: v });
             part.push(p.clone());

@@ -121,7 +121,7 @@ pub trait KnownAbsent: Send + Sync {
 /// A shareable existence oracle for the out-of-date checker (see the
 /// module essay).
 pub struct SharedDirLists {
-    /// Tells this oracle's slots from another's in a thread's [`LAST`].
+    /// Tells this oracle's slots from another's in a thread's [`RECENT`].
     id: u64,
     /// Keyed by the directory's bytes: `Path`'s own hash walks components.
     dirs: RwLock<FastMap<OsString, Arc<Slot>>>,
@@ -173,14 +173,24 @@ impl Default for SharedDirLists {
     }
 }
 
+/// A slot a thread asked about lately: its oracle's id, its directory.
+type Recent = Option<(u64, OsString, Arc<Slot>)>;
+
 thread_local! {
-    /// The slot a thread asked about last, by oracle and directory: most
-    /// questions in a row are about one directory, and taking the shared
-    /// table's lock (and the slot's count) for each bounces their cache
-    /// lines between the parallel checkers. (It keeps that slot's listing
-    /// alive until the thread asks about another directory or ends.)
-    static LAST: std::cell::RefCell<Option<(u64, OsString, Arc<Slot>)>> =
-        const { std::cell::RefCell::new(None) };
+    /// The two slots a thread asked about last, by oracle and directory,
+    /// the latest first: most questions in a row are about one directory,
+    /// or alternate between two (a target's directory and its `.redo/`),
+    /// and taking the shared table's lock (and the slot's count) for each
+    /// bounces their cache lines between the parallel checkers. (It keeps
+    /// those slots' listings alive until the thread asks about other
+    /// directories or ends.)
+    static RECENT: std::cell::RefCell<[Recent; 2]> =
+        const { std::cell::RefCell::new([None, None]) };
+}
+
+/// Is `r` the slot of `dir` in the oracle `id`?
+fn is_recent(r: &Recent, id: u64, dir: &OsStr) -> bool {
+    matches!(r, Some((i, d, _)) if *i == id && d.as_os_str() == dir)
 }
 
 impl SharedDirLists {
@@ -241,15 +251,22 @@ impl SharedDirLists {
         if name.is_empty() {
             return None;
         }
-        LAST.with_borrow_mut(|last| match last {
-            Some((id, d, slot)) if *id == self.id && d.as_os_str() == dir => {
-                self.ask(slot, dir, name, ask)
+        RECENT.with_borrow_mut(|recent| {
+            if !is_recent(&recent[0], self.id, dir) {
+                if is_recent(&recent[1], self.id, dir) {
+                    recent.swap(0, 1);
+                } else {
+                    // The older one goes; its name's buffer is reused.
+                    let mut d = recent[1].take().map(|(_, d, _)| d).unwrap_or_default();
+                    d.clear();
+                    d.push(dir);
+                    recent.swap(0, 1);
+                    recent[0] = Some((self.id, d, self.slot(dir)));
+                }
             }
-            _ => {
-                let slot = self.slot(dir);
-                let answer = self.ask(&slot, dir, name, ask);
-                *last = Some((self.id, dir.to_owned(), slot));
-                answer
+            match &recent[0] {
+                Some((_, _, slot)) => self.ask(slot, dir, name, ask),
+                None => None,
             }
         })
     }
