@@ -135,6 +135,8 @@ pub struct Checker {
     /// checked (see [`Checker::vouch`]), noted while their memos were hot,
     /// so that a harvest need not wake them for these.
     pub(super) worker_vouches: Vec<(PathBuf, Vouch)>,
+    /// The sources parked workers found, with their `stat`.
+    pub(super) worker_sources: Vec<(PathBuf, Inode)>,
     /// A check met a target already being checked above it (a recorded
     /// dependency cycle) and cut it there: verdicts above the cut are not
     /// those of a plain walk.
@@ -188,6 +190,7 @@ impl Checker {
             parked: Vec::new(),
             worker_decisions: Vec::new(),
             worker_vouches: Vec::new(),
+            worker_sources: Vec::new(),
             met_cycle: false,
             dep_caches: Arc::default(),
             views: FastMap::default(),
@@ -264,6 +267,7 @@ impl Checker {
         self.parked.clear();
         self.worker_decisions.clear();
         self.worker_vouches.clear();
+        self.worker_sources.clear();
         self.met_cycle = false;
         // Built files changed these directories: their snapshots are stale.
         self.dep_caches = Arc::default();

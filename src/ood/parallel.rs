@@ -66,6 +66,7 @@ pub(super) struct Decided {
 struct Share {
     decided: FastMap<Key, Decided>,
     vouched: Vec<(PathBuf, Vouch)>,
+    sources: Vec<(PathBuf, Inode)>,
     fresh: FastMap<Key, Vec<Fresh>>,
     warnings: Vec<String>,
     always: Option<Vec<Target>>,
@@ -308,6 +309,7 @@ impl Checker {
         self.met_cycle |= w.met_cycle;
         self.worker_decisions.push(Arc::new(w.decided));
         self.worker_vouches.append(&mut w.vouched);
+        self.worker_sources.append(&mut w.sources);
         self.absorb_fresh_map(w.fresh);
         for m in w.warnings {
             self.warn(m);
@@ -327,6 +329,7 @@ fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Par
     let mut decided = FastMap::default();
     decided.reserve(each);
     let mut vouched = Vec::with_capacity(each);
+    let mut sources = Vec::new();
     // The paths this worker checked, for its parked job.
     let mut part = Vec::with_capacity(each);
     while let Some(taken) = batches.take() {
@@ -334,10 +337,14 @@ fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Par
             // The parent compares the stat with its record.
             let st = ch.stat_recorded(p);
             let v = ch.check_at(p, false);
-            if v == Verdict::UpToDate {
-                if let Some(vouch) = ch.vouch(p) {
-                    vouched.push((p.to_path_buf(), vouch));
+            match (&v, st) {
+                (Verdict::UpToDate, _) => {
+                    if let Some(vouch) = ch.vouch(p) {
+                        vouched.push((p.to_path_buf(), vouch));
+                    }
                 }
+                (Verdict::Source, Some(st)) => sources.push((p.to_path_buf(), st)),
+                _ => {}
             }
             decided.insert(key(p), Decided { st, verdict: v });
             part.push(p.clone());
@@ -346,6 +353,7 @@ fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Par
     let share = Share {
         decided,
         vouched,
+        sources,
         fresh: std::mem::take(&mut ch.fresh),
         warnings: std::mem::take(&mut ch.warnings),
         always: ch.collect_always.take(),
@@ -411,6 +419,11 @@ impl Checker {
     /// for (taken once).
     pub fn take_worker_vouches(&mut self) -> Vec<(PathBuf, Vouch)> {
         std::mem::take(&mut self.worker_vouches)
+    }
+
+    /// The sources parked workers checked, with their `stat` (taken once).
+    pub fn take_worker_sources(&mut self) -> Vec<(PathBuf, Inode)> {
+        std::mem::take(&mut self.worker_sources)
     }
 }
 

@@ -101,6 +101,120 @@ fn one_changed_source_among_many_rebuilds_only_it_and_all() {
     );
 }
 
+/// The sources the top level checked below an out-of-date target are
+/// shared: the .do's redo-ifchange of them takes their verdicts and inode
+/// data from the share (a wide fan-in is checked by parallel workers, a
+/// small one by the top level's own walk), and records them right.
+#[test]
+fn sources_checked_at_the_top_are_trusted_by_the_nested_redo_ifchange() {
+    let (wide, small) = (300, 20);
+    let list = |p: &str, n: usize| -> String {
+        (0..n)
+            .map(|i| format!("{p}{i}.s"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut sb = new_sb()
+        .file(
+            "all.do",
+            "redo-ifchange wide.out small.out
+echo done
+",
+        )
+        .file(
+            "wide.out.do",
+            format!(
+                "redo-ifchange {w}
+echo wide >>log
+cat {w}
+",
+                w = list("w", wide)
+            ),
+        )
+        .file(
+            "small.out.do",
+            format!(
+                "redo-ifchange {q}
+echo small >>log
+cat {q}
+",
+                q = list("q", small)
+            ),
+        );
+    for i in 0..wide {
+        sb = sb.file(format!("w{i}.s"), format!("w{i}\n"));
+    }
+    for i in 0..small {
+        sb = sb.file(format!("q{i}.s"), format!("q{i}\n"));
+    }
+    sb.run(&["redo-ifchange", "all"]).success();
+    sb.remove("log");
+
+    sb.write("w150.s", "changed\n");
+    sb.write("q5.s", "changed too\n");
+    sb.run(&["redo-ifchange", "-d", "all"])
+        .success()
+        .stderr_contains(&format!("the run's share knows {wide} of {wide} operands"))
+        .stderr_contains(&format!(
+            "the run's share knows {small} of {small} operands"
+        ));
+    assert_eq!(sorted(log_lines(&sb, "log")), vec!["small", "wide"]);
+    assert!(sb.read("wide.out").contains("changed\n"));
+    assert!(sb.read("small.out").contains("changed too\n"));
+    // Recorded right: nothing to do now, and the next change is seen.
+    sb.remove("log");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert!(log_lines(&sb, "log").is_empty(), "no-op rebuilt something");
+    sb.write("w0.s", "first\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(log_lines(&sb, "log"), vec!["wide"]);
+}
+
+/// A source changed in place by a .do after the top level checked it (from
+/// outside redo's view) is recorded as the top level saw it: the next run
+/// rebuilds its dependant once more, never less.
+#[test]
+fn a_source_changed_after_the_top_level_saw_it_is_rebuilt_next_run() {
+    let n = 300;
+    let list = (0..n)
+        .map(|i| format!("w{i}.s"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut sb = new_sb()
+        .file(
+            "all.do",
+            "redo-ifchange wide.out
+echo done
+",
+        )
+        .file(
+            "wide.out.do",
+            format!(
+                "if [ -e touch-w0 ]; then echo touched >w0.s; fi
+\
+                 redo-ifchange {list}
+echo wide >>log
+cat {list}
+"
+            ),
+        );
+    for i in 0..n {
+        sb = sb.file(format!("w{i}.s"), format!("w{i}\n"));
+    }
+    sb.run(&["redo-ifchange", "all"]).success();
+    sb.write("w7.s", "seven\n");
+    sb.write("touch-w0", "");
+    sb.run(&["redo-ifchange", "all"]).success();
+    sb.remove("touch-w0");
+    sb.remove("log");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(log_lines(&sb, "log"), vec!["wide"]);
+    assert!(sb.read("wide.out").starts_with("touched\n"));
+    sb.remove("log");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert!(log_lines(&sb, "log").is_empty(), "no-op rebuilt something");
+}
+
 /// `redo X` in the middle of a run gives X new content: a dependant of X
 /// verified up to date earlier in the run must not be trusted afterwards.
 #[test]

@@ -1,6 +1,7 @@
 //! The run share's entries: how a fact (built, verified, out of date, with
-//! the target's self-record or a reason) is laid out in the file, and read
-//! back without trusting the bytes (see the module essay of `runshare`).
+//! the target's self-record or a reason; a source, with its inode data) is
+//! laid out in the file, and read back without trusting the bytes (see the
+//! module essay of `runshare`).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -12,31 +13,43 @@ use crate::state::dep::HASH_LEN;
 use crate::state::inode::Inode;
 
 pub(super) const ENTRY_FIXED: usize = 8 + 4 + 1 + 1 + 2 + 8 + 4;
-pub(super) const SELF_LEN: usize = 6 * 8 + HASH_LEN;
+pub(super) const SELF_LEN: usize = INODE_LEN + HASH_LEN;
+const INODE_LEN: usize = 6 * 8;
 /// No entry is larger (paths are bounded by PATH_MAX well below this).
 pub(super) const MAX_ENTRY: usize = 1 << 16;
 
 pub(super) const K_BUILT: u8 = 1;
 pub(super) const K_VERIFIED: u8 = 2;
 pub(super) const K_OOD: u8 = 3;
+pub(super) const K_SOURCE: u8 = 4;
 const F_SELF: u8 = 1;
 
-fn encode_self(out: &mut Vec<u8>, s: &SelfRecord) {
-    let (i, h) = s;
+fn encode_inode(out: &mut Vec<u8>, i: &Inode) {
     for v in i.fields() {
         out.extend_from_slice(&v.to_le_bytes());
     }
+}
+
+fn decode_inode(b: &[u8]) -> Option<Inode> {
+    if b.len() < INODE_LEN {
+        return None;
+    }
+    // Six u64s fit: the length was checked above.
+    Some(Inode::from_fields(std::array::from_fn(|k| {
+        u64_at(b, k * 8).unwrap_or(0)
+    })))
+}
+
+fn encode_self(out: &mut Vec<u8>, s: &SelfRecord) {
+    let (i, h) = s;
+    encode_inode(out, i);
     out.extend_from_slice(h);
 }
 
 fn decode_self(b: &[u8]) -> Option<SelfRecord> {
-    if b.len() < SELF_LEN {
-        return None;
-    }
-    // Six u64s fit: the length was checked above.
-    let inode = Inode::from_fields(std::array::from_fn(|k| u64_at(b, k * 8).unwrap_or(0)));
+    let inode = decode_inode(b)?;
     let mut h = [0u8; HASH_LEN];
-    h.copy_from_slice(&b[48..48 + HASH_LEN]);
+    h.copy_from_slice(b.get(INODE_LEN..SELF_LEN)?);
     Some((inode, h))
 }
 
@@ -132,6 +145,7 @@ pub(super) fn encode_entry(out: &mut Vec<u8>, prev: u64, epoch: u64, f: &Fact) {
         Fact::Built(p, s) => (K_BUILT, p, s.as_ref()),
         Fact::Verified(p, s) => (K_VERIFIED, p, s.as_ref()),
         Fact::Ood(p, _) => (K_OOD, p, None),
+        Fact::Source(p, _) => (K_SOURCE, p, None),
     };
     let pb = path.as_os_str().as_bytes();
     out.extend_from_slice(&prev.to_le_bytes());
@@ -144,8 +158,10 @@ pub(super) fn encode_entry(out: &mut Vec<u8>, prev: u64, epoch: u64, f: &Fact) {
     if let Some(s) = selfrec {
         encode_self(out, s);
     }
-    if let Fact::Ood(_, r) = f {
-        encode_reason(out, r, true);
+    match f {
+        Fact::Ood(_, r) => encode_reason(out, r, true),
+        Fact::Source(_, i) => encode_inode(out, i),
+        Fact::Built(..) | Fact::Verified(..) => {}
     }
     let len = (out.len() - start) as u32;
     out[start + 8..start + 12].copy_from_slice(&len.to_le_bytes());
@@ -156,7 +172,7 @@ pub(super) fn encode_entry(out: &mut Vec<u8>, prev: u64, epoch: u64, f: &Fact) {
 pub(super) struct RawEntry<'b> {
     /// The previous entry of the bucket (always lower).
     pub prev: u64,
-    /// `K_BUILT`, `K_VERIFIED` or `K_OOD`.
+    /// `K_BUILT`, `K_VERIFIED`, `K_OOD` or `K_SOURCE`.
     pub kind: u8,
     flags: u8,
     /// The barrier count when appended.
@@ -173,7 +189,7 @@ pub(super) fn decode_entry(b: &[u8]) -> Option<RawEntry<'_>> {
     }
     let b = &b[..len];
     let kind = b[12];
-    if !matches!(kind, K_BUILT | K_VERIFIED | K_OOD) {
+    if !matches!(kind, K_BUILT | K_VERIFIED | K_OOD | K_SOURCE) {
         return None;
     }
     let mut rest = &b[24..];
@@ -195,6 +211,11 @@ impl RawEntry<'_> {
             return Some(None);
         }
         decode_self(self.rest).map(Some)
+    }
+
+    /// A source's inode data (None: malformed).
+    pub(super) fn inode(&self) -> Option<Inode> {
+        decode_inode(self.rest)
     }
 
     pub(super) fn reason(&self) -> Option<Reason> {

@@ -38,6 +38,11 @@ pub(crate) fn apply_share(
             // Out of date unless built since: confirm from the .dep header
             // (a build racing us is caught again under the target's lock).
             // Under -d the checker finds the exact reason itself.
+            // A source: recorded with this stat (see `Fact::Source`).
+            Some(Known::Source(st)) => {
+                checker.preset_stat(t, Some(st));
+                *v = Some(Verdict::Source);
+            }
             Some(Known::Ood(reason)) if !ctx.flags.debug => {
                 if let crate::ood::DepState::Present(d) = checker.dep(t) {
                     if d.build != ctx.build_uuid {
@@ -158,6 +163,11 @@ pub(crate) fn harvest_all(
             facts.push(fact_of(t, v));
         }
     }
+    for (t, st) in checker.take_worker_sources() {
+        if !preset.contains(t.as_os_str()) {
+            facts.push(Fact::Source(t, st));
+        }
+    }
     // Below their out-of-date paths, the workers walk with their own memos.
     // They outlive this call: they get their own copy of the preset, made
     // only when there are any.
@@ -255,7 +265,10 @@ fn harvest(
             None => {}
         }
         let c = c.clone();
-        let children = enter(checker, &c, &mut facts);
+        // A source operand's fact would only serve another redo-ifchange
+        // of it in the same epoch, which the next build's barrier ends.
+        let below = top.t.is_some();
+        let children = enter(checker, &c, below, &mut facts);
         if children.is_empty() {
             // A leaf of the walk (most nodes): done as soon as entered.
             marks.insert(c.into_path_buf().into_os_string(), Mark::Done);
@@ -271,12 +284,19 @@ fn harvest(
     (facts, cycle)
 }
 
-/// Enter a node of the harvest walk: push its fact, and return the children
-/// its verdict examined (none below an up-to-date target or a source).
-fn enter(checker: &mut Checker, t: &Target, facts: &mut Vec<Fact>) -> Vec<Target> {
+/// Enter a node of the harvest walk: push its fact (a source's only when
+/// it is `below` a target), and return the children its verdict examined
+/// (none below an up-to-date target or a source).
+fn enter(checker: &mut Checker, t: &Target, below: bool, facts: &mut Vec<Fact>) -> Vec<Target> {
     use crate::ood::DepState;
     use crate::state::depview::RecordRef;
     let v = checker.check(t);
+    if v == Verdict::Source {
+        if let (true, Some(st)) = (below, checker.seen_stat(t)) {
+            facts.push(Fact::Source(t.to_path_buf(), st));
+        }
+        return Vec::new();
+    }
     let dep = match checker.dep(t) {
         DepState::Present(d) => d,
         _ => return Vec::new(),

@@ -108,11 +108,21 @@
 //!   when checked (not a T modified outside redo); a reader then records it
 //!   as for Built.
 //!
+//! * **Source(S, inode data, epoch)** — some process's final check pass
+//!   found S a source (no `.dep`, no `S.do`) with this `stat`. It is tagged
+//!   and trusted like Verified: a barrier ends it (a build that creates a
+//!   file that did not exist, such as `S.do` or S's `.dep`'s target, is one).
+//!   A reader (a `redo-ifchange` of S inside a `.do`) takes the verdict and
+//!   records S with that inode data, without a `stat`; should S change after
+//!   all before the record is made (only from outside redo), the record
+//!   names the older S and the next run rebuilds the dependant, as for
+//!   Built: the safe side.
+//!
 //! What is written: the operands' verdicts and, below each out-of-date
-//! target, the verdicts of the dependencies its check examined, with the
-//! rest of its dependencies checked for the purpose (a rebuilt target's .do
-//! asks about them next). Nothing below an up-to-date target: no .do there
-//! runs.
+//! target, the verdicts of the dependencies its check examined (a source
+//! among them as Source), with the rest of its dependencies checked for
+//! the purpose (a rebuilt target's .do asks about them next). Nothing below
+//! an up-to-date target: no .do there runs.
 //!
 //! A process that cannot reach the share simply checks. The one case that
 //! loses a guarantee is a *forced* build (or a file-creating build) in a
@@ -133,7 +143,8 @@ use crate::ood::Reason;
 use crate::state::dep::Hash;
 use crate::state::inode::Inode;
 use entry::{
-    decode_entry, encode_entry, ENTRY_FIXED, K_BUILT, K_OOD, K_VERIFIED, MAX_ENTRY, SELF_LEN,
+    decode_entry, encode_entry, ENTRY_FIXED, K_BUILT, K_OOD, K_SOURCE, K_VERIFIED, MAX_ENTRY,
+    SELF_LEN,
 };
 
 const MAGIC: &[u8; 16] = b"ferredo-runshr2\0";
@@ -154,6 +165,8 @@ pub enum Fact {
     Built(PathBuf, Option<SelfRecord>),
     Verified(PathBuf, Option<SelfRecord>),
     Ood(PathBuf, Reason),
+    /// A source (no `.dep`, no `.do` beside it), with its `stat`.
+    Source(PathBuf, Inode),
 }
 
 /// What the share says about one operand, already combined and filtered.
@@ -165,6 +178,8 @@ pub enum Known {
     Verified(Option<SelfRecord>),
     /// Found out of date by some process (to be confirmed by the caller).
     Ood(Reason),
+    /// Found a source since the last barrier, with this `stat`.
+    Source(Inode),
 }
 
 pub struct RunShare {
@@ -460,7 +475,7 @@ impl RunShare {
         for (i, t) in targets.iter().enumerate() {
             let pb = t.as_ref().as_os_str().as_bytes();
             let mut off = u64_at(&heads, (bucket(pb) * 8) as usize).unwrap_or(0);
-            let (mut built, mut verified, mut ood) = (None, None, None);
+            let (mut built, mut verified, mut ood, mut source) = (None, None, None, None);
             let mut seen_verified_stale = false;
             let mut hops = 0u32;
             while off >= DATA_START && off < h.len && hops < 1_000_000 {
@@ -504,18 +519,21 @@ impl RunShare {
                             }
                         }
                         K_OOD if ood.is_none() => ood = e.reason(),
+                        K_SOURCE if source.is_none() && e.epoch == h.epoch => {
+                            source = e.inode();
+                        }
                         _ => {}
                     }
                 }
                 off = e.prev;
             }
-            out[i] = match (built, verified, ood) {
-                (Some(s), _, _) => Some(Known::Built(s)),
-                // Found both ways: let a fresh check decide.
-                (None, Some(_), Some(_)) => None,
-                (None, Some(s), None) => Some(Known::Verified(s)),
-                (None, None, Some(r)) => Some(Known::Ood(r)),
-                (None, None, None) => None,
+            out[i] = match (built, verified, ood, source) {
+                (Some(s), ..) => Some(Known::Built(s)),
+                (None, Some(s), None, None) => Some(Known::Verified(s)),
+                (None, None, Some(r), None) => Some(Known::Ood(r)),
+                (None, None, None, Some(st)) => Some(Known::Source(st)),
+                // Found two ways (or none): let a fresh check decide.
+                _ => None,
             };
         }
         out
@@ -538,11 +556,13 @@ impl RunShare {
         let verified_ok = self.epoch_read == Some(h.epoch);
         let mut buf = Vec::new();
         for f in facts {
-            if matches!(f, Fact::Verified(..)) && !verified_ok {
+            if matches!(f, Fact::Verified(..) | Fact::Source(..)) && !verified_ok {
                 continue;
             }
             let path = match f {
-                Fact::Built(p, _) | Fact::Verified(p, _) | Fact::Ood(p, _) => p,
+                Fact::Built(p, _) | Fact::Verified(p, _) | Fact::Ood(p, _) | Fact::Source(p, _) => {
+                    p
+                }
             };
             let pb = path.as_os_str().as_bytes();
             if pb.len() + ENTRY_FIXED + SELF_LEN + 64 > MAX_ENTRY {
@@ -656,6 +676,42 @@ mod tests {
         assert!(RunShare::open(OsStr::new(s.value()), &crate::build_id::new()).is_none());
         assert!(RunShare::open(OsStr::new("0:1"), &b).is_none());
         assert!(RunShare::open(OsStr::new("junk"), &b).is_none());
+    }
+
+    #[test]
+    fn a_source_fact_holds_until_a_barrier_and_yields_to_a_build() {
+        let b = crate::build_id::new();
+        let mut s = RunShare::create(&b).expect("share");
+        let (src, gen) = (PathBuf::from("/x/s.c"), PathBuf::from("/x/gen.h"));
+        s.lookup::<PathBuf>(&[]);
+        let st = crate::state::inode::sample(3);
+        s.append(&[Fact::Source(src.clone(), st), Fact::Source(gen.clone(), st)])
+            .expect("append");
+        let got = s.lookup(&[src.clone(), gen.clone()]);
+        assert_eq!(got, vec![Some(Known::Source(st)), Some(Known::Source(st))]);
+        // A file built in this run is no source, whatever was found before.
+        s.append(&[Fact::Built(gen.clone(), None)]).expect("append");
+        assert_eq!(
+            s.lookup(std::slice::from_ref(&gen)),
+            vec![Some(Known::Built(None))]
+        );
+        // A source found out of date too (two processes disagree): unknown.
+        s.append(&[Fact::Ood(src.clone(), Reason::NeverBuilt)])
+            .expect("append");
+        assert_eq!(s.lookup(std::slice::from_ref(&src)), vec![None]);
+        let other = PathBuf::from("/x/t.c");
+        s.append(&[Fact::Source(other.clone(), st)])
+            .expect("append");
+        s.barrier().expect("barrier");
+        assert_eq!(s.lookup(std::slice::from_ref(&other)), vec![None]);
+        // Found before the barrier by a check that started before it:
+        // dropped, as a Verified fact is.
+        let mut late = RunShare::create(&b).expect("share");
+        late.lookup::<PathBuf>(&[]);
+        late.barrier().expect("barrier");
+        late.append(&[Fact::Source(other.clone(), st)])
+            .expect("append");
+        assert_eq!(late.lookup(std::slice::from_ref(&other)), vec![None]);
     }
 
     #[test]
