@@ -350,13 +350,14 @@ impl Check<'_, '_, '_> {
         // A top-level run with nothing to build starts no process that
         // could read the share: recording in it would be wasted work.
         let readers = !(self.sh.ctx.top_level && out.is_empty());
-        let mut roots = targets.to_vec();
-        if self.share.is_some() && readers {
-            roots.extend(complete_fan_ins(self.checker, out, preset));
-        }
+        let deps = if self.share.is_some() && readers {
+            complete_fan_ins(self.checker, out, preset)
+        } else {
+            Vec::new()
+        };
         flush_warnings(self.checker, self.sh.reporter);
         if let (Some(s), true) = (self.share.as_deref(), readers) {
-            let facts = harvest_all(self.checker, &roots, preset);
+            let facts = harvest_all(self.checker, targets, &deps, preset);
             // Losing facts only costs speed.
             let _ = s.append(&facts);
         }

@@ -104,48 +104,36 @@ fn one_changed_source_among_many_rebuilds_only_it_and_all() {
 /// The sources the top level checked below an out-of-date target are
 /// shared: the .do's redo-ifchange of them takes their verdicts and inode
 /// data from the share (a wide fan-in is checked by parallel workers, a
-/// small one by the top level's own walk), and records them right.
+/// small one by the top level's own walk, and the rest of a tiny one after
+/// its first source changed by the top level's completion of the fan-in),
+/// and records them right.
 #[test]
 fn sources_checked_at_the_top_are_trusted_by_the_nested_redo_ifchange() {
-    let (wide, small) = (300, 20);
+    let (wide, small, tiny) = (300, 20, 4);
     let list = |p: &str, n: usize| -> String {
         (0..n)
             .map(|i| format!("{p}{i}.s"))
             .collect::<Vec<_>>()
             .join(" ")
     };
+    let concat = |name: &str, p: &str, n: usize| {
+        format!(
+            "redo-ifchange {l}\necho {name} >>log\ncat {l}\n",
+            l = list(p, n)
+        )
+    };
     let mut sb = new_sb()
         .file(
             "all.do",
-            "redo-ifchange wide.out small.out
-echo done
-",
+            "redo-ifchange wide.out small.out tiny.out\necho done\n",
         )
-        .file(
-            "wide.out.do",
-            format!(
-                "redo-ifchange {w}
-echo wide >>log
-cat {w}
-",
-                w = list("w", wide)
-            ),
-        )
-        .file(
-            "small.out.do",
-            format!(
-                "redo-ifchange {q}
-echo small >>log
-cat {q}
-",
-                q = list("q", small)
-            ),
-        );
-    for i in 0..wide {
-        sb = sb.file(format!("w{i}.s"), format!("w{i}\n"));
-    }
-    for i in 0..small {
-        sb = sb.file(format!("q{i}.s"), format!("q{i}\n"));
+        .file("wide.out.do", concat("wide", "w", wide))
+        .file("small.out.do", concat("small", "q", small))
+        .file("tiny.out.do", concat("tiny", "x", tiny));
+    for (p, n) in [("w", wide), ("q", small), ("x", tiny)] {
+        for i in 0..n {
+            sb = sb.file(format!("{p}{i}.s"), format!("{p}{i}\n"));
+        }
     }
     sb.run(&["redo-ifchange", "all"]).success();
     sb.remove("log");
@@ -161,6 +149,15 @@ cat {q}
     assert_eq!(sorted(log_lines(&sb, "log")), vec!["small", "wide"]);
     assert!(sb.read("wide.out").contains("changed\n"));
     assert!(sb.read("small.out").contains("changed too\n"));
+    // Alone, the first of a few sources: the rest are checked after the
+    // check stopped at it, and shared too.
+    sb.remove("log");
+    sb.write("x0.s", "changed first\n");
+    sb.run(&["redo-ifchange", "-d", "all"])
+        .success()
+        .stderr_contains(&format!("the run's share knows {tiny} of {tiny} operands"));
+    assert_eq!(log_lines(&sb, "log"), vec!["tiny"]);
+    assert!(sb.read("tiny.out").starts_with("changed first\n"));
     // Recorded right: nothing to do now, and the next change is seen.
     sb.remove("log");
     sb.run(&["redo-ifchange", "all"]).success();
@@ -181,21 +178,12 @@ fn a_source_changed_after_the_top_level_saw_it_is_rebuilt_next_run() {
         .collect::<Vec<_>>()
         .join(" ");
     let mut sb = new_sb()
-        .file(
-            "all.do",
-            "redo-ifchange wide.out
-echo done
-",
-        )
+        .file("all.do", "redo-ifchange wide.out\necho done\n")
         .file(
             "wide.out.do",
             format!(
-                "if [ -e touch-w0 ]; then echo touched >w0.s; fi
-\
-                 redo-ifchange {list}
-echo wide >>log
-cat {list}
-"
+                "if [ -e touch-w0 ]; then echo touched >w0.s; fi\n\
+                 redo-ifchange {list}\necho wide >>log\ncat {list}\n"
             ),
         );
     for i in 0..n {

@@ -150,10 +150,11 @@ pub(crate) fn complete_fan_ins(
 /// own memos, at the same time as ours.
 pub(crate) fn harvest_all(
     checker: &mut Checker,
-    roots: &[Target],
+    operands: &[Target],
+    deps: &[Target],
     preset: &FastSet<&std::ffi::OsStr>,
 ) -> Vec<Fact> {
-    let (mut facts, mut cycle) = harvest(checker, roots, &|p| preset.contains(p), true);
+    let (mut facts, mut cycle) = harvest(checker, operands, deps, &|p| preset.contains(p), true);
     // The walks below stop at up-to-date targets and so may not meet a
     // cycle that the check cut: the checkers say so themselves.
     cycle |= checker.met_cycle();
@@ -179,7 +180,7 @@ pub(crate) fn harvest_all(
                 .filter(|p| matches!(ch.check(p), Verdict::Ood(_)))
                 .cloned()
                 .collect();
-            let (facts, cycle) = harvest(ch, &ood, &|p| preset.contains(p), false);
+            let (facts, cycle) = harvest(ch, &[], &ood, &|p| preset.contains(p), false);
             (facts, cycle || ch.met_cycle())
         })
     } else {
@@ -205,13 +206,15 @@ fn fact_of(t: PathBuf, v: crate::ood::Vouch) -> Fact {
     }
 }
 
-/// The facts of one checker's walk from `roots`, and whether it met a
-/// cycle. The parent's walk (`parent`) leaves the paths a parked worker
+/// The facts of one checker's walk from the `operands` and from `deps`
+/// (dependencies of out-of-date targets, whose sources get facts too), and
+/// whether it met a cycle. The parent's walk (`parent`) leaves the paths a parked worker
 /// checked to that worker's walk; a worker's walk counts reaching one of
 /// its ancestors (the targets being checked above its part) as a cycle.
 fn harvest(
     checker: &mut Checker,
-    roots: &[Target],
+    operands: &[Target],
+    deps: &[Target],
     preset: &dyn Fn(&std::ffi::OsStr) -> bool,
     parent: bool,
 ) -> (Vec<Fact>, bool) {
@@ -224,10 +227,12 @@ fn harvest(
         children: Vec<Target>,
         next: usize,
         t: Option<Target>,
+        /// The children are dependencies of a target (not operands).
+        below: bool,
     }
     let mut marks: FastMap<OsString, Mark> = FastMap::default();
-    marks.reserve(roots.len());
-    let mut facts = Vec::with_capacity(roots.len());
+    marks.reserve(operands.len() + deps.len());
+    let mut facts = Vec::with_capacity(operands.len() + deps.len());
     let mut cycle = false;
     if !parent {
         for a in checker.ancestors() {
@@ -238,12 +243,22 @@ fn harvest(
         preset(t.as_os_str()) || (parent && checker.decided_by_worker(t))
     };
 
-    // The roots are the children of a frame that stands for no target.
-    let mut stack = vec![Frame {
-        children: roots.to_vec(),
-        next: 0,
-        t: None,
-    }];
+    // The roots are the children of frames that stand for no target: the
+    // operands, and dependencies of out-of-date targets.
+    let mut stack = vec![
+        Frame {
+            children: deps.to_vec(),
+            next: 0,
+            t: None,
+            below: true,
+        },
+        Frame {
+            children: operands.to_vec(),
+            next: 0,
+            t: None,
+            below: false,
+        },
+    ];
     while let Some(top) = stack.last_mut() {
         if top.next == top.children.len() {
             if let Some(Some(t)) = stack.pop().map(|f| f.t) {
@@ -267,7 +282,7 @@ fn harvest(
         let c = c.clone();
         // A source operand's fact would only serve another redo-ifchange
         // of it in the same epoch, which the next build's barrier ends.
-        let below = top.t.is_some();
+        let below = top.below;
         let children = enter(checker, &c, below, &mut facts);
         if children.is_empty() {
             // A leaf of the walk (most nodes): done as soon as entered.
@@ -279,6 +294,7 @@ fn harvest(
             children,
             next: 0,
             t: Some(c),
+            below: true,
         });
     }
     (facts, cycle)
