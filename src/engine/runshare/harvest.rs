@@ -35,14 +35,14 @@ pub(crate) fn apply_share(
                 *v = Some(Verdict::UpToDate);
                 *o = Some(s);
             }
-            // Out of date unless built since: confirm from the .dep header
-            // (a build racing us is caught again under the target's lock).
-            // Under -d the checker finds the exact reason itself.
             // A source: recorded with this stat (see `Fact::Source`).
             Some(Known::Source(st)) => {
                 checker.preset_stat(t, Some(st));
                 *v = Some(Verdict::Source);
             }
+            // Out of date unless built since: confirm from the .dep header
+            // (a build racing us is caught again under the target's lock).
+            // Under -d the checker finds the exact reason itself.
             Some(Known::Ood(reason)) if !ctx.flags.debug => {
                 if let crate::ood::DepState::Present(d) = checker.dep(t) {
                     if d.build != ctx.build_uuid {
@@ -144,7 +144,8 @@ pub(crate) fn complete_fan_ins(
 
 /// The verdicts this process's final check pass reached, as facts for the
 /// share: the operands and, below out-of-date targets, what their check
-/// examined (see [`super`]), except those the share gave us. Verified facts are
+/// examined and `deps` (the rest of their fan-ins, see [`complete_fan_ins`])
+/// (see [`super`]), except those the share gave us. Verified facts are
 /// all dropped if the walk meets a cycle (see [`super`]). The parts a
 /// parallel check gave to workers are walked by those workers, on their
 /// own memos, at the same time as ours.
@@ -208,9 +209,10 @@ fn fact_of(t: PathBuf, v: crate::ood::Vouch) -> Fact {
 
 /// The facts of one checker's walk from the `operands` and from `deps`
 /// (dependencies of out-of-date targets, whose sources get facts too), and
-/// whether it met a cycle. The parent's walk (`parent`) leaves the paths a parked worker
-/// checked to that worker's walk; a worker's walk counts reaching one of
-/// its ancestors (the targets being checked above its part) as a cycle.
+/// whether it met a cycle. The parent's walk (`parent`) leaves the paths a
+/// parked worker checked to that worker's walk; a worker's walk counts
+/// reaching one of its ancestors (the targets being checked above its
+/// part) as a cycle.
 fn harvest(
     checker: &mut Checker,
     operands: &[Target],
