@@ -111,7 +111,8 @@
 //! * **Source(S, inode data, epoch)** — some process's final check pass
 //!   found S a source (no `.dep`, no `S.do`) with this `stat`. It is tagged
 //!   and trusted like Verified: a barrier ends it (a build that creates a
-//!   file that did not exist, such as `S.do` or S's `.dep`'s target, is one).
+//!   file that did not exist, such as `S.do`, is one), and a Built fact of
+//!   S (S built in this run after all) wins over it.
 //!   A reader (a `redo-ifchange` of S inside a `.do`) takes the verdict and
 //!   records S with that inode data, without a `stat`; should S change after
 //!   all before the record is made (only from outside redo), the record
