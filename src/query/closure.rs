@@ -123,6 +123,11 @@ pub struct Found {
 /// Below this many paths per thread, threads cost more than they save.
 const MIN_CHUNK: usize = if cfg!(test) { 1 } else { 256 };
 
+/// How many chunks [`par_chunks`] splits `len` items into.
+fn chunk_count(len: usize, threads: usize) -> usize {
+    threads.clamp(1, 64).min(len.div_ceil(MIN_CHUNK)).max(1)
+}
+
 /// Run `f` on contiguous chunks of `items` on up to `threads` threads (on
 /// this one when there is little work); results in chunk order.
 fn par_chunks<T: Sync, R: Send>(
@@ -130,10 +135,7 @@ fn par_chunks<T: Sync, R: Send>(
     threads: usize,
     f: &(dyn Fn(&[T]) -> R + Sync),
 ) -> Vec<R> {
-    let n = threads
-        .clamp(1, 64)
-        .min(items.len().div_ceil(MIN_CHUNK))
-        .max(1);
+    let n = chunk_count(items.len(), threads);
     if n == 1 {
         return vec![f(items)];
     }
@@ -149,18 +151,25 @@ fn par_chunks<T: Sync, R: Send>(
 /// A checker for one thread's share of the work. It is never dropped: its
 /// memo maps hold a few allocations per path, freeing them one by one costs
 /// more than a query's real work, and the process ends right after.
+///
+/// Unless `alone`, it checks on this thread only: the query spreads its
+/// checks over the threads itself. A checker `alone` (the only one of its
+/// round) splits a big fan-in among the cores as a build does: a target
+/// over ten thousand sources is one node of the query, not ten thousand.
 fn checker(
     build: [u8; 16],
     trust: InodeTrust,
     known: &Option<Arc<dyn KnownAbsent>>,
+    alone: bool,
 ) -> &'static mut Checker {
     let mut ch = Checker::new(build, trust);
     if let Some(k) = known {
         ch.assume_listings(k.clone());
     }
     ch.share_dep_caches(query_dep_caches());
-    // The query spreads its checks over the threads itself.
-    ch.keep_to_this_thread();
+    if !alone {
+        ch.keep_to_this_thread();
+    }
     Box::leak(Box::new(ch))
 }
 
@@ -187,8 +196,10 @@ fn query_dep_caches() -> Arc<crate::ood::DepCaches> {
 ///    chunks whose checkers are seeded with the `.dep`s already read and the
 ///    verdicts of the lower levels, so no target is checked twice and a root
 ///    depending on thousands of targets does not drag them all into one
-///    thread. Each verdict is the one a single checker reaches (only the
-///    cut of a recorded dependency cycle may fall elsewhere).
+///    thread. A level too small to split (the wide target over thousands
+///    of sources) gets one checker that splits big fan-ins itself, as a
+///    build does. Each verdict is the one a single checker reaches (only
+///    the cut of a recorded dependency cycle may fall elsewhere).
 pub fn par_closure(
     build: [u8; 16],
     trust: InodeTrust,
@@ -278,7 +289,7 @@ fn expand(
     want: Want,
     known: &Option<Arc<dyn KnownAbsent>>,
 ) -> Expanded {
-    let ch = checker(build, trust, known);
+    let ch = checker(build, trust, known, false);
     let mut out = Expanded::default();
     let mut local: FastSet<OsString> = FastSet::default();
     for (t, st) in chunk {
@@ -357,8 +368,9 @@ fn check_levels(
     for level in &levels {
         let (done, seen) = (&verdicts, &stats);
         let kids = &kids;
+        let alone = chunk_count(level.len(), threads) == 1;
         let parts = par_chunks(level, threads, &|c: &[usize]| {
-            let ch = checker(build, trust, known);
+            let ch = checker(build, trust, known, alone);
             for &i in c {
                 ch.preset_dep(&nodes[i].0, nodes[i].1.clone());
                 for &k in &kids[i] {
@@ -571,6 +583,48 @@ mod tests {
             assert_eq!(got, want, "threads {threads}");
         }
         assert_eq!(want.len(), 4, "{want:?}");
+    }
+
+    #[test]
+    fn a_lone_target_over_many_sources_is_checked_as_one_checker_would() {
+        // The only node of its level: its checker splits the fan-in among
+        // the cores; the reason must still name the first change recorded.
+        let t = Tree::new();
+        t.write("big.do", "x");
+        let mut recs = vec![("ifchange".to_string(), "big.do".to_string())];
+        for i in 0..300 {
+            t.write(&format!("s{i}.c"), "s");
+            recs.push(("ifchange".into(), format!("s{i}.c")));
+        }
+        let recs: Vec<(&str, &str)> = recs.iter().map(|(k, p)| (k.as_str(), p.as_str())).collect();
+        t.target("big", "b", &recs);
+        t.write("s250.c", "changed, later in the records");
+        t.write("s40.c", "changed, earlier");
+        let want = match Checker::new([0; 16], InodeTrust::Ctime).check(&t.t("big")) {
+            Verdict::Ood(r) => vec![(t.p("big"), r)],
+            v => panic!("{v:?}"),
+        };
+        let want_ood = Want {
+            ood: true,
+            sources: false,
+        };
+        for threads in [1, 2, 4] {
+            let got = par_closure(
+                [0; 16],
+                InodeTrust::Ctime,
+                &[t.t("big")],
+                want_ood,
+                threads,
+                None,
+            );
+            assert_eq!(got.ood, want, "threads {threads}");
+        }
+        let show = |p: &std::path::Path| p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            want[0].1.describe(&show).starts_with("s40.c changed"),
+            "{:?}",
+            want[0].1.describe(&show)
+        );
     }
 
     #[test]
