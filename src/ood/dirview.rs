@@ -332,6 +332,21 @@ impl DepCaches {
         v
     }
 
+    /// Call `each` with every target name of `dir` (the `X` of each
+    /// `.redo/X.dep`) when its cache is current as a whole, and say whether
+    /// it was: a complete cache lists them without a listing of `.redo/`.
+    /// The view stays open and its cache loaded for the checks to come.
+    pub fn complete_targets(&self, dir: &Path, each: &mut dyn FnMut(&OsStr)) -> bool {
+        let view = self.view(dir);
+        let Some((cache, true)) = view.cached_wait() else {
+            return false;
+        };
+        for (name, _, _) in (0..cache.len() as u32).filter_map(|i| cache.at(i)) {
+            each(name);
+        }
+        true
+    }
+
     /// The view of `dir` if one was opened (none is opened here).
     pub(super) fn opened(&self, dir: &Path) -> Option<Arc<DirView>> {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());

@@ -173,6 +173,14 @@ fn checker(
     Box::leak(Box::new(ch))
 }
 
+/// The targets of `dir` from its `.dep` cache when that is complete (see
+/// [`crate::ood::DepCaches::complete_targets`]), for the walk
+/// ([`super::walk::KnownTargets`]): the checks that follow find the cache
+/// loaded.
+pub fn cached_targets(dir: &std::path::Path, each: &mut dyn FnMut(&OsStr)) -> bool {
+    query_dep_caches().complete_targets(dir, each)
+}
+
 /// One set of `.redo/` snapshots and `.dep` caches for all the checkers of
 /// this process: a query builds nothing, so the tree it sees does not change
 /// under it (as with the walk's listing), and each directory's cache is

@@ -42,7 +42,9 @@
 //!   runs the subdirectories on several threads, never canonicalizes, and
 //!   keeps a [`walk::Listing`] of what it saw, which tells the checkers which
 //!   files do not exist (most `.do` candidates, every source's `.dep`)
-//!   without asking the kernel;
+//!   without asking the kernel; a `.redo/` whose `.dep` cache is complete
+//!   is not listed: its targets are the cache's names
+//!   ([`closure::cached_targets`]), and the checks find the cache loaded;
 //! * [`closure::par_closure`] reads every `.dep` once, then runs the
 //!   [`crate::ood::Checker`] level by level from the leaves up, on several
 //!   threads, each checker seeded with the `.dep`s, verdicts and `stat`s

@@ -220,18 +220,26 @@ pub fn targets_listing(
     listing: Option<&mut Listing>,
 ) -> Targets {
     let mut out = Targets::default();
-    walk_listing(here, problems, listing, &mut |e| out.visit(e));
+    walk_listing(here, problems, listing, &mut |e| out.visit(e, None));
     out
 }
 
+/// The target names of a directory from elsewhere than a listing of its
+/// `.redo/` (its complete `.dep` cache): calls the function with each and
+/// says whether it knew them (else the walk lists `.redo/`).
+pub type KnownTargets<'a> = &'a (dyn Fn(&Path, &mut dyn FnMut(&OsStr)) -> bool + Sync);
+
 /// [`targets_listing`] on up to `threads` threads: the cwd is read here,
 /// the directories below it are walked in parallel, and the results merged
-/// (problems in walk order).
+/// (problems in walk order). A `.redo/` whose targets `known` gives is not
+/// listed: its entries are then missing from `listing` (which only makes
+/// them unknown, not absent), and so are its legacy `.rec` files.
 pub fn targets_par(
     here: &Here,
     problems: &mut Problems,
     listing: &mut Listing,
     threads: usize,
+    known: Option<KnownTargets<'_>>,
 ) -> Targets {
     let mut out = Targets::default();
     let mut buf = here.root().to_path_buf();
@@ -247,7 +255,7 @@ pub fn targets_par(
         in_redo,
         problems,
         &mut l,
-        &mut |e| out.visit(e),
+        &mut |e| out.visit(e, known),
         Some(&mut dirs),
     );
     let n = threads.clamp(1, 64).min(dirs.len()).max(1);
@@ -268,7 +276,7 @@ pub fn targets_par(
                             *is_redo,
                             &mut p,
                             &mut lr,
-                            &mut |e| t.visit(e),
+                            &mut |e| t.visit(e, known),
                             None,
                         );
                     }
@@ -292,11 +300,16 @@ pub fn targets_par(
 }
 
 impl Targets {
-    /// The walk visitor collecting targets, legacy `.rec`s and `.redo` dirs.
-    fn visit(&mut self, e: &Entry<'_>) -> Step {
+    /// The walk visitor collecting targets, legacy `.rec`s and `.redo` dirs
+    /// (whose targets `known` may give without a listing).
+    fn visit(&mut self, e: &Entry<'_>, known: Option<KnownTargets<'_>>) -> Step {
         if !e.in_redo {
             if e.kind == Kind::Dir && e.name.as_bytes() == REDO_DIR.as_bytes() {
                 self.redo_dirs.push(e.path.to_path_buf());
+                return match known {
+                    Some(known) => self.known_targets(e.path, known),
+                    None => Step::Enter,
+                };
             }
             return Step::Enter;
         }
@@ -315,6 +328,26 @@ impl Targets {
             self.legacy.push(e.path.to_path_buf());
         }
         Step::Skip
+    }
+
+    /// The targets of the `.redo` directory `redo` if they are known
+    /// without listing it (then skip it), as a listing would find them.
+    fn known_targets(&mut self, redo: &Path, known: KnownTargets<'_>) -> Step {
+        let Some(dir) = redo.parent() else {
+            return Step::Enter;
+        };
+        let targets = &mut self.targets;
+        let mut each = |name: &OsStr| {
+            let n = name.as_bytes();
+            if !n.is_empty() && !n.starts_with(TMP_PREFIX.as_bytes()) {
+                targets.push(Target::new(dir.join(name)));
+            }
+        };
+        if known(dir, &mut each) {
+            Step::Skip
+        } else {
+            Step::Enter
+        }
     }
 }
 
@@ -379,7 +412,7 @@ mod tests {
         let (mut p1, mut p2) = (Problems::default(), Problems::default());
         let (mut l1, mut l2) = (Listing::default(), Listing::default());
         let mut a = targets_listing(&here, &mut p1, Some(&mut l1));
-        let mut b = targets_par(&here, &mut p2, &mut l2, 3);
+        let mut b = targets_par(&here, &mut p2, &mut l2, 3, None);
         crate::query::sort_bytes(&mut a.targets);
         crate::query::sort_bytes(&mut b.targets);
         for v in [&mut a.legacy, &mut b.legacy] {
@@ -387,6 +420,36 @@ mod tests {
         }
         assert_eq!((a.targets, a.legacy), (b.targets, b.legacy));
         assert_eq!((l1.listed, l1.entries), (l2.listed, l2.entries));
+    }
+
+    #[test]
+    fn known_targets_replace_the_listing_of_their_redo_dir() {
+        let t = Tree::new();
+        t.write("a/.redo/x.dep", "");
+        t.write("a/.redo/z.dep", "");
+        t.write("b/.redo/w.dep", "");
+        let here = Here::absolute(t.root());
+        let a = t.p("a");
+        // Knows `a` (with a temp name and an empty one to skip), not `b`.
+        let known = |dir: &Path, each: &mut dyn FnMut(&OsStr)| {
+            if dir != a {
+                return false;
+            }
+            for n in ["x", ".redo.x.123", "", "y"] {
+                each(OsStr::new(n));
+            }
+            true
+        };
+        let (mut pr, mut l) = (Problems::default(), Listing::default());
+        let mut found = targets_par(&here, &mut pr, &mut l, 2, Some(&known));
+        crate::query::sort_bytes(&mut found.targets);
+        assert_eq!(found.targets, [t.t("a/x"), t.t("a/y"), t.t("b/w")]);
+        assert_eq!(found.redo_dirs.len(), 2);
+        assert!(
+            !l.absent(&t.p("a/.redo/q.dep")),
+            "a/.redo unlisted: unknown"
+        );
+        assert!(l.absent(&t.p("b/.redo/q.dep")));
     }
 
     #[test]

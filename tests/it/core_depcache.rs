@@ -112,6 +112,9 @@ fn a_corrupt_cache_is_ignored() {
     assert_eq!(count(&sb, "runs"), N + 1);
 }
 
+/// The cache is complete here: the queries take the directory's targets
+/// from it instead of a listing of `.redo/` (`walk::KnownTargets`), and
+/// must answer as the listing would.
 #[test]
 fn the_cache_directory_is_invisible_to_the_query_applets() {
     let sb = many();
@@ -123,6 +126,12 @@ fn the_cache_directory_is_invisible_to_the_query_applets() {
         .success()
         .stdout_is(&(expect.join("\n") + "\n"));
     sb.run(&["redo-ood"]).success().stdout_is("");
+    let sources = sb.run(&["redo-sources"]).success().stdout();
+    assert_eq!(
+        sources.lines().count(),
+        N + 2,
+        "tN.in, all.do, default.t.do"
+    );
     sb.write("t4.in", "four\n");
     sb.run(&["redo-ood"]).success().stdout_is("all\nt4.t\n");
 }

@@ -101,7 +101,8 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
     // The walk's listing tells the checkers which files do not exist.
     let mut listing = walk::Listing::default();
     let walked = |problems: &mut Problems, listing: &mut walk::Listing| {
-        let mut t = walk::targets_par(&here, problems, listing, threads).targets;
+        let cached: walk::KnownTargets = &closure::cached_targets;
+        let mut t = walk::targets_par(&here, problems, listing, threads, Some(cached)).targets;
         query::sort_bytes(&mut t);
         t
     };
