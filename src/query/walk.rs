@@ -229,9 +229,19 @@ pub fn targets_listing(
 /// says whether it knew them (else the walk lists `.redo/`).
 pub type KnownTargets<'a> = &'a (dyn Fn(&Path, &mut dyn FnMut(&OsStr)) -> bool + Sync);
 
-/// [`targets_listing`] on up to `threads` threads: the cwd is read here,
-/// the directories below it are walked in parallel, and the results merged
-/// (problems in walk order). A `.redo/` whose targets `known` gives is not
+/// A walk is split among the threads once the top of the tree offers this
+/// many subtrees per thread: a narrow top (a root over three directories)
+/// is opened level by level here first, so that no thread is left with
+/// most of the tree.
+const SUBTREES_PER_THREAD: usize = 8;
+
+/// The levels a walk opens before it splits, at most.
+const MAX_OPENED_LEVELS: usize = 4;
+
+/// [`targets_listing`] on up to `threads` threads: the top of the tree is
+/// read here (see [`SUBTREES_PER_THREAD`]), the subtrees below it are taken
+/// one at a time by the threads, and the results merged (problems in the
+/// order of the subtrees). A `.redo/` whose targets `known` gives is not
 /// listed: its entries are then missing from `listing` (which only makes
 /// them unknown, not absent), and so are its legacy `.rec` files.
 pub fn targets_par(
@@ -242,61 +252,122 @@ pub fn targets_par(
     known: Option<KnownTargets<'_>>,
 ) -> Targets {
     let mut out = Targets::default();
+    let subtrees = open_top(here, problems, listing, threads, &mut out, known);
+    let n = threads.clamp(1, 64).min(subtrees.len()).max(1);
+    let taken = std::sync::atomic::AtomicUsize::new(0);
+    let parts: Vec<Subtrees> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..n)
+            .map(|_| s.spawn(|| walk_subtrees(here, &subtrees, &taken, known)))
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("walk thread panicked"))
+            .collect()
+    });
+    let mut found_problems = Vec::new();
+    for p in parts {
+        out.targets.extend(p.targets.targets);
+        out.legacy.extend(p.targets.legacy);
+        out.redo_dirs.extend(p.targets.redo_dirs);
+        listing.listed.extend(p.listing.listed);
+        listing.entries.extend(p.listing.entries);
+        found_problems.extend(p.problems);
+    }
+    found_problems.sort_by_key(|(at, _)| *at);
+    for (_, p) in found_problems {
+        problems.0.extend(p.0);
+    }
+    out
+}
+
+/// Read the cwd, and the levels below it while they are narrow (see
+/// [`SUBTREES_PER_THREAD`]), into `out`; the subtrees left to walk, each
+/// with whether it is a `.redo` directory.
+fn open_top(
+    here: &Here,
+    problems: &mut Problems,
+    listing: &mut Listing,
+    threads: usize,
+    out: &mut Targets,
+    known: Option<KnownTargets<'_>>,
+) -> Vec<(PathBuf, bool)> {
     let mut buf = here.root().to_path_buf();
     let in_redo = here
         .cwd()
         .file_name()
         .is_some_and(|n| n.as_bytes() == REDO_DIR.as_bytes());
     let mut dirs: Vec<(PathBuf, bool)> = Vec::new();
-    let mut l = Some(&mut *listing);
+    let mut l = Some(listing);
+    let mut visit = |e: &Entry<'_>| out.visit(e, known);
     walk_dir(
         here,
         &mut buf,
         in_redo,
         problems,
         &mut l,
-        &mut |e| out.visit(e, known),
+        &mut visit,
         Some(&mut dirs),
     );
-    let n = threads.clamp(1, 64).min(dirs.len()).max(1);
-    let size = dirs.len().div_ceil(n).max(1);
-    let parts: Vec<(Targets, Listing, Problems)> = std::thread::scope(|s| {
-        let hs: Vec<_> = dirs
-            .chunks(size)
-            .map(|chunk| {
-                s.spawn(move || {
-                    let (mut t, mut l, mut p) =
-                        (Targets::default(), Listing::default(), Problems::default());
-                    for (d, is_redo) in chunk {
-                        let mut buf = d.clone();
-                        let mut lr = Some(&mut l);
-                        walk_dir(
-                            here,
-                            &mut buf,
-                            *is_redo,
-                            &mut p,
-                            &mut lr,
-                            &mut |e| t.visit(e, known),
-                            None,
-                        );
-                    }
-                    (t, l, p)
-                })
-            })
-            .collect();
-        hs.into_iter()
-            .map(|h| h.join().expect("walk thread panicked"))
-            .collect()
-    });
-    for (t, l, p) in parts {
-        out.targets.extend(t.targets);
-        out.legacy.extend(t.legacy);
-        out.redo_dirs.extend(t.redo_dirs);
-        listing.listed.extend(l.listed);
-        listing.entries.extend(l.entries);
-        problems.0.extend(p.0);
+    for _ in 0..MAX_OPENED_LEVELS {
+        let narrow = dirs.len() < threads * SUBTREES_PER_THREAD;
+        if threads < 2 || !narrow || dirs.iter().all(|(_, is_redo)| *is_redo) {
+            break;
+        }
+        let mut next = Vec::new();
+        for (mut d, is_redo) in std::mem::take(&mut dirs) {
+            if is_redo {
+                next.push((d, true));
+            } else {
+                walk_dir(
+                    here,
+                    &mut d,
+                    false,
+                    problems,
+                    &mut l,
+                    &mut visit,
+                    Some(&mut next),
+                );
+            }
+        }
+        dirs = next;
     }
-    out
+    dirs
+}
+
+/// What one thread of [`targets_par`] found.
+struct Subtrees {
+    targets: Targets,
+    listing: Listing,
+    /// The problems of each subtree that had some, with its ordinal.
+    problems: Vec<(usize, Problems)>,
+}
+
+/// Walk subtrees of `all`, taking the next one not yet `taken` until none
+/// is left.
+fn walk_subtrees(
+    here: &Here,
+    all: &[(PathBuf, bool)],
+    taken: &std::sync::atomic::AtomicUsize,
+    known: Option<KnownTargets<'_>>,
+) -> Subtrees {
+    let mut out = Subtrees {
+        targets: Targets::default(),
+        listing: Listing::default(),
+        problems: Vec::new(),
+    };
+    loop {
+        let at = taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some((dir, is_redo)) = all.get(at) else {
+            return out;
+        };
+        let (mut buf, mut p) = (dir.clone(), Problems::default());
+        let mut l = Some(&mut out.listing);
+        let targets = &mut out.targets;
+        let mut visit = |e: &Entry<'_>| targets.visit(e, known);
+        walk_dir(here, &mut buf, *is_redo, &mut p, &mut l, &mut visit, None);
+        if !p.is_empty() {
+            out.problems.push((at, p));
+        }
+    }
 }
 
 impl Targets {
