@@ -227,6 +227,7 @@ pub fn par_closure(
         .map(|s| (s.clone(), None))
         .collect();
     let mut leaves_seen: FastSet<OsString> = FastSet::default();
+    let mut leaves: Vec<Target> = Vec::new();
     // Collects the `.dep` files the expansion read, to write the caches of
     // their directories once (a later query or no-op then reads one file).
     let mut collector = Checker::new(build, trust);
@@ -243,14 +244,9 @@ pub fn par_closure(
                 collector.absorb_fresh(f);
             }
             nodes.extend(p.nodes);
-            for l in p.sources {
+            for l in p.leaves {
                 if leaves_seen.insert(l.as_os_str().to_os_string()) {
-                    found.sources.push(l);
-                }
-            }
-            for l in p.dangling {
-                if leaves_seen.insert(l.as_os_str().to_os_string()) {
-                    found.dangling.push(l);
+                    leaves.push(l);
                 }
             }
             for (t, st) in p.next {
@@ -262,6 +258,9 @@ pub fn par_closure(
         frontier = next;
     }
     collector.persist_dep_caches();
+    if want.sources {
+        (found.sources, found.dangling) = classify_leaves(build, trust, &leaves, threads, &known);
+    }
     for (t, st) in &nodes {
         match st {
             DepState::Absent => {}
@@ -278,12 +277,44 @@ pub fn par_closure(
     found
 }
 
+/// The sources and the dangling symlinks among `leaves` (dependencies
+/// without a `.dep`), by the checker's source rule: a file that exists and
+/// has no `.do` of its own. Classified apart from the expansion, on all the
+/// threads: one target may have ten thousand leaves.
+fn classify_leaves(
+    build: [u8; 16],
+    trust: InodeTrust,
+    leaves: &[Target],
+    threads: usize,
+    known: &Option<Arc<dyn KnownAbsent>>,
+) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let parts = par_chunks(leaves, threads, &|c: &[Target]| {
+        let ch = checker(build, trust, known, false);
+        let (mut sources, mut dangling) = (Vec::new(), Vec::new());
+        for p in c {
+            // through the checker's stat memo, as a check would ask
+            if ch.stat(p).is_some() && ch.stat(&paths::with_suffix(p, ".do")).is_none() {
+                sources.push(p.to_path_buf());
+            } else if super::is_dangling(p) {
+                dangling.push(p.to_path_buf());
+            }
+        }
+        (sources, dangling)
+    });
+    let (mut sources, mut dangling) = (Vec::new(), Vec::new());
+    for (s, d) in parts {
+        sources.extend(s);
+        dangling.extend(d);
+    }
+    (sources, dangling)
+}
+
 /// One chunk's share of an expansion round.
 #[derive(Default)]
 struct Expanded {
     nodes: Vec<(Target, DepState)>,
-    sources: Vec<PathBuf>,
-    dangling: Vec<PathBuf>,
+    /// With [`Want::sources`], the dependencies without a `.dep`.
+    leaves: Vec<Target>,
     next: Vec<(Target, DepState)>,
     /// The `.dep` files read, for the directories' caches.
     fresh: Option<crate::ood::DepFresh>,
@@ -313,18 +344,8 @@ fn expand(
             }
             local.insert(p.as_os_str().to_os_string());
             match ch.dep(&p) {
-                DepState::Absent => {
-                    // the checker's source rule, through its stat memo
-                    if want.sources {
-                        if ch.stat(&p).is_some()
-                            && ch.stat(&paths::with_suffix(&p, ".do")).is_none()
-                        {
-                            out.sources.push(p.into());
-                        } else if super::is_dangling(&p) {
-                            out.dangling.push(p.into());
-                        }
-                    }
-                }
+                DepState::Absent if want.sources => out.leaves.push(p),
+                DepState::Absent => {}
                 st => out.next.push((p, st)),
             }
         }
