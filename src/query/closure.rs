@@ -221,6 +221,7 @@ pub fn par_closure(
     let mut seen: FastSet<OsString> = FastSet::default();
     seen.reserve(starts.len() * 2);
     let mut nodes: Vec<(Target, DepState)> = Vec::with_capacity(starts.len());
+    let mut node_kids: Vec<Vec<Target>> = Vec::with_capacity(starts.len());
     let mut frontier: Vec<(Target, Option<DepState>)> = starts
         .iter()
         .filter(|s| seen.insert(s.as_os_str().to_os_string()))
@@ -244,6 +245,7 @@ pub fn par_closure(
                 collector.absorb_fresh(f);
             }
             nodes.extend(p.nodes);
+            node_kids.extend(p.kids);
             for l in p.leaves {
                 if leaves_seen.insert(l.as_os_str().to_os_string()) {
                     leaves.push(l);
@@ -272,7 +274,7 @@ pub fn par_closure(
         }
     }
     if want.ood {
-        found.ood = check_levels(build, trust, &nodes, threads, &known);
+        found.ood = check_levels(build, trust, &nodes, &node_kids, threads, &known);
     }
     found
 }
@@ -315,6 +317,9 @@ struct Expanded {
     nodes: Vec<(Target, DepState)>,
     /// With [`Want::sources`], the dependencies without a `.dep`.
     leaves: Vec<Target>,
+    /// With [`Want::ood`], the dependencies of each node that may be
+    /// targets (all but the leaves), in record order.
+    kids: Vec<Vec<Target>>,
     next: Vec<(Target, DepState)>,
     /// The `.dep` files read, for the directories' caches.
     fresh: Option<crate::ood::DepFresh>,
@@ -330,25 +335,39 @@ fn expand(
 ) -> Expanded {
     let ch = checker(build, trust, known, false);
     let mut out = Expanded::default();
-    let mut local: FastSet<OsString> = FastSet::default();
+    // The paths met in this chunk, and whether each is a target.
+    let mut local: FastMap<OsString, bool> = FastMap::default();
     for (t, st) in chunk {
         let st = match st {
             Some(st) => st.clone(),
             None => ch.dep(t),
         };
         out.nodes.push((t.clone(), st.clone()));
-        let DepState::Present(dep) = st else { continue };
-        for (p, _) in edges_of(t, &dep, false) {
-            if seen.contains(p.as_os_str()) || local.contains(p.as_os_str()) {
-                continue;
-            }
-            local.insert(p.as_os_str().to_os_string());
-            match ch.dep(&p) {
-                DepState::Absent if want.sources => out.leaves.push(p),
-                DepState::Absent => {}
-                st => out.next.push((p, st)),
+        let mut kids = Vec::new();
+        if let DepState::Present(dep) = st {
+            for (p, _) in edges_of(t, &dep, false) {
+                // A start or a target of an earlier round, or met here.
+                let target = match local.get(p.as_os_str()) {
+                    _ if seen.contains(p.as_os_str()) => true,
+                    Some(&target) => target,
+                    None => {
+                        let st = ch.dep(&p);
+                        let target = !matches!(st, DepState::Absent);
+                        local.insert(p.as_os_str().to_os_string(), target);
+                        match st {
+                            DepState::Absent if want.sources => out.leaves.push(p.clone()),
+                            DepState::Absent => {}
+                            st => out.next.push((p.clone(), st)),
+                        }
+                        target
+                    }
+                };
+                if target && want.ood {
+                    kids.push(p);
+                }
             }
         }
+        out.kids.push(kids);
     }
     out.fresh = Some(ch.take_fresh());
     out
@@ -359,6 +378,7 @@ fn check_levels(
     build: [u8; 16],
     trust: InodeTrust,
     nodes: &[(Target, DepState)],
+    node_kids: &[Vec<Target>],
     threads: usize,
     known: &Option<Arc<dyn KnownAbsent>>,
 ) -> Vec<(PathBuf, Reason)> {
@@ -367,23 +387,15 @@ fn check_levels(
     for (i, (t, _)) in nodes.iter().enumerate() {
         index.insert(t.as_os_str(), i);
     }
-    // The targets each node depends on (computed in parallel: a root may
-    // have thousands of records), then each node's height.
-    let idx: Vec<usize> = (0..nodes.len()).collect();
-    let index_ref = &index;
-    let kids: Vec<Vec<usize>> = par_chunks(&idx, threads, &|c: &[usize]| {
-        c.iter()
-            .map(|&i| match &nodes[i].1 {
-                DepState::Present(dep) => edges_of(&nodes[i].0, dep, false)
-                    .filter_map(|(p, _)| index_ref.get(p.as_os_str()).copied())
-                    .collect(),
-                _ => Vec::new(),
-            })
-            .collect::<Vec<Vec<usize>>>()
-    })
-    .into_iter()
-    .flatten()
-    .collect();
+    // The nodes each node depends on, then each node's height.
+    let kids: Vec<Vec<usize>> = node_kids
+        .iter()
+        .map(|ks| {
+            ks.iter()
+                .filter_map(|p| index.get(p.as_os_str()).copied())
+                .collect()
+        })
+        .collect();
     let height = heights(&kids);
     let top = height.iter().copied().max().unwrap_or(0);
     let mut levels: Vec<Vec<usize>> = vec![Vec::new(); top + 1];
