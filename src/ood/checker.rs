@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use super::dirview::{DepCaches, DepFresh, DirView, Fresh};
@@ -131,12 +131,6 @@ pub struct Checker {
     /// one core, after the workers were done. Later workers consult them
     /// too (a later parallel pass often meets subtrees decided already).
     pub(super) worker_decisions: Vec<Arc<FastMap<Key, Decided>>>,
-    /// What the parked workers vouch for among the up-to-date paths they
-    /// checked (see [`Checker::vouch`]), noted while their memos were hot,
-    /// so that a harvest need not wake them for these.
-    pub(super) worker_vouches: Vec<(PathBuf, Vouch)>,
-    /// The sources parked workers found, with their `stat`.
-    pub(super) worker_sources: Vec<(PathBuf, Inode)>,
     /// A check met a target already being checked above it (a recorded
     /// dependency cycle) and cut it there: verdicts above the cut are not
     /// those of a plain walk.
@@ -189,8 +183,6 @@ impl Checker {
             memos_to_exit: false,
             parked: Vec::new(),
             worker_decisions: Vec::new(),
-            worker_vouches: Vec::new(),
-            worker_sources: Vec::new(),
             met_cycle: false,
             dep_caches: Arc::default(),
             views: FastMap::default(),
@@ -266,8 +258,6 @@ impl Checker {
         self.ifcreates.clear();
         self.parked.clear();
         self.worker_decisions.clear();
-        self.worker_vouches.clear();
-        self.worker_sources.clear();
         self.met_cycle = false;
         // Built files changed these directories: their snapshots are stale.
         self.dep_caches = Arc::default();

@@ -23,13 +23,13 @@
 //! memos stay in the caches of the CPU that made them (moving the job to
 //! another thread was measured slower).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 
 use super::dirview::{DepCaches, Fresh};
-use super::{key, Checker, DepState, Key, Verdict, Vouch};
+use super::{key, Checker, DepState, Key, Verdict};
 use crate::fasthash::{FastMap, FastSet};
 use crate::state::depview::{DepView, RecordRef};
 use crate::state::inode::Inode;
@@ -65,8 +65,6 @@ pub(super) struct Decided {
 /// persists. The rest of its memos stay with it, parked.
 struct Share {
     decided: FastMap<Key, Decided>,
-    vouched: Vec<(PathBuf, Vouch)>,
-    sources: Vec<(PathBuf, Inode)>,
     fresh: FastMap<Key, Vec<Fresh>>,
     warnings: Vec<String>,
     always: Option<Vec<Target>>,
@@ -305,11 +303,9 @@ impl Checker {
     }
 
     /// Take what a worker found of its share.
-    fn absorb_share(&mut self, mut w: Share) {
+    fn absorb_share(&mut self, w: Share) {
         self.met_cycle |= w.met_cycle;
         self.worker_decisions.push(Arc::new(w.decided));
-        self.worker_vouches.append(&mut w.vouched);
-        self.worker_sources.append(&mut w.sources);
         self.absorb_fresh_map(w.fresh);
         for m in w.warnings {
             self.warn(m);
@@ -328,8 +324,6 @@ fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Par
     ch.known.reserve(each * 2);
     let mut decided = FastMap::default();
     decided.reserve(each);
-    let mut vouched = Vec::with_capacity(each);
-    let mut sources = Vec::new();
     // The paths this worker checked, for its parked job.
     let mut part = Vec::with_capacity(each);
     while let Some(taken) = batches.take() {
@@ -337,23 +331,12 @@ fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Par
             // The parent compares the stat with its record.
             let st = ch.stat_recorded(p);
             let v = ch.check_at(p, false);
-            match (&v, st) {
-                (Verdict::UpToDate, _) => {
-                    if let Some(vouch) = ch.vouch(p) {
-                        vouched.push((p.to_path_buf(), vouch));
-                    }
-                }
-                (Verdict::Source, Some(st)) => sources.push((p.to_path_buf(), st)),
-                _ => {}
-            }
             decided.insert(key(p), Decided { st, verdict: v });
             part.push(p.clone());
         }
     }
     let share = Share {
         decided,
-        vouched,
-        sources,
         fresh: std::mem::take(&mut ch.fresh),
         warnings: std::mem::take(&mut ch.warnings),
         always: ch.collect_always.take(),
@@ -414,17 +397,6 @@ impl Checker {
             .iter()
             .find_map(|m| m.get(path.as_os_str()))
     }
-
-    /// The up-to-date paths parked workers checked, with what they vouch
-    /// for (taken once).
-    pub fn take_worker_vouches(&mut self) -> Vec<(PathBuf, Vouch)> {
-        std::mem::take(&mut self.worker_vouches)
-    }
-
-    /// The sources parked workers checked, with their `stat` (taken once).
-    pub fn take_worker_sources(&mut self) -> Vec<(PathBuf, Inode)> {
-        std::mem::take(&mut self.worker_sources)
-    }
 }
 
 #[cfg(test)]
@@ -433,6 +405,7 @@ mod tests {
     use crate::ood::Reason;
     use crate::state::inode::InodeTrust;
     use crate::testutil::Tree;
+    use std::path::PathBuf;
 
     #[test]
     fn batches_hand_out_every_path_once() {

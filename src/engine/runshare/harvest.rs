@@ -159,29 +159,17 @@ pub(crate) fn harvest_all(
     // The walks below stop at up-to-date targets and so may not meet a
     // cycle that the check cut: the checkers say so themselves.
     cycle |= checker.met_cycle();
-    // What the workers vouched for while checking, without waking them.
-    for (t, v) in checker.take_worker_vouches() {
-        if !preset.contains(t.as_os_str()) {
-            facts.push(fact_of(t, v));
-        }
-    }
-    for (t, st) in checker.take_worker_sources() {
-        if !preset.contains(t.as_os_str()) {
-            facts.push(Fact::Source(t, st));
-        }
-    }
-    // Below their out-of-date paths, the workers walk with their own memos.
-    // They outlive this call: they get their own copy of the preset, made
-    // only when there are any.
+    // The parts a parallel check gave to workers: each worker, on its own
+    // memos, tells what it found of its part and walks below its
+    // out-of-date paths. They outlive this call: they get their own copy
+    // of the preset, made only when there are any.
     let theirs = if checker.has_parked() {
         let preset: FastSet<OsString> = preset.iter().map(|p| p.to_os_string()).collect();
         checker.on_parked(move |ch, part| {
-            let ood: Vec<Target> = part
-                .iter()
-                .filter(|p| matches!(ch.check(p), Verdict::Ood(_)))
-                .cloned()
-                .collect();
-            let (facts, cycle) = harvest(ch, &[], &ood, &|p| preset.contains(p), false);
+            let given = |p: &Target| preset.contains(p.as_os_str());
+            let (mut facts, ood) = part_facts(ch, part, &given);
+            let (below, cycle) = harvest(ch, &[], &ood, &|p| preset.contains(p), false);
+            facts.extend(below);
             (facts, cycle || ch.met_cycle())
         })
     } else {
@@ -195,6 +183,36 @@ pub(crate) fn harvest_all(
         facts.retain(|f| !matches!(f, Fact::Verified(..)));
     }
     facts
+}
+
+/// A parked worker's facts of the paths of its part (not `given` by the
+/// share): what it vouches for of the up-to-date ones (see
+/// [`Checker::vouch`]), the sources with their `stat`; and its out-of-date
+/// paths, to walk below. Asked only when a share is told: a no-op's check
+/// does none of it.
+fn part_facts(
+    ch: &mut Checker,
+    part: &[Target],
+    given: &dyn Fn(&Target) -> bool,
+) -> (Vec<Fact>, Vec<Target>) {
+    let (mut facts, mut ood) = (Vec::new(), Vec::new());
+    for p in part {
+        match ch.check(p) {
+            Verdict::Ood(_) => ood.push(p.clone()),
+            _ if given(p) => {}
+            Verdict::UpToDate => {
+                if let Some(v) = ch.vouch(p) {
+                    facts.push(fact_of(p.to_path_buf(), v));
+                }
+            }
+            Verdict::Source => {
+                if let Some(st) = ch.stat(p) {
+                    facts.push(Fact::Source(p.to_path_buf(), st));
+                }
+            }
+        }
+    }
+    (facts, ood)
 }
 
 /// The fact for an up-to-date target.
