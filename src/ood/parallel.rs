@@ -81,13 +81,11 @@ struct Batches {
 }
 
 impl Batches {
-    /// The next batch; None when all are taken.
-    fn take(&self) -> Option<&[Target]> {
+    /// The next batch, as a range of `todo`; None when all are taken.
+    fn take(&self) -> Option<std::ops::Range<usize>> {
         let start = self.next.fetch_add(self.batch, Ordering::Relaxed);
-        let taken = self
-            .todo
-            .get(start..(start + self.batch).min(self.todo.len()))?;
-        (!taken.is_empty()).then_some(taken)
+        let range = start..(start + self.batch).min(self.todo.len());
+        (!range.is_empty()).then_some(range)
     }
 }
 
@@ -324,15 +322,15 @@ fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Par
     ch.known.reserve(each * 2);
     let mut decided = FastMap::default();
     decided.reserve(each);
-    // The paths this worker checked, for its parked job.
-    let mut part = Vec::with_capacity(each);
+    // The batches this worker checked, for its parked job.
+    let mut part = Vec::new();
     while let Some(taken) = batches.take() {
-        for p in taken {
+        part.push(taken.clone());
+        for p in &batches.todo[taken] {
             // The parent compares the stat with its record.
             let st = ch.stat_recorded(p);
             let v = ch.check_at(p, false);
             decided.insert(key(p), Decided { st, verdict: v });
-            part.push(p.clone());
         }
     }
     let share = Share {
@@ -345,6 +343,10 @@ fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Par
     let (jobs, wait) = channel::<ParkedJob>();
     if tx.send((share, Parked(jobs))).is_ok() {
         if let Ok(job) = wait.recv() {
+            let part: Vec<Target> = part
+                .into_iter()
+                .flat_map(|r| batches.todo[r].iter().cloned())
+                .collect();
             job(&mut ch, &part);
         }
     }
@@ -420,7 +422,7 @@ mod tests {
         let mut got = Vec::new();
         while let Some(taken) = b.take() {
             assert!(taken.len() <= 3);
-            got.extend_from_slice(taken);
+            got.extend_from_slice(&b.todo[taken]);
         }
         assert_eq!(got, todo);
         assert!(b.take().is_none());
