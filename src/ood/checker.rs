@@ -437,8 +437,13 @@ impl Checker {
         if let Some(p) = self.ifcreate_appeared(tdir, base, dep) {
             return Verdict::Ood(Reason::IfcreateAppeared(paths::abs_join(tdir, p)));
         }
-        self.check_fan_in(target, dep);
-        for r in dep.records() {
+        let unchanged = self.check_fan_in(target, dep);
+        for (i, r) in dep.records().enumerate() {
+            if unchanged.get(i) == Some(&true) {
+                // as recorded and not out of date: `changed` and `check_at`
+                // below would pass over it
+                continue;
+            }
             match r {
                 RecordRef::Ifchange { inode, hash, path } => {
                     if path.as_os_str() == base {

@@ -12,6 +12,12 @@
 //! a dependency cycle among siblings may the cut fall elsewhere, as with the
 //! query applets.) Workers do not split their own work again.
 //!
+//! For a big fan-in, the workers also compare each path with its record by
+//! inode data, as the decision would, and mark those equal and not out of
+//! date; the decision passes over the marked records without looking each
+//! one up again (an unmarked record is decided as before: by its hash, or
+//! as missing or out of date).
+//!
 //! Near the top of a check (the first three levels), a small fan-in is
 //! split too when, two or three levels down, it leads to [`SPLIT_PIECES`]
 //! subtrees or more ([`Checker::deepen`]): a tree of directories whose
@@ -24,7 +30,7 @@
 //! another thread was measured slower).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 
@@ -32,7 +38,7 @@ use super::dirview::{DepCaches, Fresh};
 use super::{key, Checker, DepState, Key, Verdict};
 use crate::fasthash::{FastMap, FastSet};
 use crate::state::depview::{DepView, RecordRef};
-use crate::state::inode::Inode;
+use crate::state::inode::{Inode, InodeTrust};
 use crate::target::Target;
 
 /// A target with this many dependencies is checked on all the cores
@@ -78,6 +84,11 @@ struct Batches {
     todo: Vec<Target>,
     next: AtomicUsize,
     batch: usize,
+    /// For a fan-in's paths, their recorded inode data, by position in
+    /// `todo` (empty otherwise); and which of them a worker found as
+    /// recorded and not out of date (see [`Checker::check_fan_in`]).
+    recorded: Vec<Inode>,
+    unchanged: Vec<AtomicBool>,
 }
 
 impl Batches {
@@ -95,47 +106,62 @@ impl Checker {
     /// the cores first when they are many, or when near the top of a tree
     /// they lead to many subtrees (see the module essay); the decision then
     /// finds their verdicts.
-    pub(super) fn check_fan_in(&mut self, target: &Target, dep: &DepView) {
+    ///
+    /// For a big fan-in, the workers also compare each path with its
+    /// record as the decision would: the records they found unchanged and
+    /// not out of date are returned (true by record ordinal), and the
+    /// decision passes over them without looking each up again.
+    pub(super) fn check_fan_in(&mut self, target: &Target, dep: &DepView) -> Vec<bool> {
         let (tdir, base) = (target.dir(), target.base());
         if self.one_thread || dep.len() < 2 {
-            return;
+            return Vec::new();
         }
         // Near the top of a tree whose fan-ins are each small (a deep tree
         // of directories), split too if a few levels down there are
         // subtrees enough to share.
         let small_fan_in = dep.len() < PARALLEL_FAN_IN;
         if small_fan_in && self.visiting.len() > 3 {
-            return;
+            return Vec::new();
         }
-        let todo: Vec<Target> = dep
-            .records()
-            .filter_map(|r| match r {
-                RecordRef::Ifchange { path, .. } if path.as_os_str() != base => Some(path),
-                _ => None,
-            })
-            .map(|p| Target::join(tdir, p))
-            .filter(|p| self.verdict(p).is_none())
-            .collect();
+        let mut ordinals = Vec::new();
+        let mut recorded = Vec::new();
+        let mut todo = Vec::new();
+        for (i, r) in dep.records().enumerate() {
+            let RecordRef::Ifchange { path, inode, .. } = r else {
+                continue;
+            };
+            let p = Target::join(tdir, path);
+            if path.as_os_str() != base && self.verdict(&p).is_none() {
+                ordinals.push(i);
+                recorded.push(inode);
+                todo.push(p);
+            }
+        }
         // In a tree, split only among subtrees: the dependencies that are
         // targets themselves (their .dep is in the cache), not the .do file
         // or sources beside a single child.
-        let todo: Vec<Target> = if small_fan_in {
+        if small_fan_in {
             let todo: Vec<Target> = todo
                 .into_iter()
                 .filter(|p| is_cached_target(&self.dep_caches, p))
                 .collect();
             let todo = self.deepen(todo);
-            if todo.len() < SPLIT_PIECES {
-                return;
+            if todo.len() >= SPLIT_PIECES {
+                self.check_parallel(todo, Vec::new());
             }
-            todo
-        } else {
-            todo
-        };
+            return Vec::new();
+        }
         if let Some(p) = todo.get(todo.len() / 2) {
             self.dep_caches.view(p.dir()).expect_many();
         }
-        self.check_parallel(todo);
+        let Some(done) = self.check_parallel(todo, recorded) else {
+            return Vec::new();
+        };
+        let mut unchanged = vec![false; dep.len()];
+        for (&i, u) in ordinals.iter().zip(&done.unchanged) {
+            unchanged[i] = u.load(Ordering::Relaxed);
+        }
+        unchanged
     }
 
     /// A few big subtrees share badly between cores: the last one runs
@@ -219,7 +245,7 @@ impl Checker {
             .cloned()
             .collect();
         if !self.one_thread && todo.len() >= CHECK_MANY_PARALLEL {
-            self.check_parallel(todo);
+            self.check_parallel(todo, Vec::new());
         }
         for p in paths {
             self.check(p);
@@ -242,10 +268,12 @@ fn is_cached_target(caches: &DepCaches, p: &Target) -> bool {
 /// Running the workers.
 impl Checker {
     /// Check `todo` (none decided yet) on one worker per core, each with a
-    /// checker of its own, parked afterwards with its memos.
-    fn check_parallel(&mut self, todo: Vec<Target>) {
+    /// checker of its own, parked afterwards with its memos; with the
+    /// `recorded` inode data of each path (or none), say which were
+    /// unchanged. None when the paths were left to the caller.
+    fn check_parallel(&mut self, todo: Vec<Target>, recorded: Vec<Inode>) -> Option<Arc<Batches>> {
         if todo.len() < 2 {
-            return;
+            return None;
         }
         // available_parallelism reads cgroup files on every call.
         static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -255,12 +283,14 @@ impl Checker {
                 .min(8)
         });
         if workers < 2 {
-            return;
+            return None;
         }
         let workers = workers.min(todo.len());
         let each = todo.len().div_ceil(workers);
         let batches = Arc::new(Batches {
             batch: (todo.len() / (workers * 16)).max(1),
+            unchanged: recorded.iter().map(|_| AtomicBool::new(false)).collect(),
+            recorded,
             todo,
             next: AtomicUsize::new(0),
         });
@@ -283,6 +313,7 @@ impl Checker {
             self.absorb_share(share);
             self.parked.push(parked);
         }
+        Some(batches)
     }
 
     /// A checker for a worker of ours: it shares our views, listings,
@@ -326,10 +357,17 @@ fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Par
     let mut part = Vec::new();
     while let Some(taken) = batches.take() {
         part.push(taken.clone());
-        for p in &batches.todo[taken] {
+        for i in taken {
+            let p = &batches.todo[i];
             // The parent compares the stat with its record.
             let st = ch.stat_recorded(p);
             let v = ch.check_at(p, false);
+            if let (Some(rec), Some(now)) = (batches.recorded.get(i), st) {
+                let same = ch.trust != InodeTrust::None && now.equals(rec, ch.trust);
+                if same && !matches!(v, Verdict::Ood(_)) {
+                    batches.unchanged[i].store(true, Ordering::Relaxed);
+                }
+            }
             decided.insert(key(p), Decided { st, verdict: v });
         }
     }
@@ -418,6 +456,8 @@ mod tests {
             todo: todo.clone(),
             next: AtomicUsize::new(0),
             batch: 3,
+            recorded: Vec::new(),
+            unchanged: Vec::new(),
         };
         let mut got = Vec::new();
         while let Some(taken) = b.take() {
@@ -497,6 +537,39 @@ mod tests {
             assert!(parallel.decided_by_worker(&t.p("o000")));
             assert!(!parallel.decided_by_worker(&t.p("g00")));
         }
+    }
+
+    #[test]
+    fn a_big_fan_in_of_sources_names_its_first_change_as_a_plain_check() {
+        // Workers mark the records they find unchanged, and the decision
+        // passes over those: a touched file of the same content, a content
+        // change of the same size and a size change must still be seen.
+        let t = Tree::new();
+        let sources: Vec<String> = (0..PARALLEL_FAN_IN + 40)
+            .map(|i| format!("s{i}.c"))
+            .collect();
+        for s in &sources {
+            t.write(s, "s");
+        }
+        let records: Vec<(&str, &str)> = sources.iter().map(|s| ("ifchange", s.as_str())).collect();
+        t.target("all", "all", &records);
+        let check = |threads: bool| {
+            let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
+            if !threads {
+                ch.keep_to_this_thread();
+            }
+            ch.check(&t.t("all"))
+        };
+        assert_eq!(check(false), Verdict::UpToDate);
+        assert_eq!(check(true), Verdict::UpToDate);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        t.write("s100.c", "s");
+        assert_eq!(check(true), Verdict::UpToDate, "touched, same content");
+        t.write("s250.c", "longer");
+        t.write("s200.c", "t");
+        let want = Verdict::Ood(Reason::DepHash(t.p("s200.c")));
+        assert_eq!(check(false), want);
+        assert_eq!(check(true), want);
     }
 
     #[test]
