@@ -385,17 +385,14 @@ impl Targets {
             return Step::Enter;
         }
         let n = e.name.as_bytes();
-        if n.starts_with(TMP_PREFIX.as_bytes()) || !matches!(e.kind, Kind::File | Kind::Symlink) {
+        if !matches!(e.kind, Kind::File | Kind::Symlink) {
             return Step::Skip;
         }
-        let stem = |suffix: &[u8]| -> Option<PathBuf> {
-            let stem = n.strip_suffix(suffix).filter(|s| !s.is_empty())?;
-            let redo = e.path.parent()?;
-            Some(redo.parent()?.join(OsStr::from_bytes(stem)))
-        };
-        if let Some(t) = stem(b".dep") {
-            self.targets.push(Target::new(t));
-        } else if stem(b".rec").is_some() {
+        let dir = e.path.parent().and_then(Path::parent);
+        if let (Some(t), Some(dir)) = (n.strip_suffix(b".dep").filter(|t| is_target_name(t)), dir) {
+            self.targets
+                .push(Target::new(dir.join(OsStr::from_bytes(t))));
+        } else if n.strip_suffix(b".rec").is_some_and(is_target_name) {
             self.legacy.push(e.path.to_path_buf());
         }
         Step::Skip
@@ -409,8 +406,7 @@ impl Targets {
         };
         let targets = &mut self.targets;
         let mut each = |name: &OsStr| {
-            let n = name.as_bytes();
-            if !n.is_empty() && !n.starts_with(TMP_PREFIX.as_bytes()) {
+            if is_target_name(name.as_bytes()) {
                 targets.push(Target::new(dir.join(name)));
             }
         };
@@ -420,6 +416,12 @@ impl Targets {
             Step::Enter
         }
     }
+}
+
+/// Is `X` of a `.redo/X.dep` (or `X.rec`) a target's name: not empty, and
+/// not a temporary file's (`.redo.` names, see [`TMP_PREFIX`]).
+fn is_target_name(x: &[u8]) -> bool {
+    !x.is_empty() && !x.starts_with(TMP_PREFIX.as_bytes())
 }
 
 #[cfg(test)]
