@@ -130,8 +130,11 @@ impl Checker {
             let RecordRef::Ifchange { path, inode, .. } = r else {
                 continue;
             };
+            if path.as_os_str() == base {
+                continue;
+            }
             let p = Target::join(tdir, path);
-            if path.as_os_str() != base && self.verdict(&p).is_none() {
+            if self.verdict(&p).is_none() {
                 ordinals.push(i);
                 recorded.push(inode);
                 todo.push(p);
