@@ -6,7 +6,9 @@
 //! per concurrently running job is ever created), and otherwise sleeps in one poll
 //! over the jobserver and the wake pipe (a job gave its slot back, a job
 //! finished, or a signal arrived). A job returns its slot as soon as its .do
-//! has exited, or earlier when it only waits for another process's lock.
+//! has exited, or earlier when it only waits for another process's lock;
+//! when it was the only job running, its thread then yields the CPU, so that
+//! the loop starts the next job before this one commits.
 //!
 //! The loop does not run jobs itself: a [`Runner`] does (ninja's
 //! `CommandRunner`). The real one is [`Jobs`] ([`job::run`]); the unit tests
@@ -23,6 +25,7 @@
 //! awaited.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -106,10 +109,18 @@ struct Work {
     spec: JobSpec,
 }
 
+/// The job threads' channels to the loop, and how many of them are running
+/// a job.
+struct Crew<'c> {
+    work: &'c Mutex<mpsc::Receiver<Option<Work>>>,
+    busy: &'c AtomicUsize,
+}
+
 /// A job thread: runs jobs one after another until told to stop, so that a
 /// long build does not pay a thread creation (stack mmap, page faults) per
 /// target.
-fn worker(runner: &dyn Runner, work: &Mutex<mpsc::Receiver<Option<Work>>>, tx: &mpsc::Sender<Msg>) {
+fn worker(runner: &dyn Runner, crew: &Crew, tx: &mpsc::Sender<Msg>) {
+    let Crew { work, busy } = crew;
     loop {
         let next = {
             let rx = work.lock().unwrap_or_else(|e| e.into_inner());
@@ -124,11 +135,24 @@ fn worker(runner: &dyn Runner, work: &Mutex<mpsc::Receiver<Option<Work>>>, tx: &
                 freed = true;
                 let _ = tx.send(Msg::SlotFree(idx));
                 signals::wake();
+                // With no other job of ours running, the next job's start is
+                // all that matters, and the wake-up most likely queued the
+                // loop on this CPU, behind this thread: step aside so that
+                // it starts the next job before this one commits. (-j1 full
+                // build of 1000 trivial targets on tmpfs: 1.27-1.30x the
+                // spawn floor before, 1.23-1.26x after; with other jobs
+                // running the CPUs are busy anyway, and a yield measured
+                // 1.5% slower at -j2.)
+                if busy.load(Ordering::Relaxed) == 1 {
+                    std::thread::yield_now();
+                }
             }
         };
         let started = Instant::now();
         let mut info = JobInfo::default();
+        busy.fetch_add(1, Ordering::Relaxed);
         let res = runner.run(&spec, &mut free, &mut info);
+        busy.fetch_sub(1, Ordering::Relaxed);
         // A slot still held is given back by the Done itself: a failure is
         // counted before its slot can start another job, and a job pays one
         // message and one wake-up, not two.
@@ -265,6 +289,11 @@ pub fn run(
     }
     let (work_tx, work_rx) = mpsc::channel::<Option<Work>>();
     let work_rx = Mutex::new(work_rx);
+    let busy = AtomicUsize::new(0);
+    let crew = Crew {
+        work: &work_rx,
+        busy: &busy,
+    };
     let failures = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<Msg>();
         let mut books = Books::new(targets.len());
@@ -314,8 +343,8 @@ pub fn run(
             if workers < books.running {
                 workers += 1;
                 let tx = tx.clone();
-                let work_rx = &work_rx;
-                scope.spawn(move || worker(runner, work_rx, &tx));
+                let crew = &crew;
+                scope.spawn(move || worker(runner, crew, &tx));
             }
             let spec = JobSpec {
                 target: targets[idx].clone(),
