@@ -6,9 +6,17 @@
 //! per concurrently running job is ever created), and otherwise sleeps in one poll
 //! over the jobserver and the wake pipe (a job gave its slot back, a job
 //! finished, or a signal arrived). A job returns its slot as soon as its .do
-//! has exited, or earlier when it only waits for another process's lock;
-//! when it was the only job running, its thread then yields the CPU, so that
-//! the loop starts the next job before this one commits.
+//! has exited, or earlier when it only waits for another process's lock.
+//!
+//! What a job does after its `.do` has exited (the commit) needs no slot: the
+//! runner hands it back as a [`Step::Finish`]. The thread that saw the `.do`
+//! exit then hands its slot straight to the next job waiting, if any (it
+//! tells the loop, which keeps the books), starts that job itself, and runs
+//! the rest of the first as soon as the new `.do` has started, while it
+//! runs. So the path from one `.do`'s exit to the next one's start wakes no
+//! sleeping thread (tens of microseconds each on a VM) and holds no commit.
+//! With nothing waiting, or once the build stops, the slot goes back to the
+//! loop and the rest runs at once.
 //!
 //! The loop does not run jobs itself: a [`Runner`] does (ninja's
 //! `CommandRunner`). The real one is [`Jobs`] ([`job::run`]); the unit tests
@@ -19,13 +27,14 @@
 //! [`Outcome::Retry`]: it is queued again, ahead of the targets not yet
 //! started, and decides afresh when it runs.
 //!
-//! Invariants: never more jobs running than slots held; every token read is
-//! written back (same byte) before this function returns, on every path;
-//! after a failure or a signal no new job starts, and the running ones are
-//! awaited.
+//! Invariants: never more jobs running than slots held (a slot handed on
+//! moves from a job whose `.do` has exited to one not started); every token
+//! read is written back (same byte) before this function returns, on every
+//! path; after a failure or a signal no new job starts, and the running ones
+//! are awaited.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,17 +46,29 @@ use crate::report::{Event, Reporter};
 use crate::sys::signals;
 use crate::target::Target;
 
+/// How a job's run ended.
+pub enum Step<'r> {
+    /// The job is over.
+    Done(std::result::Result<Outcome, crate::error::JobError>),
+    /// The `.do` exited with success, and what is left (the commit) needs no
+    /// slot: the job thread passes the slot on or gives it back, and runs
+    /// this.
+    Finish(Box<dyn FnOnce() -> std::result::Result<Outcome, crate::error::JobError> + Send + 'r>),
+}
+
 /// What the slot loop asks of a job, whatever runs it.
 pub trait Runner: Sync {
     /// Run one job; call `release_slot` as soon as the job no longer needs
-    /// its slot (later calls do nothing). The slot is given back when this
-    /// returns at the latest.
-    fn run(
-        &self,
+    /// its slot (later calls do nothing), and `started` once its `.do` runs
+    /// (the thread may do other work before it waits for it). The slot is
+    /// given back when this returns at the latest.
+    fn run<'r>(
+        &'r self,
         spec: &JobSpec,
         release_slot: &mut dyn FnMut(),
+        started: &mut dyn FnMut(),
         info: &mut JobInfo,
-    ) -> std::result::Result<Outcome, crate::error::JobError>;
+    ) -> Step<'r>;
 }
 
 /// The real jobs: [`job::run`] with what every job of the invocation shares,
@@ -67,13 +88,14 @@ impl<'s, 'a> Jobs<'s, 'a> {
 }
 
 impl Runner for Jobs<'_, '_> {
-    fn run(
-        &self,
+    fn run<'r>(
+        &'r self,
         spec: &JobSpec,
         release_slot: &mut dyn FnMut(),
+        started: &mut dyn FnMut(),
         info: &mut JobInfo,
-    ) -> std::result::Result<Outcome, crate::error::JobError> {
-        job::run(self.sh, &self.base, spec, release_slot, info)
+    ) -> Step<'r> {
+        job::run(self.sh, &self.base, spec, release_slot, started, info)
     }
 }
 
@@ -84,6 +106,9 @@ enum Slot {
 
 enum Msg {
     SlotFree(usize),
+    /// The slot of the first job (its `.do` has exited) went to the
+    /// second, started on the same thread (which reported it).
+    Handoff(usize, usize),
     Done(
         usize,
         std::result::Result<Outcome, crate::error::JobError>,
@@ -107,73 +132,221 @@ fn poll_wake() {
 struct Work {
     idx: usize,
     spec: JobSpec,
+    /// Its slot is a jobserver token (else the implicit slot).
+    token: bool,
 }
 
-/// The job threads' channels to the loop, and how many of them are running
-/// a job.
-struct Crew<'c> {
-    work: &'c Mutex<mpsc::Receiver<Option<Work>>>,
-    busy: &'c AtomicUsize,
+/// The rest of a job whose `.do` has exited, and what its `Done` reports.
+struct Rest<'r> {
+    idx: usize,
+    started: Instant,
+    info: JobInfo,
+    rest: Box<dyn FnOnce() -> std::result::Result<Outcome, crate::error::JobError> + Send + 'r>,
 }
 
-/// A job thread: runs jobs one after another until told to stop, so that a
-/// long build does not pay a thread creation (stack mmap, page faults) per
-/// target.
-fn worker(runner: &dyn Runner, crew: &Crew, tx: &mpsc::Sender<Msg>) {
-    let Crew { work, busy } = crew;
-    loop {
-        let next = {
-            let rx = work.lock().unwrap_or_else(|e| e.into_inner());
-            rx.recv()
-        };
-        let Ok(Some(Work { idx, spec })) = next else {
-            return;
-        };
-        let mut freed = false;
-        let mut free = || {
-            if !freed {
-                freed = true;
-                let _ = tx.send(Msg::SlotFree(idx));
-                signals::wake();
-                // With no other job of ours running, the next job's start is
-                // all that matters, and the wake-up most likely queued the
-                // loop on this CPU, behind this thread: step aside so that
-                // it starts the next job before this one commits. (-j1 full
-                // build of 1000 trivial targets on tmpfs: 1.27-1.30x the
-                // spawn floor before, 1.23-1.26x after; with other jobs
-                // running the CPUs are busy anyway, and a yield measured
-                // 1.5% slower at -j2.)
-                if busy.load(Ordering::Relaxed) == 1 {
-                    std::thread::yield_now();
-                }
+/// What is left to start: jobs to run again after a wait (with when they
+/// became ready again) first, then the targets not started.
+struct Queue {
+    retries: VecDeque<(usize, Instant)>,
+    /// The first target not yet started.
+    next: usize,
+    len: usize,
+    /// When the targets not yet started became ready: the loop's start.
+    ready: Instant,
+}
+
+impl Queue {
+    fn pending(&self) -> bool {
+        self.next < self.len || !self.retries.is_empty()
+    }
+
+    /// The job to start next, whether it is a retry after a wait, and
+    /// since when it was ready.
+    fn pick(&mut self) -> Option<(usize, bool, Instant)> {
+        match self.retries.pop_front() {
+            Some((i, ready)) => Some((i, true, ready)),
+            None if self.next < self.len => {
+                self.next += 1;
+                Some((self.next - 1, false, self.ready))
             }
-        };
-        let started = Instant::now();
-        let mut info = JobInfo::default();
-        busy.fetch_add(1, Ordering::Relaxed);
-        let res = runner.run(&spec, &mut free, &mut info);
-        busy.fetch_sub(1, Ordering::Relaxed);
-        // A slot still held is given back by the Done itself: a failure is
-        // counted before its slot can start another job, and a job pays one
-        // message and one wake-up, not two.
+            None => None,
+        }
+    }
+}
+
+/// What the job threads share with the loop.
+struct Crew<'c> {
+    /// Jobs the loop starts (None: stop).
+    work: &'c Mutex<mpsc::Receiver<Option<Work>>>,
+    queue: &'c Mutex<Queue>,
+    /// A job failed, or the build stops: no slot is handed on.
+    stop: &'c AtomicBool,
+    targets: &'c [Target],
+    reporter: &'c dyn Reporter,
+    force: bool,
+    trace: bool,
+    sequential: bool,
+}
+
+impl Crew<'_> {
+    fn spec(&self, idx: usize, waited: bool) -> JobSpec {
+        JobSpec {
+            target: self.targets[idx].clone(),
+            force: self.force,
+            trace: self.trace,
+            waited,
+        }
+    }
+
+    /// The next job waiting, for the slot of `from` (whose `.do` has
+    /// exited); the loop is told. None when nothing waits or the build
+    /// stops.
+    fn hand_on(&self, from: usize, token: bool, tx: &mpsc::Sender<Msg>) -> Option<Work> {
+        if self.sequential || self.stop.load(Ordering::SeqCst) || signals::requested().is_some() {
+            return None;
+        }
+        let (idx, waited, ready) = self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pick()?;
+        let _ = tx.send(Msg::Handoff(from, idx));
+        // As the loop reports a slot given back and one taken.
+        self.reporter.emit(Event::SlotFreed {
+            target: &self.targets[from],
+        });
+        self.reporter.emit(Event::Slot {
+            target: &self.targets[idx],
+            waited: ready.elapsed(),
+            token,
+        });
+        Some(Work {
+            idx,
+            spec: self.spec(idx, waited),
+            token,
+        })
+    }
+
+    /// Run a job's rest and report it.
+    fn finish(&self, r: Rest, tx: &mpsc::Sender<Msg>) {
+        let res = (r.rest)();
+        self.done(r.idx, res, r.started, r.info, tx);
+    }
+
+    fn done(
+        &self,
+        idx: usize,
+        res: std::result::Result<Outcome, crate::error::JobError>,
+        started: Instant,
+        info: JobInfo,
+        tx: &mpsc::Sender<Msg>,
+    ) {
+        if res.is_err() {
+            // Before the loop hears of it: no slot is handed on after.
+            self.stop.store(true, Ordering::SeqCst);
+        }
         let _ = tx.send(Msg::Done(idx, res, started.elapsed(), info));
         signals::wake();
     }
 }
 
-/// The loop's books: which job holds which slot, and what is left to start.
+/// A job thread: runs jobs one after another until told to stop, so that a
+/// long build does not pay a thread creation (stack mmap, page faults) per
+/// target.
+fn worker<'r>(runner: &'r dyn Runner, crew: &Crew, tx: &mpsc::Sender<Msg>) {
+    let mut handed: Option<Work> = None;
+    let mut carried: Option<Rest<'r>> = None;
+    loop {
+        let work = match handed.take() {
+            Some(w) => w,
+            None => {
+                if let Some(r) = carried.take() {
+                    crew.finish(r, tx);
+                }
+                let rx = crew.work.lock().unwrap_or_else(|e| e.into_inner());
+                match rx.recv() {
+                    Ok(Some(w)) => w,
+                    _ => return,
+                }
+            }
+        };
+        (carried, handed) = run_one(runner, crew, tx, work, carried.take());
+    }
+}
+
+/// One job up to the end of its `.do`, with `carried` (another job's rest)
+/// run once this one's `.do` has started or it gives its slot back, or
+/// before returning at the latest. Returns this job's rest, and the job its
+/// slot went to.
+fn run_one<'r>(
+    runner: &'r dyn Runner,
+    crew: &Crew,
+    tx: &mpsc::Sender<Msg>,
+    Work { idx, spec, token }: Work,
+    carried: Option<Rest<'r>>,
+) -> (Option<Rest<'r>>, Option<Work>) {
+    let freed = std::cell::Cell::new(false);
+    let free = || {
+        if !freed.replace(true) {
+            let _ = tx.send(Msg::SlotFree(idx));
+            signals::wake();
+        }
+    };
+    let started = Instant::now();
+    let mut info = JobInfo::default();
+    // The carried rest holds its target's lock: it runs before this job can
+    // wait for anything (another process's lock, after giving the slot back),
+    // which might wait for that lock in turn.
+    let carried = std::cell::RefCell::new(carried);
+    let run_carried = || {
+        if let Some(r) = carried.borrow_mut().take() {
+            crew.finish(r, tx);
+        }
+    };
+    let step = runner.run(
+        &spec,
+        &mut || {
+            free();
+            run_carried();
+        },
+        &mut || run_carried(),
+        &mut info,
+    );
+    run_carried();
+    match step {
+        // A slot still held is given back by the Done itself: a failure is
+        // counted before its slot can start another job, and a job pays one
+        // message and one wake-up, not two.
+        Step::Done(res) => {
+            crew.done(idx, res, started, info, tx);
+            (None, None)
+        }
+        Step::Finish(rest) => {
+            let rest = Rest {
+                idx,
+                started,
+                info,
+                rest,
+            };
+            let next = if freed.get() {
+                None
+            } else {
+                crew.hand_on(idx, token, tx)
+            };
+            if next.is_none() {
+                free();
+            }
+            (Some(rest), next)
+        }
+    }
+}
+
+/// The loop's books: which job holds which slot.
 struct Books {
     /// The slot each running job holds, by target index (None once given back).
     slots: Vec<Option<Slot>>,
-    /// Jobs to run again after a wait (by index, with when they became
-    /// ready again), before `next`.
-    retries: VecDeque<(usize, Instant)>,
-    /// When the targets not yet started became ready: the loop's start.
-    ready: Instant,
     implicit_free: bool,
     running: usize,
-    /// The first target not yet started.
-    next: usize,
     failures: usize,
 }
 
@@ -181,12 +354,17 @@ impl Books {
     fn new(n: usize) -> Books {
         Books {
             slots: (0..n).map(|_| None).collect(),
-            retries: VecDeque::new(),
-            ready: Instant::now(),
             implicit_free: true,
             running: 0,
-            next: 0,
             failures: 0,
+        }
+    }
+
+    /// A slot back to where it came from.
+    fn release(&mut self, slot: Slot, js: &Jobserver) {
+        match slot {
+            Slot::Implicit => self.implicit_free = true,
+            Slot::Token(t) => js.release(t),
         }
     }
 
@@ -198,17 +376,29 @@ impl Books {
                 target: &targets[i],
             });
         }
-        match slot {
-            Some(Slot::Implicit) => self.implicit_free = true,
-            Some(Slot::Token(t)) => js.release(t),
-            None => {}
+        if let Some(slot) = slot {
+            self.release(slot, js);
         }
     }
 
-    /// Account for one message from a job thread.
-    fn settle(&mut self, m: Msg, js: &Jobserver, reporter: &dyn Reporter, targets: &[Target]) {
+    /// The slot of `from` moved to `to`, started on the same thread.
+    fn hand_on(&mut self, from: usize, to: usize) {
+        self.slots[to] = self.slots[from].take();
+        self.running += 1;
+    }
+
+    /// Account for one message from a job thread; a retry goes to `queue`.
+    fn settle(
+        &mut self,
+        m: Msg,
+        js: &Jobserver,
+        reporter: &dyn Reporter,
+        targets: &[Target],
+        queue: &Mutex<Queue>,
+    ) {
         let (i, res, elapsed, info) = match m {
             Msg::SlotFree(i) => return self.give_back(i, js, reporter, targets),
+            Msg::Handoff(from, to) => return self.hand_on(from, to),
             Msg::Done(i, res, elapsed, info) => (i, res, elapsed, info),
         };
         let elapsed = info.ran.then_some(elapsed);
@@ -216,7 +406,11 @@ impl Books {
         self.give_back(i, js, reporter, targets);
         let target = &targets[i];
         match res {
-            Ok(Outcome::Retry) => self.retries.push_back((i, Instant::now())),
+            Ok(Outcome::Retry) => queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retries
+                .push_back((i, Instant::now())),
             Ok(Outcome::Built(_)) => reporter.emit(Event::Finished {
                 target,
                 default_do: info.default_do.as_deref(),
@@ -259,18 +453,6 @@ impl Books {
             },
         }
     }
-
-    /// The job to start next, whether it is a retry after a wait, and
-    /// since when it was ready.
-    fn pick(&mut self) -> (usize, bool, Instant) {
-        match self.retries.pop_front() {
-            Some((i, ready)) => (i, true, ready),
-            None => {
-                self.next += 1;
-                (self.next - 1, false, self.ready)
-            }
-        }
-    }
 }
 
 /// Build `targets` with `runner`, one job per slot held; `reporter` gets a
@@ -289,11 +471,24 @@ pub fn run(
     }
     let (work_tx, work_rx) = mpsc::channel::<Option<Work>>();
     let work_rx = Mutex::new(work_rx);
-    let busy = AtomicUsize::new(0);
+    let queue = Mutex::new(Queue {
+        retries: VecDeque::new(),
+        next: 0,
+        len: targets.len(),
+        ready: Instant::now(),
+    });
+    let stop = AtomicBool::new(false);
     let crew = Crew {
         work: &work_rx,
-        busy: &busy,
+        queue: &queue,
+        stop: &stop,
+        targets,
+        reporter,
+        force,
+        trace,
+        sequential,
     };
+    let lock_queue = || queue.lock().unwrap_or_else(|e| e.into_inner());
     let failures = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<Msg>();
         let mut books = Books::new(targets.len());
@@ -301,7 +496,7 @@ pub fn run(
         let mut workers = 0usize;
         loop {
             while let Ok(m) = rx.try_recv() {
-                books.settle(m, js, reporter, targets);
+                books.settle(m, js, reporter, targets, &queue);
             }
             for w in js.take_warnings() {
                 reporter.emit(Event::Warning(&w.0));
@@ -313,7 +508,10 @@ pub fn run(
                 }
             }
             let stopping = signals::requested().is_some() || books.failures > 0;
-            let pending = books.next < targets.len() || !books.retries.is_empty();
+            if stopping {
+                stop.store(true, Ordering::SeqCst);
+            }
+            let pending = lock_queue().pending();
             let can_start = pending && !stopping && !(sequential && books.running > 0);
             if !can_start {
                 if books.running == 0 {
@@ -329,7 +527,12 @@ pub fn run(
             let Some(slot) = books.take_slot(js) else {
                 continue;
             };
-            let (idx, waited, ready) = books.pick();
+            // A job thread may have handed its slot to the last job while
+            // we waited for this one.
+            let Some((idx, waited, ready)) = lock_queue().pick() else {
+                books.release(slot, js);
+                continue;
+            };
             reporter.emit(Event::Slot {
                 target: &targets[idx],
                 waited: ready.elapsed(),
@@ -346,13 +549,11 @@ pub fn run(
                 let crew = &crew;
                 scope.spawn(move || worker(runner, crew, &tx));
             }
-            let spec = JobSpec {
-                target: targets[idx].clone(),
-                force,
-                trace,
-                waited,
-            };
-            let _ = work_tx.send(Some(Work { idx, spec }));
+            let _ = work_tx.send(Some(Work {
+                idx,
+                spec: crew.spec(idx, waited),
+                token: matches!(books.slots[idx], Some(Slot::Token(_))),
+            }));
         }
     });
     if let Some(sig) = signals::requested() {

@@ -1,6 +1,6 @@
 //! Unit tests of the slot loop's token accounting: a fake [`Runner`] whose
-//! jobs sleep, fail, give their slot back early or ask to be retried, on a
-//! real jobserver pipe (served as the top level does, or joined from
+//! jobs sleep, fail, give their slot back early, ask to be retried or leave
+//! a rest to run without a slot, on a real jobserver pipe (served as the top level does, or joined from
 //! `MAKEFLAGS` as a nested redo does).
 //!
 //! Not covered here: end of file on the jobserver (a `Jobserver` holds a
@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use super::commit::Produced;
 use super::job::{JobInfo, JobSpec, Outcome};
-use super::schedule::{self, Runner};
+use super::schedule::{self, Runner, Step};
 use crate::error::Error;
 use crate::jobserver::{Jobserver, Request, Style};
 use crate::report::{Event, Reporter};
@@ -48,6 +48,9 @@ enum Act {
     Retry(u64),
     /// The SIGINT handler's effect, then hold the slot.
     Interrupt(u64),
+    /// Hold the slot this long, then leave a rest ([`Step::Finish`]) that
+    /// waits (2 s at most) for a later job to start, unless none is left.
+    Rest(u64),
 }
 
 #[derive(Default)]
@@ -63,6 +66,8 @@ struct Fake {
     calls: Mutex<Vec<(String, bool)>>,
     /// Jobs that ran to their end, in end order.
     ended: Mutex<Vec<String>>,
+    /// Jobs whose rest saw a later job start, in end order.
+    overlapped: Mutex<Vec<String>>,
 }
 
 fn up(now: &AtomicUsize, peak: &AtomicUsize) {
@@ -101,6 +106,27 @@ impl Fake {
         v
     }
 
+    /// A job's rest: done once a later job has started (every job is
+    /// called once here), or when this was the last one.
+    fn rest(&self, name: &str) {
+        let at = |calls: &Vec<(String, bool)>| calls.iter().position(|c| c.0 == name);
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let calls = self.calls.lock().unwrap();
+            let mine = at(&calls).unwrap_or(0);
+            if calls.len() > mine + 1 {
+                self.overlapped.lock().unwrap().push(name.to_string());
+                break;
+            }
+            if mine + 1 == self.acts.len() || std::time::Instant::now() > deadline {
+                break;
+            }
+            drop(calls);
+            ms(1);
+        }
+        self.ended.lock().unwrap().push(name.to_string());
+    }
+
     fn ended_sorted(&self) -> Vec<String> {
         let mut v = self.ended.lock().unwrap().clone();
         v.sort();
@@ -109,12 +135,13 @@ impl Fake {
 }
 
 impl Runner for Fake {
-    fn run(
-        &self,
+    fn run<'r>(
+        &'r self,
         spec: &JobSpec,
         release_slot: &mut dyn FnMut(),
+        started: &mut dyn FnMut(),
         info: &mut JobInfo,
-    ) -> Result<Outcome, JobError> {
+    ) -> Step<'r> {
         let name = spec
             .target
             .file_name()
@@ -131,8 +158,14 @@ impl Runner for Fake {
         up(&self.holding, &self.peak);
         let mut held = true;
         info.ran = true;
+        // Jobs that wait (`Early`, a first `Retry`) give their slot back
+        // before their `.do` would start.
+        let act = self.acts.get(&name).copied().unwrap_or(Act::Sleep(10));
+        if !matches!(act, Act::Early(_) | Act::Retry(_)) || matches!(act, Act::Retry(_) if !first) {
+            started();
+        }
         let built = Ok(Outcome::Built(Produced::File));
-        let res = match self.acts.get(&name).copied().unwrap_or(Act::Sleep(10)) {
+        let res = match act {
             Act::Sleep(t) => {
                 ms(t);
                 built
@@ -159,6 +192,16 @@ impl Runner for Fake {
                 ms(t);
                 built
             }
+            Act::Rest(t) => {
+                ms(t);
+                // The slot goes once this returns.
+                self.holding.fetch_sub(1, SeqCst);
+                self.inside.fetch_sub(1, SeqCst);
+                return Step::Finish(Box::new(move || {
+                    self.rest(&name);
+                    built
+                }));
+            }
         };
         // Before returning: the Done that frees a slot still held follows.
         if held {
@@ -166,7 +209,7 @@ impl Runner for Fake {
         }
         self.inside.fetch_sub(1, SeqCst);
         self.ended.lock().unwrap().push(name);
-        res
+        Step::Done(res)
     }
 }
 
@@ -495,4 +538,56 @@ fn a_token_arriving_later_is_taken_while_work_waits() {
         assert_eq!(fake.peak.load(SeqCst), 2, "the token was used");
         assert_eq!(pool.drain(), b"x");
     })
+}
+
+#[test]
+fn the_next_job_starts_while_the_rest_of_one_runs() {
+    timed(|| {
+        // N = 1: the implicit slot only.
+        let pool = joined(b"");
+        let names = ["r1", "r2", "r3", "r4"];
+        let acts: Vec<_> = names.iter().map(|n| (*n, Act::Rest(5))).collect();
+        let fake = Fake::new(&acts);
+        let (res, rep) = schedule(&fake, &pool.js, &names, false);
+        res.unwrap();
+        assert_eq!(rep.finished(), all_built(&names));
+        assert_eq!(fake.peak.load(SeqCst), 1);
+        // Every rest but the last saw the next job start: none held the slot.
+        let mut overlapped = fake.overlapped.lock().unwrap().clone();
+        overlapped.sort();
+        assert_eq!(overlapped, ["r1", "r2", "r3"]);
+        assert_eq!(fake.ended_sorted(), names);
+        assert!(pool.drain().is_empty());
+    });
+}
+
+#[test]
+fn rests_take_no_token_and_every_token_comes_back() {
+    timed(|| {
+        let pool = joined(b"+-");
+        let acts: Vec<_> = TWELVE.iter().map(|n| (*n, Act::Rest(20))).collect();
+        let fake = Fake::new(&acts);
+        let (res, rep) = schedule(&fake, &pool.js, &TWELVE, false);
+        res.unwrap();
+        assert_eq!(rep.finished(), all_built(&TWELVE));
+        assert_eq!(fake.peak.load(SeqCst), 3);
+        assert_eq!(pool.drain(), b"+-");
+    });
+}
+
+#[test]
+fn a_carried_rest_runs_before_the_next_job_waits() {
+    timed(|| {
+        // N = 1: r1's slot goes to r2, which waits (as for another
+        // process's lock) before its .do would start: r1's rest, which
+        // holds r1's lock, must not wait with it.
+        let pool = joined(b"");
+        let names = ["r1", "r2"];
+        let fake = Fake::new(&[("r1", Act::Rest(5)), ("r2", Act::Retry(300))]);
+        let (res, rep) = schedule(&fake, &pool.js, &names, false);
+        res.unwrap();
+        assert_eq!(rep.finished(), all_built(&names));
+        assert_eq!(fake.ended.lock().unwrap()[0], "r1");
+        assert!(pool.drain().is_empty());
+    });
 }

@@ -9,10 +9,12 @@
 //!    records, create the temp files ([`temps`]: a dead build's leftovers are
 //!    cleared, after its orphaned `.do` if one still runs).
 //! 3. [`run_do`]: spawn the `.do` ([`crate::sys::spawn`]) with its argv and
-//!    environment ([`child`]), relay its stderr ([`relay`]), give the slot
-//!    back when it exits.
+//!    environment ([`child`]), relay its stderr ([`relay`]), and wait for it.
 //! 4. [`finish`]: the commit ([`crate::engine::commit`]), the `-k` record
-//!    ([`logrec`]), and the lock released.
+//!    ([`logrec`]), and the lock released. Once the `.do` has exited, the
+//!    job needs no slot: [`run`] hands this step back to the scheduler as a
+//!    [`Step::Finish`], which any free job thread runs while the slot
+//!    starts the next job.
 
 mod child;
 mod decide;
@@ -31,6 +33,7 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::commit::{self, CommitInput, Produced, Temps};
+use super::schedule::Step;
 use super::Shared;
 use crate::dofile;
 use crate::error::JobError;
@@ -66,6 +69,7 @@ pub struct JobInfo {
     pub ran: bool,
 }
 
+#[derive(Clone)]
 pub struct JobSpec {
     pub target: Target,
     pub force: bool,
@@ -76,37 +80,85 @@ pub struct JobSpec {
     pub waited: bool,
 }
 
-/// Build `spec.target`. `release_slot` is called as soon as the job no
-/// longer needs its job slot (when it waits for another builder, or when the
-/// .do has exited).
-pub fn run(
+/// Build `spec.target` up to the exit of its `.do`; the rest, the commit,
+/// comes back as a [`Step::Finish`]. `release_slot` is called when the job
+/// waits for another builder (once the `.do` has exited the job needs no
+/// slot, and the scheduler gives it back), `started` once the `.do` runs.
+pub fn run<'r>(
+    sh: &'r Shared,
+    base: &'r ChildBase,
+    spec: &JobSpec,
+    release_slot: &mut dyn FnMut(),
+    started: &mut dyn FnMut(),
+    info: &mut JobInfo,
+) -> Step<'r> {
+    match start(sh, base, spec, release_slot, started, info) {
+        Ok(Started::Done(outcome)) => Step::Done(Ok(outcome)),
+        // A failure is told before the slot can start another job.
+        Ok(Started::Ran(job)) if !job.ran.status.success() => Step::Done(job.finish(sh, base)),
+        Ok(Started::Ran(job)) => Step::Finish(Box::new(move || job.finish(sh, base))),
+        Err(e) => Step::Done(Err(e)),
+    }
+}
+
+enum Started {
+    Done(Outcome),
+    Ran(Box<Exited>),
+}
+
+/// A job whose `.do` has exited: what its commit needs, under its lock.
+struct Exited {
+    spec: JobSpec,
+    guard: crate::state::lock::TargetLock,
+    prior: decide::Prior,
+    prep: Prepared,
+    ran: Ran,
+}
+
+/// Steps 1 to 3.
+fn start(
     sh: &Shared,
     base: &ChildBase,
     spec: &JobSpec,
     release_slot: &mut dyn FnMut(),
+    started: &mut dyn FnMut(),
     info: &mut JobInfo,
-) -> Result<Outcome, JobError> {
+) -> Result<Started, JobError> {
     let guard = match decide::lock_target(sh, &spec.target, release_slot)? {
         Locked::Held(g) => g,
-        Locked::Done(outcome) => return Ok(outcome),
+        Locked::Done(outcome) => return Ok(Started::Done(outcome)),
     };
     let prior = match decide::decide(sh, spec)? {
         Decision::Build(prior) => prior,
-        Decision::Done(outcome) => return Ok(outcome),
+        Decision::Done(outcome) => return Ok(Started::Done(outcome)),
     };
     let Some(mut prep) = prepare(sh, spec, release_slot, info)? else {
-        return Ok(Outcome::Retry);
+        return Ok(Started::Done(Outcome::Retry));
     };
-    let ran = run_do(sh, base, spec, &mut prep, release_slot, info)?;
-    let result = finish(sh, base, spec, &mut prep, &ran, &prior);
-    drop(guard);
-    let produced = result?;
-    // The committed .dep is this file (renamed): read it through our fd.
-    let mut b = Vec::new();
-    if prep.dep_file.seek(SeekFrom::Start(0)).is_ok() && prep.dep_file.read_to_end(&mut b).is_ok() {
-        warn_simultaneous(sh, &spec.target, &b);
+    let ran = run_do(sh, base, spec, &mut prep, started, info)?;
+    Ok(Started::Ran(Box::new(Exited {
+        spec: spec.clone(),
+        guard,
+        prior,
+        prep,
+        ran,
+    })))
+}
+
+impl Exited {
+    /// Step 4, and the lock released.
+    fn finish(mut self, sh: &Shared, base: &ChildBase) -> Result<Outcome, JobError> {
+        let result = finish(sh, base, &self.spec, &mut self.prep, &self.ran, &self.prior);
+        drop(self.guard);
+        let produced = result?;
+        // The committed .dep is this file (renamed): read it through our fd.
+        let mut b = Vec::new();
+        let dep = &mut self.prep.dep_file;
+        if dep.seek(SeekFrom::Start(0)).is_ok() && dep.read_to_end(&mut b).is_ok() {
+            warn_simultaneous(sh, &self.spec.target, &b);
+        }
+        Ok(Outcome::Built(produced))
     }
-    Ok(Outcome::Built(produced))
 }
 
 /// What the job has ready before the `.do` starts.
@@ -185,14 +237,13 @@ struct Ran {
     elapsed: Duration,
 }
 
-/// Step 3: spawn the `.do`, relay its stderr until it exits, reap it, and
-/// give the slot back.
+/// Step 3: spawn the `.do`, relay its stderr until it exits, and reap it.
 fn run_do(
     sh: &Shared,
     base: &ChildBase,
     spec: &JobSpec,
     prep: &mut Prepared,
-    release_slot: &mut dyn FnMut(),
+    started_hook: &mut dyn FnMut(),
     info: &mut JobInfo,
 ) -> Result<Ran, JobError> {
     let target = &spec.target;
@@ -227,13 +278,13 @@ fn run_do(
         target,
         pid: pid as u32,
     });
+    started_hook();
     relay::relay(sh, target, pid as u32, File::from(err_r), &prefix, log);
     let status = spawning::wait_pid(pid);
     signals::unregister_child(pid);
     if signals::requested().is_some() {
         signals::await_group(pid, Duration::from_secs(5));
     }
-    release_slot();
     let status = status.map_err(|e| JobError::io(format!("waiting for the .do (pid {pid})"), e))?;
     Ok(Ran {
         status,
