@@ -11,10 +11,10 @@
 //! 3. [`run_do`]: spawn the `.do` ([`crate::sys::spawn`]) with its argv and
 //!    environment ([`child`]), relay its stderr ([`relay`]), and wait for it.
 //! 4. [`finish`]: the commit ([`crate::engine::commit`]), the `-k` record
-//!    ([`logrec`]), and the lock released. Once the `.do` has exited, the
-//!    job needs no slot: [`run`] hands this step back to the scheduler as a
-//!    [`Step::Finish`], which any free job thread runs while the slot
-//!    starts the next job.
+//!    ([`logrec`]), and the lock released. Once the `.do` has exited with
+//!    success, the job needs no slot: [`run`] hands this step back to the
+//!    scheduler as a [`Step::Finish`], which runs it while the slot's next
+//!    job runs.
 
 mod child;
 mod decide;
@@ -81,9 +81,10 @@ pub struct JobSpec {
 }
 
 /// Build `spec.target` up to the exit of its `.do`; the rest, the commit,
-/// comes back as a [`Step::Finish`]. `release_slot` is called when the job
-/// waits for another builder (once the `.do` has exited the job needs no
-/// slot, and the scheduler gives it back), `started` once the `.do` runs.
+/// comes back as a [`Step::Finish`] (after a failed `.do`, it runs here).
+/// `release_slot` is called when the job waits for another builder (once
+/// the `.do` has exited the job needs no slot, and the scheduler passes it
+/// on or gives it back), `started` once the `.do` runs.
 pub fn run<'r>(
     sh: &'r Shared,
     base: &'r ChildBase,
