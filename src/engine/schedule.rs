@@ -15,8 +15,9 @@
 //! the rest of the first as soon as the new `.do` has started, while it
 //! runs. So the path from one `.do`'s exit to the next one's start wakes no
 //! sleeping thread (tens of microseconds each on a VM) and holds no commit.
-//! With nothing waiting, or once the build stops, the slot goes back to the
-//! loop and the rest runs at once.
+//! With nothing waiting, once the build stops, or when the rest is heavy (a
+//! big output to hash, which would hold up the next job's end on this
+//! thread), the slot goes back to the loop and the rest runs at once.
 //!
 //! The loop does not run jobs itself: a [`Runner`] does (ninja's
 //! `CommandRunner`). The real one is [`Jobs`] ([`job::run`]); the unit tests
@@ -52,8 +53,13 @@ pub enum Step<'r> {
     Done(std::result::Result<Outcome, crate::error::JobError>),
     /// The `.do` exited with success, and what is left (the commit) needs no
     /// slot: the job thread passes the slot on or gives it back, and runs
-    /// this.
-    Finish(Box<dyn FnOnce() -> std::result::Result<Outcome, crate::error::JobError> + Send + 'r>),
+    /// `rest`. `heavy`: the rest has much to do (a big output to hash), and
+    /// the slot goes back at once rather than to a job that would wait for
+    /// it on this thread.
+    Finish {
+        rest: Box<dyn FnOnce() -> std::result::Result<Outcome, crate::error::JobError> + Send + 'r>,
+        heavy: bool,
+    },
 }
 
 /// What the slot loop asks of a job, whatever runs it.
@@ -321,14 +327,14 @@ fn run_one<'r>(
             crew.done(idx, res, started, info, tx);
             (None, None)
         }
-        Step::Finish(rest) => {
+        Step::Finish { rest, heavy } => {
             let rest = Rest {
                 idx,
                 started,
                 info,
                 rest,
             };
-            let next = if freed.get() {
+            let next = if freed.get() || heavy {
                 None
             } else {
                 crew.hand_on(idx, token, tx)

@@ -197,10 +197,13 @@ impl Runner for Fake {
                 // The slot goes once this returns.
                 self.holding.fetch_sub(1, SeqCst);
                 self.inside.fetch_sub(1, SeqCst);
-                return Step::Finish(Box::new(move || {
-                    self.rest(&name);
-                    built
-                }));
+                return Step::Finish {
+                    rest: Box::new(move || {
+                        self.rest(&name);
+                        built
+                    }),
+                    heavy: false,
+                };
             }
         };
         // Before returning: the Done that frees a slot still held follows.
