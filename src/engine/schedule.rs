@@ -47,19 +47,22 @@ use crate::report::{Event, Reporter};
 use crate::sys::signals;
 use crate::target::Target;
 
+/// How a job ended.
+type JobResult = std::result::Result<Outcome, crate::error::JobError>;
+
+/// What is left of a job once its `.do` has exited: its commit.
+pub type Rest<'r> = Box<dyn FnOnce() -> JobResult + Send + 'r>;
+
 /// How a job's run ended.
 pub enum Step<'r> {
     /// The job is over.
-    Done(std::result::Result<Outcome, crate::error::JobError>),
+    Done(JobResult),
     /// The `.do` exited with success, and what is left (the commit) needs no
     /// slot: the job thread passes the slot on or gives it back, and runs
     /// `rest`. `heavy`: the rest has much to do (a big output to hash), and
     /// the slot goes back at once rather than to a job that would wait for
     /// it on this thread.
-    Finish {
-        rest: Box<dyn FnOnce() -> std::result::Result<Outcome, crate::error::JobError> + Send + 'r>,
-        heavy: bool,
-    },
+    Finish { rest: Rest<'r>, heavy: bool },
 }
 
 /// What the slot loop asks of a job, whatever runs it.
@@ -115,12 +118,7 @@ enum Msg {
     /// The slot of the first job (its `.do` has exited) went to the
     /// second, started on the same thread (which reported it).
     Handoff(usize, usize),
-    Done(
-        usize,
-        std::result::Result<Outcome, crate::error::JobError>,
-        Duration,
-        JobInfo,
-    ),
+    Done(usize, JobResult, Duration, JobInfo),
 }
 
 fn poll_wake() {
@@ -143,11 +141,11 @@ struct Work {
 }
 
 /// The rest of a job whose `.do` has exited, and what its `Done` reports.
-struct Rest<'r> {
+struct Carried<'r> {
     idx: usize,
     started: Instant,
     info: JobInfo,
-    rest: Box<dyn FnOnce() -> std::result::Result<Outcome, crate::error::JobError> + Send + 'r>,
+    rest: Rest<'r>,
 }
 
 /// What is left to start: jobs to run again after a wait (with when they
@@ -234,7 +232,7 @@ impl Crew<'_> {
     }
 
     /// Run a job's rest and report it.
-    fn finish(&self, r: Rest, tx: &mpsc::Sender<Msg>) {
+    fn finish(&self, r: Carried, tx: &mpsc::Sender<Msg>) {
         let res = (r.rest)();
         self.done(r.idx, res, r.started, r.info, tx);
     }
@@ -242,7 +240,7 @@ impl Crew<'_> {
     fn done(
         &self,
         idx: usize,
-        res: std::result::Result<Outcome, crate::error::JobError>,
+        res: JobResult,
         started: Instant,
         info: JobInfo,
         tx: &mpsc::Sender<Msg>,
@@ -261,7 +259,7 @@ impl Crew<'_> {
 /// target.
 fn worker<'r>(runner: &'r dyn Runner, crew: &Crew, tx: &mpsc::Sender<Msg>) {
     let mut handed: Option<Work> = None;
-    let mut carried: Option<Rest<'r>> = None;
+    let mut carried: Option<Carried<'r>> = None;
     loop {
         let work = match handed.take() {
             Some(w) => w,
@@ -289,8 +287,8 @@ fn run_one<'r>(
     crew: &Crew,
     tx: &mpsc::Sender<Msg>,
     Work { idx, spec, token }: Work,
-    carried: Option<Rest<'r>>,
-) -> (Option<Rest<'r>>, Option<Work>) {
+    carried: Option<Carried<'r>>,
+) -> (Option<Carried<'r>>, Option<Work>) {
     let freed = std::cell::Cell::new(false);
     let free = || {
         if !freed.replace(true) {
@@ -328,7 +326,7 @@ fn run_one<'r>(
             (None, None)
         }
         Step::Finish { rest, heavy } => {
-            let rest = Rest {
+            let rest = Carried {
                 idx,
                 started,
                 info,
