@@ -7,11 +7,18 @@
 //! and their locks and tokens released on the normal paths), and the
 //! invocation fails with 128 + signal.
 //!
+//! A signal that redo was started with ignored stays ignored, as GNU make
+//! keeps it (its `FATAL_SIG`): a shell without job control starts a
+//! background job with SIGINT ignored, so that a ^C meant for the
+//! foreground does not stop it; nor does it then stop the build or its
+//! `.do`s, which inherit the ignored disposition.
+//!
 //! A .do starts clean all the same: the handlers are set once, here, and
 //! the spawn (`sys::spawn`) resets to the default, in the child only, every
 //! signal that has a handler and SIGPIPE ([`CHILD_DEFAULT`]), with all
 //! signals blocked from before its clone until that reset, then an empty
-//! mask (tests/it/core_signals.rs checks a .do's mask and ignored set).
+//! mask. A .do thus starts with what redo inherited, and nothing of redo's
+//! own (tests/it/core_signals.rs checks a .do's mask and ignored set).
 //!
 //! Job threads also write to the self-pipe when they finish or give up their
 //! slot, so one poll covers "a token arrived", "a slot came free" and "stop".
@@ -100,14 +107,21 @@ pub(crate) fn reset() {
     drain();
 }
 
-/// Install the handlers for SIGINT, SIGTERM, SIGHUP (call once, early).
+/// Install the handlers for SIGINT, SIGTERM, SIGHUP (call once, early),
+/// leaving ignored those we were started with ignored (see the essay).
 pub fn install() {
     wake_pair();
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: `sigaction` is plain data, valid zeroed; the handler
-        // only does async-signal-safe things (an atomic store and a write);
-        // the old action is not asked for (null).
+        // SAFETY: `sigaction` is plain data, valid zeroed; the first call
+        // only asks (no new action) and fills in `old`; the handler only
+        // does async-signal-safe things (an atomic store and a write).
         unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == libc::SIG_IGN
+            {
+                continue;
+            }
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_signal as *const () as usize;
             sa.sa_flags = libc::SA_RESTART;
@@ -117,11 +131,12 @@ pub fn install() {
     }
 }
 
-/// Signals a .do starts with at their default disposition, named to the
-/// spawn: the ones we catch (the spawn also finds every handled signal by
-/// itself, once per process, and exec would reset those anyway) and SIGPIPE,
-/// which the Rust runtime ignores and exec would pass on ignored.
-pub const CHILD_DEFAULT: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE];
+/// Signals a .do starts with at their default disposition besides every
+/// signal that has a handler here (the spawn finds those itself, once per
+/// process): SIGPIPE, which the Rust runtime ignores and exec would pass on
+/// ignored. SIGINT, SIGTERM and SIGHUP are not named: caught, they are
+/// among the handled; ignored since our start, they stay so in the .do.
+pub const CHILD_DEFAULT: [i32; 1] = [libc::SIGPIPE];
 
 pub fn register_child(pid: i32) {
     let mut g = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());

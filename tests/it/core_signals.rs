@@ -119,26 +119,99 @@ fn sigint_to_redo_alone_is_passed_to_the_jobs() {
     interrupted(libc::SIGINT, false, "-j1");
 }
 
-#[test]
-fn a_do_starts_with_no_signal_blocked_or_ignored_and_no_handler_of_ours() {
-    // redo handles SIGINT/SIGTERM/SIGHUP and ignores SIGPIPE, and blocks every
-    // signal around a spawn: none of that may reach a .do (grep is the .do's child).
-    let sb = new_sb()
+/// A signal mask from `/proc/<pid>/status` text (`SigBlk:`, `SigIgn:`).
+fn mask(status: &str, name: &str) -> u64 {
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in {status}"));
+    u64::from_str_radix(line[name.len()..].trim(), 16).expect("a hex mask")
+}
+
+fn bit(sig: i32) -> u64 {
+    1 << (sig - 1)
+}
+
+/// Signal 32 is glibc's own: its posix_spawn (how the harness starts redo) leaves it
+/// ignored, and an ignored signal stays ignored across exec.
+const GLIBC_32: u64 = 1 << 31;
+
+/// What the harness passes on ignored to what it starts: its own ignored set, but
+/// SIGPIPE (the Rust runtime's, which a spawn resets) and signal 32.
+fn harness_ignores() -> u64 {
+    let own = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
+    mask(&own, "SigIgn:") & !bit(libc::SIGPIPE) & !GLIBC_32
+}
+
+/// `a.s` and `b.s` record their own blocked and ignored signals (grep is the .do's
+/// child: the .do's own sets reach it through exec).
+fn reporting_project() -> Sandbox {
+    new_sb()
         .file(
             "default.s.do",
             "grep -E '^Sig(Blk|Ign)' /proc/self/status\n",
         )
-        .file("all.do", "redo-ifchange a.s b.s\ncat a.s b.s\n");
+        .file("all.do", "redo-ifchange a.s b.s\ncat a.s b.s\n")
+}
+
+#[test]
+fn a_do_starts_with_no_signal_blocked_or_ignored_and_no_handler_of_ours() {
+    // redo handles SIGINT/SIGTERM/SIGHUP and ignores SIGPIPE, and blocks every
+    // signal around a spawn: none of that may reach a .do, which gets what redo was
+    // started with (the harness's ignored set: a shell without job control starts a
+    // background job with SIGINT and SIGQUIT ignored).
+    let sb = reporting_project();
     sb.run(&["redo", "-j2", "all"]).success();
     for t in ["a.s", "b.s"] {
         let out = sb.read(t);
-        let mask = |name: &str| {
-            let line = out.lines().find(|l| l.starts_with(name)).expect(name);
-            u64::from_str_radix(line[name.len()..].trim(), 16).expect("a hex mask")
-        };
-        assert_eq!(mask("SigBlk:"), 0, "{t}: {out}");
-        // Signal 32 is glibc's own: its posix_spawn (how the harness starts redo)
-        // leaves it ignored, and an ignored signal stays ignored across exec.
-        assert_eq!(mask("SigIgn:") & !(1 << 31), 0, "{t}: {out}");
+        assert_eq!(mask(&out, "SigBlk:"), 0, "{t}: {out}");
+        assert_eq!(
+            mask(&out, "SigIgn:") & !GLIBC_32,
+            harness_ignores(),
+            "{t}: {out}"
+        );
     }
+}
+
+#[test]
+fn signals_redo_was_started_with_ignored_stay_ignored_in_it_and_its_dos() {
+    // As GNU make keeps them (a background job of a shell without job control): the
+    // .do inherits them ignored, and a SIGINT to redo does not stop the build.
+    let fatal = bit(libc::SIGINT) | bit(libc::SIGTERM) | bit(libc::SIGHUP);
+    let sb = reporting_project();
+    sb.run(&["sh", "-c", "trap '' INT TERM HUP; exec redo -j2 all"])
+        .success();
+    for t in ["a.s", "b.s"] {
+        let out = sb.read(t);
+        assert_eq!(mask(&out, "SigBlk:"), 0, "{t}: {out}");
+        assert_eq!(
+            mask(&out, "SigIgn:") & !GLIBC_32,
+            harness_ignores() | fatal,
+            "{t}: {out}"
+        );
+    }
+    let sb = project(true);
+    sb.write("ver", "new\n");
+    sb.touch("slowmode");
+    sb.write(
+        "default.s.do",
+        "redo-ifchange ver\necho \"$2 $(cat ver)\"\n\
+         if [ -e slowmode ]; then touch \"started.$2\"; sleep 1; fi\n",
+    );
+    let run = sb
+        .cmd(&["sh", "-c", "trap '' INT; exec redo-ifchange -j2 a.s b.s"])
+        .spawn();
+    let end = Instant::now() + Duration::from_secs(15);
+    while !sb.exists("started.a") && !sb.exists("started.b") {
+        assert!(
+            Instant::now() < end,
+            "no job started\n{}",
+            run.stderr_so_far()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    run.signal(libc::SIGINT);
+    run.wait().success();
+    assert_eq!(sb.read("a.s"), "a new\n");
+    assert_eq!(sb.read("b.s"), "b new\n");
 }

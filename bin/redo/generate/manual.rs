@@ -146,7 +146,12 @@ what a killed build left.";
 pub const EXIT_BUILD: &str = "\
 # EXIT STATUS
 0 when every target was built or up to date; 1 when a `.do` failed or redo met an error;
-2 on a usage error; 128+N when interrupted by signal N.";
+2 on a usage error; 128+N when interrupted by signal N.
+
+SIGINT, SIGTERM and SIGHUP stop the build cleanly: each running `.do` and what it started
+gets the signal, and no target is half-written. A signal redo was started with ignored
+(as a shell without job control starts a background job) stays ignored, in redo and in
+its `.do`s, as with make.";
 
 pub const EXIT_RECORD: &str = "\
 # EXIT STATUS
