@@ -30,6 +30,19 @@ fn project(exec_sleep: bool) -> Sandbox {
     sb
 }
 
+/// Wait (15 s at most) until a job of [`project`] in slow mode has started.
+fn await_a_start(sb: &Sandbox, run: &Running) {
+    let end = Instant::now() + Duration::from_secs(15);
+    while !sb.exists("started.a") && !sb.exists("started.b") {
+        assert!(
+            Instant::now() < end,
+            "no job started\n{}",
+            run.stderr_so_far()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn interrupted(sig: i32, whole_group: bool, jobs: &str) {
     let sb = project(!whole_group);
     let deps: Vec<Vec<u8>> = ["a.s", "b.s", "all"]
@@ -46,15 +59,7 @@ fn interrupted(sig: i32, whole_group: bool, jobs: &str) {
         &["redo-ifchange", jobs, "a.s", "b.s"]
     };
     let run = sb.cmd(args).spawn();
-    let end = Instant::now() + Duration::from_secs(15);
-    while !sb.exists("started.a") && !sb.exists("started.b") {
-        assert!(
-            Instant::now() < end,
-            "no job started\n{}",
-            run.stderr_so_far()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_a_start(&sb, &run);
     // Let the other job (with -j2) start too, and its temp files exist.
     std::thread::sleep(Duration::from_millis(200));
     assert!(
@@ -201,15 +206,7 @@ fn signals_redo_was_started_with_ignored_stay_ignored_in_it_and_its_dos() {
     let run = sb
         .cmd(&["sh", "-c", "trap '' INT; exec redo-ifchange -j2 a.s b.s"])
         .spawn();
-    let end = Instant::now() + Duration::from_secs(15);
-    while !sb.exists("started.a") && !sb.exists("started.b") {
-        assert!(
-            Instant::now() < end,
-            "no job started\n{}",
-            run.stderr_so_far()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_a_start(&sb, &run);
     run.signal(libc::SIGINT);
     run.wait().success();
     assert_eq!(sb.read("a.s"), "a new\n");
