@@ -25,6 +25,9 @@
 //!   `maxconc`, `jscount`) : the original PATH; `TMPDIR` = `tmp/`;
 //! * stdin `/dev/null` (unless `.stdin(..)`), stdout and stderr captured in files (so a
 //!   daemon left holding them cannot block the test), in its own process group;
+//! * every signal at its default disposition and none blocked, whatever the harness was
+//!   started with (a shell without job control starts a background job with SIGINT and
+//!   SIGQUIT ignored, which redo and make rightly keep: the interrupt tests need them);
 //! * a timeout (default 120 s, `.timeout(..)`): the whole process group gets SIGKILL and
 //!   the test panics.
 //!
@@ -668,6 +671,16 @@ impl<'a> Cmd<'a> {
             .stdout(stdout.try_clone().expect("dup"))
             .stderr(stderr.try_clone().expect("dup"))
             .process_group(0);
+        // SAFETY: between fork and exec only async-signal-safe calls (signal(2));
+        // a signal that cannot be reset (KILL, STOP, glibc's own) just fails.
+        unsafe {
+            cmd.pre_exec(|| {
+                for sig in 1..=libc::SIGRTMAX() {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
         match &self.stdin {
             None => {
                 cmd.stdin(Stdio::null());
