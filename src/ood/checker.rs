@@ -446,15 +446,26 @@ impl Checker {
             }
             match r {
                 RecordRef::Ifchange { inode, hash, path } => {
-                    if path.as_os_str() == base {
+                    let own = path.as_os_str() == base;
+                    let dep = if own {
+                        target.clone()
+                    } else {
+                        Target::join(tdir, path)
+                    };
+                    if let Some(reason) = self.changed(&dep, &inode, hash) {
+                        return Verdict::Ood(if own { Reason::Edited } else { reason });
+                    }
+                    if own {
                         continue;
                     }
-                    let dep = Target::join(tdir, path);
-                    if let Some(reason) = self.changed(&dep, &inode, hash) {
-                        return Verdict::Ood(reason);
-                    }
-                    if let Verdict::Ood(inner) = self.check_at(&dep, false) {
-                        return Verdict::Ood(Reason::DepOod(dep.into(), Box::new(inner)));
+                    match self.check_at(&dep, false) {
+                        // A build leaves an edited dependency as it is, and
+                        // its content was just compared with our record.
+                        Verdict::Ood(Reason::Edited) => {}
+                        Verdict::Ood(inner) => {
+                            return Verdict::Ood(Reason::DepOod(dep.into(), Box::new(inner)));
+                        }
+                        _ => {}
                     }
                 }
                 RecordRef::IfchangeNonexistent(path) => {
@@ -512,6 +523,38 @@ mod tests {
             Verdict::Ood(Reason::DepOod(t.p("gen"), Box::new(Reason::Always)))
         );
         assert!(fresh.check_collecting_always(&[t.t("gen")]).is_empty());
+    }
+
+    #[test]
+    fn an_edited_target_is_out_of_date_but_its_dependants_are_not_for_it() {
+        let t = Tree::new();
+        t.write("a.c", "a");
+        t.target("gen", "g", &[("ifchange", "a.c")]);
+        t.target("all", "x", &[("ifchange", "gen")]);
+        let fresh = || Checker::new([0; 16], InodeTrust::Ctime);
+        assert_eq!(fresh().check(&t.t("gen")), Verdict::UpToDate);
+        // Touched: new inode data, same content.
+        let f = std::fs::File::options()
+            .append(true)
+            .open(t.p("gen"))
+            .unwrap();
+        f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(fresh().check(&t.t("gen")), Verdict::UpToDate);
+        assert_eq!(fresh().check(&t.t("all")), Verdict::UpToDate);
+        // Edited: out of date itself; `all` recorded the old content, so it is
+        // out of date for that, not for gen's verdict.
+        t.write("gen", "edited");
+        assert_eq!(fresh().check(&t.t("gen")), Verdict::Ood(Reason::Edited));
+        assert_eq!(
+            fresh().check(&t.t("all")),
+            Verdict::Ood(Reason::DepSize(t.p("gen")))
+        );
+        // `all` rebuilt with the edited gen: up to date, gen still edited.
+        t.target("all", "x", &[("ifchange", "gen")]);
+        let mut ch = fresh();
+        assert_eq!(ch.check(&t.t("all")), Verdict::UpToDate);
+        assert_eq!(ch.check(&t.t("gen")), Verdict::Ood(Reason::Edited));
     }
 
     #[test]

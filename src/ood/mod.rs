@@ -21,7 +21,13 @@
 //! 7. each ifchange dependency in recorded order: missing, a different size,
 //!    or (unless the inode data is trusted equal) a different BLAKE3 hash makes
 //!    `T` out of date; a dependency that is itself a target is checked
-//!    recursively; `T`'s own record is skipped;
+//!    recursively; `T`'s own record is compared the same way: a target whose
+//!    file differs from what its build made ([`Reason::Edited`]) is out of
+//!    date, as in goredo, and its job then warns that it was modified
+//!    externally and leaves it (or fails, `REDO_STOP_IF_MODIFIED`); since it
+//!    stays as it is, a dependant is not out of date for it (its content
+//!    against the dependant's record decides), where goredo would rebuild the
+//!    dependant on every run;
 //! 8. an ifchange-nonexistent dependency follows that dependency's verdict, and
 //!    makes `T` out of date if the file appeared.
 //!

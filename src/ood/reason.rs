@@ -17,6 +17,10 @@ pub enum Reason {
     Always,
     /// The target file does not exist.
     Missing,
+    /// The target file is not what its build made (its own record differs):
+    /// edited outside redo. A build leaves it and warns (goredo's
+    /// "externally modified"), so a dependant is not out of date for it.
+    Edited,
     /// A file recorded with redo-ifcreate (or a more specific .do) appeared.
     IfcreateAppeared(PathBuf),
     /// An ifchange dependency is gone.
@@ -40,6 +44,7 @@ impl Reason {
             Reason::Always => "always rebuilt (redo-always)".into(),
             Reason::CommitCutShort => "its last build was cut short during its commit".into(),
             Reason::Missing => "target does not exist".into(),
+            Reason::Edited => "modified outside redo since its build (a build leaves it)".into(),
             Reason::IfcreateAppeared(p) => format!("{} appeared (ifcreate)", show(p)),
             Reason::DepMissing(p) => format!("{} is missing", show(p)),
             Reason::DepSize(p) if is_do(p) => format!("{} (.do) changed: size differs", show(p)),

@@ -199,6 +199,43 @@ fn externally_modified_target_is_an_error_with_stop_if_modified() {
 }
 
 #[test]
+fn an_edited_target_is_seen_by_redo_ifchange_and_redo_ood() {
+    // goredo's redo-ifchange: a target modified externally is warned about and left
+    // as it is (an error with REDO_STOP_IF_MODIFIED); redo-ood lists it. A dependant
+    // is rebuilt once for the new content, not on every run.
+    let sb = new_sb()
+        .file("t.do", "redo-ifchange s\necho run >>count\ncat s\n")
+        .file("all.do", "redo-ifchange t\necho all >>count\ncat t\n")
+        .file("s", "s\n");
+    sb.run(&["redo-ifchange", "all"]).success();
+    sb.run(&["redo-ood"]).success().stdout_is("");
+    sb.write("t", "edited by hand\n");
+    sb.run(&["redo-ood"]).success().stdout_is("all\nt\n");
+    sb.cmd(&["redo-ifchange", "t"])
+        .env("REDO_STOP_IF_MODIFIED", "1")
+        .run()
+        .failure()
+        .stderr_contains("t externally modified");
+    sb.run(&["redo-ifchange", "all"])
+        .success()
+        .stderr_contains("t externally modified: not redoing");
+    assert_eq!(sb.read("t"), "edited by hand\n");
+    assert_eq!(sb.read("all"), "edited by hand\n");
+    assert_eq!(count(&sb, "count"), 3, "t built once, all twice");
+    sb.run(&["redo-ifchange", "all"]).success();
+    assert_eq!(count(&sb, "count"), 3, "all is not rebuilt again");
+    sb.run(&["redo-ood"]).success().stdout_is("t\n");
+    // Touched only (same content): nothing to say.
+    sb.remove("t");
+    sb.run(&["redo-ifchange", "all"]).success();
+    sb.touch("t");
+    sb.run(&["redo-ifchange", "t"])
+        .success()
+        .stderr_lacks("externally modified");
+    sb.run(&["redo-ood"]).success().stdout_is("");
+}
+
+#[test]
 fn deleted_target_is_simply_rebuilt() {
     let sb = new_sb().file("t.do", "echo run >>count\necho built\n");
     sb.run(&["redo", "t"]).success();

@@ -65,6 +65,7 @@ const R_DEP_HASH: u8 = 8;
 const R_DEP_APPEARED: u8 = 9;
 const R_DEP_OOD: u8 = 10;
 const R_CUT_SHORT: u8 = 11;
+const R_EDITED: u8 = 12;
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -88,6 +89,7 @@ fn encode_reason(out: &mut Vec<u8>, r: &Reason, top: bool) {
         Reason::Always => out.push(R_ALWAYS),
         Reason::CommitCutShort => out.push(R_CUT_SHORT),
         Reason::Missing => out.push(R_MISSING),
+        Reason::Edited => out.push(R_EDITED),
         Reason::IfcreateAppeared(p) => path(out, R_IFCREATE, p),
         Reason::DepMissing(p) => path(out, R_DEP_MISSING, p),
         Reason::DepSize(p) => path(out, R_DEP_SIZE, p),
@@ -126,6 +128,7 @@ fn decode_reason(b: &mut &[u8], depth: u32) -> Option<Reason> {
         R_ALWAYS => Reason::Always,
         R_CUT_SHORT => Reason::CommitCutShort,
         R_MISSING => Reason::Missing,
+        R_EDITED => Reason::Edited,
         R_IFCREATE => Reason::IfcreateAppeared(path(b)?),
         R_DEP_MISSING => Reason::DepMissing(path(b)?),
         R_DEP_SIZE => Reason::DepSize(path(b)?),
