@@ -3,10 +3,16 @@
 //! Protocol (goredo 2.x): the builder of `D/T` opens `D/.redo/T.lock`
 //! (`O_WRONLY|O_TRUNC|O_CREAT`, 0666) and takes a whole-file fcntl write lock
 //! with `F_SETLK`. If another process holds it (`EAGAIN`/`EACCES`), the
-//! builder does not build: it gives its job slot back, blocks in `F_SETLKW`
-//! until the holder is done (retrying after 10 ms on `EDEADLK`), unlocks at
-//! once, and then reads the target's `.dep` header to learn whether it was
-//! built in this build run. Lock files are kept after the build.
+//! builder does not build: it gives its job slot back, waits until the
+//! holder is done, unlocks at once, and then reads the target's `.dep`
+//! header to learn whether it was built in this build run. Lock files are
+//! kept after the build.
+//!
+//! goredo waits in `F_SETLKW`; ferredo asks again with `F_SETLK` after a
+//! pause that doubles from 0.5 to 10 ms, so that an interrupt stops the
+//! wait (its caller's `stop`): a blocked `F_SETLKW` is restarted after our
+//! `SA_RESTART` handlers, and the holder, another build, does not get our
+//! signal. The cost is at most one pause after the holder lets go.
 //!
 //! Where ferredo goes beyond goredo (`engine::job::decide`): goredo fails a
 //! waiter whose target another build run built; ferredo's waiter is retried
@@ -124,8 +130,12 @@ pub fn try_lock(path: &Path) -> io::Result<Attempt> {
     })
 }
 
-/// Block until whoever holds the lock lets go, then return without holding it.
-pub fn wait_unlocked(path: &Path) -> io::Result<()> {
+/// The longest pause between two asks for another process's lock.
+const MAX_PAUSE: Duration = Duration::from_millis(10);
+
+/// Wait until whoever holds the lock lets go, then return without holding
+/// it; or until `stop` says to give up, with [`io::ErrorKind::Interrupted`].
+pub fn wait_unlocked(path: &Path, stop: &dyn Fn() -> bool) -> io::Result<()> {
     {
         let mut g = HELD.lock().unwrap_or_else(|e| e.into_inner());
         while g.get_or_insert_with(HashSet::new).contains(path) {
@@ -138,13 +148,18 @@ pub fn wait_unlocked(path: &Path) -> io::Result<()> {
     let result = (|| {
         let file = open_lock(path)?;
         let fl = flock(libc::F_WRLCK as libc::c_short);
+        let mut pause = Duration::from_micros(500);
         loop {
-            match fcntl(&file, FcntlArg::F_SETLKW(&fl)) {
+            match fcntl(&file, FcntlArg::F_SETLK(&fl)) {
                 Ok(_) => break,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EDEADLK) => std::thread::sleep(Duration::from_millis(10)),
+                Err(Errno::EACCES | Errno::EAGAIN | Errno::EINTR) => {}
                 Err(e) => return Err(e.into()),
             }
+            if stop() {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(MAX_PAUSE);
         }
         let un = flock(libc::F_UNLCK as libc::c_short);
         let _ = fcntl(&file, FcntlArg::F_SETLK(&un));
@@ -180,7 +195,7 @@ mod tests {
         };
         assert!(matches!(try_lock(&p).unwrap(), Attempt::Busy { pid: None }));
         let p2 = p.clone();
-        let t = std::thread::spawn(move || wait_unlocked(&p2).unwrap());
+        let t = std::thread::spawn(move || wait_unlocked(&p2, &|| false).unwrap());
         std::thread::sleep(Duration::from_millis(50));
         drop(l);
         t.join().unwrap();

@@ -196,3 +196,36 @@ fn signals_redo_was_started_with_ignored_stay_ignored_in_it_and_its_dos() {
     assert_eq!(sb.read("a.s"), "a new\n");
     assert_eq!(sb.read("b.s"), "b new\n");
 }
+
+#[test]
+fn a_signal_stops_a_redo_waiting_for_another_builds_lock() {
+    // The holder (another build) does not get our signal; the waiter must stop
+    // waiting, at once, and exit with the signal's status.
+    let sb = new_sb()
+        .file(
+            "x.do",
+            "touch started\nwhile [ -e hold ]; do sleep 0.05; done\necho x\n",
+        )
+        .timeout(Duration::from_secs(30));
+    sb.touch("hold");
+    let holder = sb.cmd(&["redo", "x"]).spawn();
+    sb.wait_for_file("started", Duration::from_secs(10));
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let waiter = sb.cmd(&["redo-ifchange", "x"]).spawn();
+        // Long enough for it to find the lock taken and wait.
+        std::thread::sleep(Duration::from_millis(300));
+        let t0 = Instant::now();
+        waiter.signal(sig);
+        let out = waiter.wait();
+        assert_eq!(out.exit_code(), 128 + sig, "{out:?}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            t0.elapsed()
+        );
+    }
+    sb.remove("hold");
+    holder.wait().success();
+    assert_eq!(sb.read("x"), "x\n");
+    assert_no_temp_files(&sb);
+}

@@ -47,7 +47,8 @@ pub(super) fn lock_target(
     };
     release_slot();
     sh.reporter.emit(Event::Waiting { target, pid });
-    let waited = lock::wait_unlocked(&lock_path);
+    let interrupted = || crate::sys::signals::requested().is_some();
+    let waited = lock::wait_unlocked(&lock_path, &interrupted);
     sh.reporter.emit(Event::Waited { target });
     waited.map_err(|e| JobError::io(format!("waiting for the lock {}", sh.show(&lock_path)), e))?;
     let built_here = OldDep::read(sh, target).is_some_and(|o| o.built_in(sh));
