@@ -266,3 +266,14 @@ fn executable_dotdo_without_header_runs_under_sh_and_a_missing_interpreter_fails
     // Nothing of the failed spawn is left waiting: the next build is normal.
     sb.run(&["redo", "t"]).success();
 }
+
+#[test]
+fn a_do_named_like_an_option_of_sh_runs() {
+    // `sh -e -y.do` and `sh -e +z.do` would take the name for an option.
+    let sb = new_sb()
+        .file("-y.do", "echo \"dash $1\"\n")
+        .file("+z.do", "echo \"plus $1\"\n");
+    sb.run(&["redo", "--", "-y", "+z"]).success();
+    assert_eq!(sb.read("-y"), "dash -y\n");
+    assert_eq!(sb.read("+z"), "plus +z\n");
+}

@@ -159,9 +159,12 @@ pub(super) fn do_argv(
         args.push("/bin/sh".into());
         let traced = spec.trace || sh.ctx.flags.trace_all;
         args.push(if traced { "-ex" } else { "-e" }.into());
-        // A .do named `-x.do` must not be read as an option by sh.
+        // A .do named `-x.do` or `+x.do` must not be read as an option
+        // by sh (`+` turns one off).
         let script = crate::paths::base_of(&found.do_path);
-        if script.as_encoded_bytes().starts_with(b"-") {
+        if script.as_encoded_bytes().starts_with(b"-")
+            || script.as_encoded_bytes().starts_with(b"+")
+        {
             let mut dotted = OsString::from("./");
             dotted.push(script);
             args.push(dotted);
