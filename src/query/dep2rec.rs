@@ -23,7 +23,7 @@ pub fn dep_file(operand: &Path) -> PathBuf {
 
 /// The recfile text of the `.dep` at `file`; the error names what failed
 /// (`shown` is the file as the user should see it).
-pub fn dep2rec(file: &Path, shown: &Path) -> Result<String, super::QueryError> {
+pub fn dep2rec(file: &Path, shown: &Path) -> Result<Vec<u8>, super::QueryError> {
     use super::QueryError;
     let shown = shown.display().to_string();
     let b = std::fs::read(file).map_err(|e| {

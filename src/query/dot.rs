@@ -26,18 +26,25 @@ use super::closure::{edges, Edge};
 use crate::ood::{Checker, DepState};
 use crate::target::Target;
 
-/// A DOT quoted string for `name`.
+/// A DOT quoted string for `name`. Graphviz reads UTF-8 only, so a byte
+/// that is not part of valid UTF-8 is written `\xNN`, where a backslash
+/// of the name is written `\\`: two names never quote alike.
 pub fn quote(name: &[u8]) -> String {
-    let s = String::from_utf8_lossy(name);
-    let mut out = String::with_capacity(s.len() + 2);
+    use std::fmt::Write;
+    let mut out = String::with_capacity(name.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
+    for chunk in name.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
         }
     }
     out.push('"');
@@ -87,6 +94,10 @@ mod tests {
         assert_eq!(quote(b"a b"), "\"a b\"");
         assert_eq!(quote(b"q\"\\\n\r"), "\"q\\\"\\\\\\n\\r\"");
         assert_eq!(quote("é".as_bytes()), "\"é\"");
+        // Not UTF-8: each such byte in hex, apart from a name spelling it.
+        assert_eq!(quote(b"x\xff"), "\"x\\xff\"");
+        assert_eq!(quote(b"x\\xff"), "\"x\\\\xff\"");
+        assert_ne!(quote(b"x\xff"), quote(b"x\xfe"));
     }
 
     #[test]

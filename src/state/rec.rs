@@ -15,41 +15,40 @@ fn hex(b: &[u8]) -> String {
 
 /// Render as recfile text. ifchange-nonexistent is shown as
 /// `Type: ifchange-nonexistent` (goredo does not document a rendering).
-pub fn render(dep: &Dep) -> String {
-    let mut s = format!("Build: {}\n", crate::build_id::format(&dep.build));
+/// Names are written as they are, bytes not valid UTF-8 included (as
+/// goredo writes them): two names never render alike.
+pub fn render(dep: &Dep) -> Vec<u8> {
+    let mut s = format!("Build: {}\n", crate::build_id::format(&dep.build)).into_bytes();
     for r in &dep.records {
-        s.push('\n');
+        s.push(b'\n');
         match r {
             Record::Ifcreate(p) => {
-                let _ = writeln!(
-                    s,
-                    "Type: ifcreate\nTarget: {}",
-                    lossy(p.as_os_str().as_bytes())
-                );
+                s.extend_from_slice(b"Type: ifcreate\n");
+                name_field(&mut s, p.as_os_str().as_bytes());
             }
             Record::IfchangeNonexistent(p) => {
-                let _ = writeln!(
-                    s,
-                    "Type: ifchange-nonexistent\nTarget: {}",
-                    lossy(p.as_os_str().as_bytes())
-                );
+                s.extend_from_slice(b"Type: ifchange-nonexistent\n");
+                name_field(&mut s, p.as_os_str().as_bytes());
             }
-            Record::Always => s.push_str("Type: always\n"),
+            Record::Always => s.extend_from_slice(b"Type: always\n"),
             Record::Stamp(h) => {
-                let _ = writeln!(s, "Type: stamp\nHash: {}", hex(h));
+                s.extend_from_slice(format!("Type: stamp\nHash: {}\n", hex(h)).as_bytes())
             }
             Record::Ifchange { inode, hash, path } => {
-                let _ = writeln!(
-                    s,
-                    "Type: ifchange\nTarget: {}\nSize: {}\nInodeNum: {}\nCtimeSec: {}\nCtimeNsec: {}\nMtimeSec: {}\nMtimeNsec: {}\nHash: {}",
-                    lossy(path.as_os_str().as_bytes()),
-                    inode.size,
-                    inode.ino,
-                    inode.ctime_sec,
-                    inode.ctime_nsec,
-                    inode.mtime_sec,
-                    inode.mtime_nsec,
-                    hex(hash)
+                s.extend_from_slice(b"Type: ifchange\n");
+                name_field(&mut s, path.as_os_str().as_bytes());
+                s.extend_from_slice(
+                    format!(
+                        "Size: {}\nInodeNum: {}\nCtimeSec: {}\nCtimeNsec: {}\nMtimeSec: {}\nMtimeNsec: {}\nHash: {}\n",
+                        inode.size,
+                        inode.ino,
+                        inode.ctime_sec,
+                        inode.ctime_nsec,
+                        inode.mtime_sec,
+                        inode.mtime_nsec,
+                        hex(hash)
+                    )
+                    .as_bytes(),
                 );
             }
         }
@@ -57,10 +56,17 @@ pub fn render(dep: &Dep) -> String {
     s
 }
 
-/// A field value as recfile text: invalid UTF-8 shown lossily, each embedded
-/// newline continued on a `+ ` line (recfile's multi-line field syntax).
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).replace('\n', "\n+ ")
+/// `Target: NAME`, each embedded newline continued on a `+ ` line
+/// (recfile's multi-line field syntax).
+fn name_field(out: &mut Vec<u8>, name: &[u8]) {
+    out.extend_from_slice(b"Target: ");
+    for &b in name {
+        out.push(b);
+        if b == b'\n' {
+            out.extend_from_slice(b"+ ");
+        }
+    }
+    out.push(b'\n');
 }
 
 /// Why recfile text could not be read (line numbers from 1).
@@ -257,7 +263,7 @@ mod tests {
 
     #[test]
     fn render_matches_the_documented_layout() {
-        let text = render(&sample());
+        let text = String::from_utf8(render(&sample())).unwrap();
         let ab = "ab".repeat(32);
         let one = "01".repeat(32);
         assert_eq!(
@@ -275,7 +281,25 @@ mod tests {
     #[test]
     fn parse_round_trips_render() {
         let d = sample();
-        assert_eq!(parse_dep(&render(&d)).unwrap(), d);
+        assert_eq!(
+            parse_dep(std::str::from_utf8(&render(&d)).unwrap()).unwrap(),
+            d
+        );
+    }
+
+    #[test]
+    fn names_are_rendered_as_their_bytes() {
+        let d = Dep {
+            build: [0; 16],
+            records: vec![
+                Record::Ifcreate(std::ffi::OsStr::from_bytes(b"x\xff").into()),
+                Record::Ifcreate(std::ffi::OsStr::from_bytes(b"x\xfe").into()),
+            ],
+        };
+        let text = render(&d);
+        for name in [&b"Target: x\xff\n"[..], b"Target: x\xfe\n"] {
+            assert!(text.windows(name.len()).any(|w| w == name), "{text:?}");
+        }
     }
 
     #[test]

@@ -548,6 +548,33 @@ fn dot_text_and_graphviz_accepts_it() {
     svg.success().stdout_contains("<svg").stderr_is("");
 }
 
+#[test]
+fn names_not_utf8_stay_apart_in_redo_dot_and_redo_dep2rec() {
+    // Two targets whose names differ in a byte that is not UTF-8.
+    let sb = Sandbox::new().file("default.do", "echo \"$1\"\n").file(
+        "all.do",
+        "redo-ifchange \"$(printf 'x\\377')\" \"$(printf 'x\\376')\"\n",
+    );
+    sb.run(&["redo", "all"]).success();
+    let dot = sb.run(&["redo-dot", "all"]);
+    dot.success();
+    let text = dot.stdout();
+    for edge in ["\"all\" -> \"x\\xff\";", "\"all\" -> \"x\\xfe\";"] {
+        assert!(text.contains(edge), "{edge} not in {text}");
+    }
+    let svg = sb
+        .cmd(&[require_tool("dot").to_str().unwrap(), "-Tsvg"])
+        .stdin(dot.stdout_bytes())
+        .run();
+    svg.success().stdout_contains("<svg").stderr_is("");
+    let rec = sb.run(&["redo-dep2rec", "all"]);
+    rec.success();
+    for name in [&b"Target: x\xff\n"[..], b"Target: x\xfe\n"] {
+        let out = rec.stdout_bytes();
+        assert!(out.windows(name.len()).any(|w| w == name), "{out:?}");
+    }
+}
+
 // ---- redo-log ------------------------------------------------------------------------------------
 
 fn is_label(s: &str) -> bool {

@@ -114,7 +114,7 @@ pub fn dep2rec(applet: &'static str, argv: Vec<OsString>) -> i32 {
     match query::dep2rec::dep2rec(&file, &here.show(&file)) {
         Ok(text) => {
             let mut out = Out::new();
-            out.bytes(text.as_bytes());
+            out.bytes(&text);
             out.finish(applet, &Problems::default())
         }
         Err(msg) => {
