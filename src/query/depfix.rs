@@ -84,7 +84,13 @@ fn write_temp(t: &Target, dep: &Dep) -> std::io::Result<(tempfile::TempPath, Pat
     let mut prefix = std::ffi::OsString::from(crate::state::TMP_PREFIX);
     prefix.push(t.base());
     prefix.push(".dep.");
-    let mut tmp = tempfile::Builder::new().prefix(&prefix).tempfile_in(redo)?;
+    // 0666 less the umask, as a build's own `.dep` (tempfile's default is
+    // 0600: others sharing the tree could no longer read it).
+    use std::os::unix::fs::PermissionsExt;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(redo)?;
     tmp.write_all(&bytes)?;
     Ok((tmp.into_temp_path(), dst))
 }

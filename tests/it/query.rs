@@ -881,6 +881,14 @@ fn depfix_after_copying_a_tree() {
         .stdout_is("");
     sb.sh("find copy -name '.redo.*' | grep . && exit 1 || exit 0")
         .success();
+    // A refreshed .dep keeps the mode a build gives one (0666 less the umask).
+    use std::os::unix::fs::PermissionsExt;
+    sb.sh("touch copy/a.c && cd copy && umask 027 && redo-depfix")
+        .success();
+    assert_eq!(
+        sb.metadata("copy/.redo/a.o.dep").permissions().mode() & 0o777,
+        0o640
+    );
 }
 
 #[test]
