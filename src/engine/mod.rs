@@ -275,7 +275,6 @@ impl Check<'_, '_, '_> {
         }
         seed(self.checker, targets, shared, &mut preset);
         let always = self.checker.check_collecting_always(targets);
-        flush_warnings(self.checker, self.sh.reporter);
         if !always.is_empty() {
             self.build_always(always)?;
             // The final pass starts now: look the share up again (its
@@ -355,7 +354,6 @@ impl Check<'_, '_, '_> {
         } else {
             Vec::new()
         };
-        flush_warnings(self.checker, self.sh.reporter);
         if let (Some(s), true) = (self.share.as_deref(), readers) {
             let facts = harvest_all(self.checker, targets, &deps, preset);
             // Losing facts only costs speed.
@@ -518,10 +516,4 @@ fn run_shared(
         .collect();
     let _ = share.append(&facts);
     result.map(|()| built)
-}
-
-fn flush_warnings(checker: &mut Checker, reporter: &dyn Reporter) {
-    for w in checker.drain_warnings() {
-        reporter.emit(Event::Warning(&w));
-    }
 }

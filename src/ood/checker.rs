@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::dirview::{DepCaches, DepFresh, DirView, Fresh};
 use super::parallel::{Decided, Parked};
 use super::{key, Key, Reason, Verdict};
-use crate::fasthash::{hash_bytes, FastMap, FastSet};
+use crate::fasthash::{hash_bytes, FastMap};
 use crate::paths;
 use crate::state::dep::Hash;
 use crate::state::depview::{DepView, RecordRef};
@@ -105,10 +105,6 @@ pub struct Checker {
     /// below the operands are collected here and treated as up to date for
     /// this pass (goredo builds them first).
     pub(super) collect_always: Option<Vec<Target>>,
-    /// Warnings (corrupt .dep files) for the caller to report.
-    pub(super) warnings: Vec<String>,
-    /// Every warning queued so far (kept across [`Checker::reset`]).
-    pub(super) warned: FastSet<String>,
     /// Knowledge of absent files from directory listings, while the tree
     /// does not change ([`Checker::assume_listings`]).
     pub(super) known_absent: Option<Arc<dyn KnownAbsent>>,
@@ -175,8 +171,6 @@ impl Checker {
             ifcreates: FastMap::default(),
             visiting: Visiting::default(),
             collect_always: None,
-            warnings: Vec::new(),
-            warned: FastSet::default(),
             known_absent: None,
             own_lists: None,
             one_thread: false,
@@ -264,20 +258,6 @@ impl Checker {
         self.own_lists = None;
         self.views.clear();
         self.fresh.clear();
-    }
-
-    /// The warnings (unusable `.dep` files) queued since the last call, for
-    /// the caller to report.
-    pub fn drain_warnings(&mut self) -> std::vec::Drain<'_, String> {
-        self.warnings.drain(..)
-    }
-
-    /// Queue a warning for the caller, once per checker however many passes
-    /// (or parallel workers) meet its cause.
-    pub(super) fn warn(&mut self, w: String) {
-        if self.warned.insert(w.clone()) {
-            self.warnings.push(w);
-        }
     }
 
     /// Write the `.dep` caches of the directories whose files this checker

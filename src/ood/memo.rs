@@ -95,17 +95,13 @@ impl Checker {
         self.checked_dep(target, DepView::decode(b))
     }
 
-    /// The state of a `.dep` checked (warned about if it is unusable).
+    /// The state of a `.dep` checked. An unusable one makes its target out
+    /// of date; the job that rebuilds it says why (a query lists it from
+    /// [`Checker::dep_errors`]), so nothing is reported here.
     fn checked_dep(&mut self, target: &Target, r: Result<DepView, dep::DecodeError>) -> DepState {
         match r {
             Ok(d) => DepState::Present(Arc::new(d)),
-            Err(e) => {
-                let m = format!("{}: {e}", target.dep_path().display());
-                self.warn(format!(
-                    "{m}; the target will be rebuilt (delete the file to treat the target as a source)"
-                ));
-                DepState::Corrupt(m)
-            }
+            Err(e) => DepState::Corrupt(format!("{}: {e}", target.dep_path().display())),
         }
     }
 

@@ -5,8 +5,8 @@
 //! For a target `T`, [`Checker::check`] decides:
 //! 1. no `.dep`: a *source* ([`Verdict::Source`]) if the file exists and
 //!    there is no `T.do` beside it, else out of date (never built); an
-//!    unusable `.dep`: out of date (one that does not decode is also
-//!    queued as a warning for the caller, once per checker);
+//!    unusable `.dep`: out of date, [`Reason::CorruptDep`] (the job that
+//!    rebuilds it says so once; a query lists it, [`Checker::dep_errors`]);
 //! 2. the `.dep` is a commit *intent* (its last record is not the target's
 //!    own: placed before the target changes, its self-record appended
 //!    after, see `engine/commit.rs`): out of date,

@@ -6,7 +6,7 @@
 //! as it would be here), and sharing our `.redo/` views, knowledge of absent
 //! files and earlier workers' verdicts. What they decided of their shares
 //! (verdicts and stats) is then consulted after our own memos, their
-//! always-targets and warnings are merged into ours, and the decision itself
+//! always-targets are merged into ours, and the decision itself
 //! runs as before, in recorded order, now answered from those: verdicts and
 //! reasons are those of a plain check. (Only where the tree on disk records
 //! a dependency cycle among siblings may the cut fall elsewhere, as with the
@@ -72,7 +72,6 @@ pub(super) struct Decided {
 struct Share {
     decided: FastMap<Key, Decided>,
     fresh: FastMap<Key, Vec<Fresh>>,
-    warnings: Vec<String>,
     always: Option<Vec<Target>>,
     met_cycle: bool,
 }
@@ -320,7 +319,7 @@ impl Checker {
     }
 
     /// A checker for a worker of ours: it shares our views, listings,
-    /// ancestors, workers' verdicts and warnings already given.
+    /// ancestors and workers' verdicts.
     fn worker(&self) -> Checker {
         let mut ch = Checker::new(self.build, self.trust);
         ch.one_thread = true;
@@ -330,7 +329,6 @@ impl Checker {
         ch.visiting = self.visiting.clone();
         ch.worker_decisions = self.worker_decisions.clone();
         ch.collect_always = self.collect_always.is_some().then(Vec::new);
-        ch.warned = self.warned.clone();
         ch
     }
 
@@ -339,9 +337,6 @@ impl Checker {
         self.met_cycle |= w.met_cycle;
         self.worker_decisions.push(Arc::new(w.decided));
         self.absorb_fresh_map(w.fresh);
-        for m in w.warnings {
-            self.warn(m);
-        }
         if let (Some(mine), Some(mut theirs)) = (self.collect_always.as_mut(), w.always) {
             mine.append(&mut theirs);
         }
@@ -377,7 +372,6 @@ fn work(mut ch: Checker, batches: &Batches, each: usize, tx: &Sender<(Share, Par
     let share = Share {
         decided,
         fresh: std::mem::take(&mut ch.fresh),
-        warnings: std::mem::take(&mut ch.warnings),
         always: ch.collect_always.take(),
         met_cycle: ch.met_cycle,
     };

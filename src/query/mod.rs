@@ -83,10 +83,14 @@ impl Problems {
     /// lists them), paths shown relative to the cwd, each once.
     pub fn add_dep_errors(&mut self, errors: Vec<(PathBuf, String)>, here: &Here) {
         for (target, msg) in errors {
-            let dep = crate::target::Target::new(target).dep_path();
+            let dep = crate::target::Target::new(target.clone()).dep_path();
             let prefix = format!("{}: ", dep.display());
             let why = msg.strip_prefix(&prefix).unwrap_or(&msg);
-            let line = format!("{}: {why}", here.show(&dep).to_string_lossy());
+            let line = format!(
+                "{}: {why}: unusable, so a build rebuilds {}",
+                here.show(&dep).to_string_lossy(),
+                here.show(&target).to_string_lossy()
+            );
             if !self.0.contains(&line) {
                 self.0.push(line);
             }

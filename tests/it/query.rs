@@ -932,8 +932,9 @@ fn corrupt_dep_is_named_the_rest_still_printed_exit_1() {
     let dep = sb.read_bytes("sub/.redo/b.o.dep");
     sb.write("sub/.redo/b.o.dep", &dep[..10]);
     let t = sb.run(&["redo-targets", "-0"]);
-    t.code(1)
-        .stderr_contains("sub/.redo/b.o.dep: shorter than the 23-byte header");
+    t.code(1).stderr_contains(
+        "sub/.redo/b.o.dep: shorter than the 23-byte header: unusable, so a build rebuilds sub/b.o",
+    );
     assert_eq!(zlist(&t), owned(TARGETS));
     let s = sb.run(&["redo-sources", "-0"]);
     s.code(1).stderr_contains("sub/.redo/b.o.dep");
