@@ -34,11 +34,14 @@ pub struct Search {
     pub found: Option<Found>,
 }
 
-/// Suffixes of a basename, longest first: `a.b.c` → `b.c`, `c`.
+/// Suffixes of a basename, longest first: `a.b.c` → `b.c`, `c`. Every
+/// dot starts one, a trailing dot too (`x.` → the empty suffix, so
+/// `default..do`), as splitting the name at its dots gives (goredo, and
+/// apenwarr's redo).
 fn suffixes(base: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     for (i, &c) in base.iter().enumerate() {
-        if c == b'.' && i + 1 < base.len() {
+        if c == b'.' {
             out.push(&base[i + 1..]);
         }
     }
@@ -189,5 +192,19 @@ mod tests {
         assert_eq!(s.found.unwrap().arg2, PathBuf::from("a"));
         let s = search_with(&t("/r/a.b.c"), None, &|p| p == Path::new("/r/default.do"));
         assert_eq!(s.found.unwrap().arg2, PathBuf::from("a.b.c"));
+    }
+
+    #[test]
+    fn a_trailing_dot_gives_the_empty_suffix() {
+        let s = search_with(&t("/p/x."), Some(Path::new("/p")), &|_| false);
+        let got: Vec<_> = s
+            .tried
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(got, ["/p/x..do", "/p/default..do", "/p/default.do"]);
+        let s = search_with(&t("/p/x."), None, &|p| p == Path::new("/p/default..do"));
+        let f = s.found.unwrap();
+        assert_eq!((f.arg1, f.arg2), (PathBuf::from("x."), PathBuf::from("x")));
     }
 }
