@@ -1,7 +1,10 @@
 //! Running jobs within the job slots.
 //!
 //! One loop owns every slot: the implicit one (free when none of our jobs
-//! uses it) and the tokens read from the jobserver. It hands a target to a
+//! uses it) and the tokens read from the jobserver. Slots are
+//! interchangeable: when the implicit one comes free while a job holds a
+//! token, that job takes the implicit slot and the token goes back to the
+//! pipe at once (as make returns one whenever a child ends). It hands a target to a
 //! job thread when it holds a slot for it (threads are reused: at most one
 //! per concurrently running job is ever created), and otherwise sleeps in one poll
 //! over the jobserver and the wake pipe (a job gave its slot back, a job
@@ -31,8 +34,8 @@
 //! Invariants: never more jobs running than slots held (a slot handed on
 //! moves from a job whose `.do` has exited to one not started); every token
 //! read is written back (same byte) before this function returns, on every
-//! path; after a failure or a signal no new job starts, and the running ones
-//! are awaited.
+//! path, and while the implicit slot is free no job holds a token; after a
+//! failure or a signal no new job starts, and the running ones are awaited.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -346,9 +349,18 @@ fn run_one<'r>(
 }
 
 /// The loop's books: which job holds which slot.
+///
+/// Slots are interchangeable, as make's are: when the job on the implicit
+/// slot gives it back while another job holds a token, that job moves onto
+/// the implicit slot and its token goes back to the pipe at once, for any
+/// process of the build (make's `free_child` returns a token whenever a
+/// child ends while others run). Otherwise a nested redo whose short job
+/// held the implicit slot would keep a token idle until its long one ended.
 struct Books {
     /// The slot each running job holds, by target index (None once given back).
     slots: Vec<Option<Slot>>,
+    /// The running jobs holding a token (at most the slots less one).
+    token_holders: Vec<usize>,
     implicit_free: bool,
     running: usize,
     failures: usize,
@@ -358,22 +370,40 @@ impl Books {
     fn new(n: usize) -> Books {
         Books {
             slots: (0..n).map(|_| None).collect(),
+            token_holders: Vec::new(),
             implicit_free: true,
             running: 0,
             failures: 0,
         }
     }
 
-    /// A slot back to where it came from.
+    /// Job `i` holds `slot` now.
+    fn assign(&mut self, i: usize, slot: Slot) {
+        if matches!(slot, Slot::Token(_)) {
+            self.token_holders.push(i);
+        }
+        self.slots[i] = Some(slot);
+    }
+
+    /// A slot no job holds, back to where it came from; the implicit one
+    /// goes to a job holding a token instead, and that token back.
     fn release(&mut self, slot: Slot, js: &Jobserver) {
         match slot {
-            Slot::Implicit => self.implicit_free = true,
+            Slot::Implicit => match self.token_holders.pop() {
+                Some(k) => {
+                    if let Some(Slot::Token(t)) = self.slots[k].replace(Slot::Implicit) {
+                        js.release(t);
+                    }
+                }
+                None => self.implicit_free = true,
+            },
             Slot::Token(t) => js.release(t),
         }
     }
 
     fn give_back(&mut self, i: usize, js: &Jobserver, reporter: &dyn Reporter, targets: &[Target]) {
         let slot = self.slots[i].take();
+        self.token_holders.retain(|&k| k != i);
         if slot.is_some() {
             // Before the token is back: whoever takes it next sees it later.
             reporter.emit(Event::SlotFreed {
@@ -388,6 +418,11 @@ impl Books {
     /// The slot of `from` moved to `to`, started on the same thread.
     fn hand_on(&mut self, from: usize, to: usize) {
         self.slots[to] = self.slots[from].take();
+        for k in &mut self.token_holders {
+            if *k == from {
+                *k = to;
+            }
+        }
         self.running += 1;
     }
 
@@ -542,7 +577,8 @@ pub fn run(
                 waited: ready.elapsed(),
                 token: matches!(slot, Slot::Token(_)),
             });
-            books.slots[idx] = Some(slot);
+            let token = matches!(slot, Slot::Token(_));
+            books.assign(idx, slot);
             books.running += 1;
             // Every worker is either running a job or waiting for one, and a
             // worker finishes its job before its Done is counted: so workers
@@ -556,7 +592,7 @@ pub fn run(
             let _ = work_tx.send(Some(Work {
                 idx,
                 spec: crew.spec(idx, waited),
-                token: matches!(books.slots[idx], Some(Slot::Token(_))),
+                token,
             }));
         }
     });

@@ -594,3 +594,29 @@ fn a_carried_rest_runs_before_the_next_job_waits() {
         assert!(pool.drain().is_empty());
     });
 }
+
+#[test]
+fn a_token_goes_back_when_the_implicit_slot_comes_free() {
+    timed(|| {
+        // `short` takes the implicit slot, `long` the token. When `short`
+        // ends and nothing else waits here, `long` moves onto the implicit
+        // slot and the token goes back for other processes, as make does.
+        let pool = joined(b"a");
+        let names = ["short", "long"];
+        let fake = Fake::new(&[("short", Act::Sleep(20)), ("long", Act::Sleep(500))]);
+        let in_pipe = std::thread::scope(|s| {
+            let probe = s.spawn(|| {
+                ms(250);
+                let mut n: libc::c_int = 0;
+                // SAFETY: FIONREAD writes one c_int.
+                let rc = unsafe { libc::ioctl(pool.r.as_raw_fd(), libc::FIONREAD, &mut n) };
+                assert_eq!(rc, 0);
+                n
+            });
+            schedule(&fake, &pool.js, &names, false).0.unwrap();
+            probe.join().unwrap()
+        });
+        assert_eq!(in_pipe, 1, "the token is back while `long` runs");
+        assert_eq!(pool.drain(), b"a");
+    })
+}
