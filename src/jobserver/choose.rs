@@ -198,7 +198,7 @@ impl Jobserver {
         let served = serve_style(n, style, env, warnings)?;
         let advert = match (served.pipe, &served.fifo) {
             (Some((r, w)), _) => Advert::Pipe { r, w },
-            (None, Some(p)) => Advert::Fifo(format!("fifo:{}", p.display())),
+            (None, Some(p)) => Advert::Fifo(fifo_advert(p)),
             (None, None) => return Err(io::Error::other("jobserver server without an advert")),
         };
         let note = format!(
@@ -278,12 +278,17 @@ fn join(auth: &Auth) -> Result<(Channel, Advert), JoinError> {
         }
         Auth::Fifo(p) => {
             let chan = client::join_fifo(p)?;
-            Ok((chan, Advert::Fifo(format!("fifo:{}", p.display()))))
+            Ok((chan, Advert::Fifo(fifo_advert(p))))
         }
         Auth::Disabled(r, w) => Err(JoinError::Unusable(format!("disabled ({r},{w})"))),
         Auth::Invalid(s) => Err(JoinError::Unusable(format!("invalid '{s}'"))),
         Auth::None => Err(JoinError::Unusable("no jobserver".to_string())),
     }
+}
+
+/// The auth value naming fifo `p`, escaped for a `MAKEFLAGS` word.
+fn fifo_advert(p: &std::path::Path) -> String {
+    format!("fifo:{}", makeflags::escape_word(&p.to_string_lossy()))
 }
 
 fn join_warning(src: &Source, e: JoinError) -> Warning {

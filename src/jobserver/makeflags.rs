@@ -28,7 +28,15 @@
 //!   with a negative member (make 4.4 writes `-2,-2`) means "disabled".
 //! * `-jN`, `-j`, `--jobs=N`, `--jobs`: the last one gives [`ParsedFlags::jobs`]. Every
 //!   such word is dropped from the kept words (we write our own). Unparsable `-j…` words
-//!   are dropped too and leave `jobs` as it was.
+//!   are dropped too and leave `jobs` as it was. As on make's command line, a bare `-j`
+//!   or `--jobs` takes the next word as its count when that is a number (`-j 4`).
+//! * A first word without a dash that is not an assignment is a group of letter flags, as
+//!   make reads it (it prepends the dash): letters go to [`ParsedFlags::letters`], a `j`
+//!   takes the rest as its count (`kj4`), and another option with an argument keeps the
+//!   rest, with a dash, as an option word (`kl3` → `k`, `-l3`). Only the letters are
+//!   re-emitted first.
+//! * A fifo path's escapes are undone (make 4.4 writes `fifo:/t/sp\ ace/GMfifo1`); the
+//!   adverts we write escape blanks and backslashes the same way ([`escape_word`]).
 //! * Everything else is kept in order.
 //!
 //! A non-UTF-8 variable is converted lossily by the caller (documented in the module
@@ -138,13 +146,40 @@ fn parse_count(s: &str) -> Option<u32> {
     s.parse::<u32>().ok()
 }
 
-/// Interpret one auth value (the text after `--jobserver-auth=`).
+/// A word's text with make's escapes undone (`\\x` is `x`).
+fn unescape(w: &str) -> String {
+    let mut out = String::with_capacity(w.len());
+    let mut chars = w.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `s` as one `MAKEFLAGS` word: blanks and backslashes escaped with a
+/// backslash, as make writes them (a fifo under a directory with a space).
+pub fn escape_word(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, ' ' | '\t' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Interpret one auth value (the text after `--jobserver-auth=`, as in the
+/// word: escapes are undone here).
 pub fn parse_auth_value(v: &str) -> Auth {
     if let Some(path) = v.strip_prefix("fifo:") {
         if path.is_empty() {
             return Auth::Invalid(v.to_string());
         }
-        return Auth::Fifo(PathBuf::from(path));
+        return Auth::Fifo(PathBuf::from(unescape(path)));
     }
     match v.split_once(',') {
         Some((r, w)) => match (parse_fd(r), parse_fd(w)) {
@@ -156,22 +191,51 @@ pub fn parse_auth_value(v: &str) -> Auth {
     }
 }
 
+/// make's single-letter options that take an argument (`-j` apart).
+const LETTERS_WITH_ARGUMENT: &str = "CEfIloOW";
+
+/// The first word when it is a group of single-letter flags without a dash
+/// (make reads it as if it had one): the letters into `p.letters`, a `j`
+/// with its count (`kj4`) into `p.jobs`, and another option with an argument
+/// (`kl3`) kept with a dash, as it may stand anywhere.
+fn take_letters(w: &str, p: &mut ParsedFlags) {
+    for (k, c) in w.char_indices() {
+        let rest = &w[k + c.len_utf8()..];
+        if c == 'j' {
+            p.jobs = if rest.is_empty() {
+                Some(None)
+            } else {
+                parse_count(rest).map(Some).or(p.jobs)
+            };
+            return;
+        }
+        if !c.is_ascii_alphabetic() || LETTERS_WITH_ARGUMENT.contains(c) {
+            p.options.push(format!("-{}", &w[k..]));
+            return;
+        }
+        p.letters.push(c);
+    }
+}
+
 /// Parse a `MAKEFLAGS`-style value. Never fails: unknown words are kept, a bad auth value
 /// becomes [`Auth::Invalid`].
 pub fn parse(s: &str) -> ParsedFlags {
     let mut p = ParsedFlags::default();
     let words = split_words(s);
-    let mut it = words.into_iter().enumerate();
-    for (i, w) in it.by_ref() {
+    let mut it = words.into_iter().enumerate().peekable();
+    while let Some((i, w)) = it.next() {
         if w == "--" {
             break;
         }
+        // make prepends a dash to a first word without one that is not an
+        // assignment: `k`, `is`, or written by hand, `j4`, `kj4`.
         if i == 0
             && !s.starts_with([' ', '\t'])
             && !w.is_empty()
-            && w.bytes().all(|b| b.is_ascii_alphabetic())
+            && !w.starts_with('-')
+            && !w.contains('=')
         {
-            p.letters = w;
+            take_letters(&w, &mut p);
             continue;
         }
         let auth_val = w
@@ -189,7 +253,12 @@ pub fn parse(s: &str) -> ParsedFlags {
             continue;
         }
         if w == "-j" || w == "--jobs" {
-            p.jobs = Some(None);
+            // `-j 4`, as on make's command line: the count may be the next word.
+            let count = it.peek().and_then(|(_, n)| parse_count(n));
+            if count.is_some() {
+                it.next();
+            }
+            p.jobs = Some(count);
             continue;
         }
         let count = w.strip_prefix("--jobs=").or_else(|| w.strip_prefix("-j"));
@@ -259,6 +328,23 @@ fn option_words(base: &ParsedFlags, jobs: Option<Option<u32>>, auth: Option<&str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_written_jobs_are_reemitted_where_make_reads_them() {
+        assert_eq!(
+            format(&parse("kj4 -s"), Some(Some(2)), Some("3,4")),
+            "k -j2 -s --jobserver-auth=3,4"
+        );
+        assert_eq!(format(&parse(" -j 4"), Some(Some(2)), None), " -j2");
+    }
+
+    #[test]
+    fn a_fifo_path_with_blanks_round_trips() {
+        let path = "/tmp/a b\\c\td/GMfifo1";
+        let auth = format!("fifo:{}", escape_word(path));
+        let mf = format(&parse(""), Some(Some(2)), Some(&auth));
+        assert_eq!(parse(&mf).auth, fifo(path));
+    }
 
     fn pipe(r: i32, w: i32) -> Auth {
         Auth::Pipe(r, w)
@@ -577,6 +663,39 @@ mod tests {
             ),
             // jobs words
             (" -j4 -j7", Auth::None, Some(Some(7)), "", vec![], vec![]),
+            // written by hand: make reads the count in the next word, and a
+            // first word without a dash as flags (`j4` is `-j4`)
+            (" -j 4", Auth::None, Some(Some(4)), "", vec![], vec![]),
+            (
+                " --jobs 4 -k",
+                Auth::None,
+                Some(Some(4)),
+                "",
+                vec!["-k"],
+                vec![],
+            ),
+            (" -j x", Auth::None, Some(None), "", vec!["x"], vec![]),
+            ("j4", Auth::None, Some(Some(4)), "", vec![], vec![]),
+            ("kj4", Auth::None, Some(Some(4)), "k", vec![], vec![]),
+            ("kj", Auth::None, Some(None), "k", vec![], vec![]),
+            ("kl3 -s", Auth::None, None, "k", vec!["-l3", "-s"], vec![]),
+            (
+                "j4 --jobserver-auth=3,4",
+                pipe(3, 4),
+                Some(Some(4)),
+                "",
+                vec![],
+                vec![],
+            ),
+            // make 4.4 escapes a blank in its fifo's path
+            (
+                " --jobserver-auth=fifo:/tmp/sp\\ ace/GMfifo1",
+                fifo("/tmp/sp ace/GMfifo1"),
+                None,
+                "",
+                vec![],
+                vec![],
+            ),
             (" -j4 -j", Auth::None, Some(None), "", vec![], vec![]),
             (" --jobs=5", Auth::None, Some(Some(5)), "", vec![], vec![]),
             (" --jobs", Auth::None, Some(None), "", vec![], vec![]),

@@ -364,3 +364,22 @@ fn interop_s20_two_builds_share_make43_pool() {
 fn interop_s20_two_builds_share_make44_fifo_pool() {
     two_builds(Make::M44Fifo);
 }
+
+/// make 4.4.1 escapes a blank in its fifo's path (`fifo:/t/sp\ ace/GMfifoN`): redo joins
+/// it (the escape undone) and passes it on escaped, so a make below joins it too; the
+/// whole tree runs N wide.
+#[test]
+fn interop_s5_make44_fifo_in_a_directory_with_a_space() {
+    let sb = make_project("+redo all", 4);
+    let tmp = sb.path("sp ace");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut argv = Make::M44Fifo.argv();
+    argv.extend(["-j4".into(), "-s".into(), "top".into()]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = sb.cmd(&argv).env("TMPDIR", &tmp).run();
+    out.success();
+    assert_no_trouble(&out, &[]);
+    assert_max(&sb, "log", 4, 4, "make 4.4.1 fifo in 'sp ace' -> +redo");
+    let flags = sb.read("all.makeflags");
+    assert!(flags.contains("sp\\ ace/GMfifo"), "{flags}");
+}

@@ -235,3 +235,27 @@ fn interop_s9_ninja_j6_ignores_the_jobserver() {
     assert_max(&sb, "log", 6, 6, "redo -j3 -> ninja -j6");
     assert_tmp_clean(&sb);
 }
+
+/// `MAKEFLAGS` written by hand the way make's command line reads (`-j 4`, or a first word
+/// without a dash, `kj4`): redo takes the count and hands make 4.4.1 below a value it
+/// reads (before, `4` and `kj4` reached it as targets: `No rule to make target`).
+#[test]
+fn hand_written_makeflags_reach_make_below_intact() {
+    let sb = sb().link_bin("make", tool_make44());
+    sb.write("sub.mk", "all: s1 s2\ns%:\n\t@echo built $@\n");
+    sb.write("all.do", "echo \"[$MAKEFLAGS]\" >&2\nmake -f sub.mk >&2\n");
+    for flags in ["-j 4", "--jobs 4", "j4", "kj4"] {
+        let out = sb
+            .cmd(&["redo", "-j2", "all"])
+            .env("MAKEFLAGS", flags)
+            .run();
+        out.success()
+            .stderr_contains("built s1")
+            .stderr_contains("built s2");
+        assert!(
+            !out.stderr().contains("No rule"),
+            "{flags}: {}",
+            out.stderr()
+        );
+    }
+}
