@@ -330,6 +330,7 @@ fn run(
     // After the jobserver is validated: our own fds must not be mistaken
     // for inherited jobserver fds.
     signals::install();
+    ferredo::sys::spawn::raise_open_files_limit();
     for w in warnings {
         term.warning(&w.0);
     }

@@ -16,7 +16,8 @@
 //! has a handler here (exec would reset those anyway) and for the caller's
 //! `sigdefault` (SIGPIPE, which we ignore); an empty signal mask; its own
 //! process group; its fds 0, 1, 2 and the named inherited ones, nothing else
-//! (all of ours are close-on-exec). (glibc's `posix_spawn` also left its two
+//! (all of ours are close-on-exec); the soft limit on open files redo was
+//! started with (redo raises its own, [`raise_open_files_limit`]). (glibc's `posix_spawn` also left its two
 //! internal signals, 32 and 33, ignored in the child; now they keep what we
 //! inherited, normally the default.)
 //!
@@ -84,6 +85,8 @@ struct Child<'a> {
     spec: &'a SpawnSpec<'a>,
     argv: *const *const libc::c_char,
     reset: &'a [libc::c_int],
+    /// The open files limit to give back ([`raise_open_files_limit`]).
+    nofile: Option<&'a libc::rlimit>,
     errno: AtomicI32,
 }
 
@@ -104,6 +107,7 @@ pub fn spawn(s: &SpawnSpec) -> std::io::Result<libc::pid_t> {
         spec: s,
         argv: argv.as_ptr(),
         reset: &reset,
+        nofile: CHILD_NOFILE.get(),
         errno: AtomicI32::new(0),
     };
     // Uninitialised is fine for a stack: the child writes before it reads.
@@ -216,10 +220,39 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
                 fail();
             }
         }
+        if let Some(limit) = c.nofile {
+            // A plain system call (prlimit64), as the others here.
+            if !ok(libc::setrlimit(libc::RLIMIT_NOFILE, limit)) {
+                fail();
+            }
+        }
         let empty: libc::sigset_t = std::mem::zeroed();
         set_mask(&empty);
         libc::execve(s.program.as_ptr(), c.argv, s.envp.as_ptr());
         fail()
+    }
+}
+
+/// The soft limit on open files we were started with, when we raised ours:
+/// a .do gets it back (as Go's os/exec does after Go raises its own).
+static CHILD_NOFILE: OnceLock<libc::rlimit> = OnceLock::new();
+
+/// Raise our soft limit on open files to the hard one (call once, early).
+/// A build of N jobs holds a few descriptors per job (lock, `.dep` temp,
+/// output, stderr pipe, pidfd): at `-j300` a soft limit of 1024 made jobs
+/// fail with EMFILE where make runs them; goredo, being Go, raises it too.
+/// The children get the original back ([`spawn`]). Nothing happens when
+/// the limit cannot be read or is already the hard one.
+pub fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        let _ = CHILD_NOFILE.set(libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        });
     }
 }
 

@@ -208,3 +208,19 @@ echo "$own"
         assert_eq!(sb.read(n), "1\n", "{n}");
     }
 }
+
+/// Many jobs at once under a low soft limit on open files: redo raises its own limit
+/// (as goredo, being Go, does), so no job fails with EMFILE where make would run them,
+/// and every .do gets the limit redo was started with.
+#[test]
+fn many_jobs_under_a_low_open_files_limit() {
+    let names: Vec<String> = (0..120).map(|i| format!("a{i}.s")).collect();
+    let sb = new_sb()
+        .file("all.do", format!("redo-ifchange {}\n", names.join(" ")))
+        .file("default.s.do", "sleep 0.3\nulimit -Sn\n");
+    let out = sb.run(&["sh", "-c", "ulimit -Sn 256 && exec redo -j120 all"]);
+    out.success().stderr_lacks("Too many open files");
+    for n in &names {
+        assert_eq!(sb.read(n), "256\n", "{n}");
+    }
+}
