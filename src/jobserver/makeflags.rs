@@ -372,6 +372,7 @@ mod tests {
         t.extend(auth_forms());
         t.extend(auth_forms_more());
         t.extend(precedence_and_words());
+        t.extend(hand_written());
         t
     }
 
@@ -625,6 +626,44 @@ mod tests {
         ]
     }
 
+    /// Written by hand, as make's command line reads them: the count in the next word, a
+    /// first word without a dash as letter flags (`j4` is `-j4`); and a fifo's path with
+    /// a blank, which make 4.4 escapes.
+    fn hand_written() -> Vec<Row> {
+        vec![
+            (" -j 4", Auth::None, Some(Some(4)), "", vec![], vec![]),
+            (
+                " --jobs 4 -k",
+                Auth::None,
+                Some(Some(4)),
+                "",
+                vec!["-k"],
+                vec![],
+            ),
+            (" -j x", Auth::None, Some(None), "", vec!["x"], vec![]),
+            ("j4", Auth::None, Some(Some(4)), "", vec![], vec![]),
+            ("kj4", Auth::None, Some(Some(4)), "k", vec![], vec![]),
+            ("kj", Auth::None, Some(None), "k", vec![], vec![]),
+            ("kl3 -s", Auth::None, None, "k", vec!["-l3", "-s"], vec![]),
+            (
+                "j4 --jobserver-auth=3,4",
+                pipe(3, 4),
+                Some(Some(4)),
+                "",
+                vec![],
+                vec![],
+            ),
+            (
+                " --jobserver-auth=fifo:/tmp/sp\\ ace/GMfifo1",
+                fifo("/tmp/sp ace/GMfifo1"),
+                None,
+                "",
+                vec![],
+                vec![],
+            ),
+        ]
+    }
+
     /// Which of several wins, `-j` words, letters, spacing, escapes.
     fn precedence_and_words() -> Vec<Row> {
         vec![
@@ -663,39 +702,6 @@ mod tests {
             ),
             // jobs words
             (" -j4 -j7", Auth::None, Some(Some(7)), "", vec![], vec![]),
-            // written by hand: make reads the count in the next word, and a
-            // first word without a dash as flags (`j4` is `-j4`)
-            (" -j 4", Auth::None, Some(Some(4)), "", vec![], vec![]),
-            (
-                " --jobs 4 -k",
-                Auth::None,
-                Some(Some(4)),
-                "",
-                vec!["-k"],
-                vec![],
-            ),
-            (" -j x", Auth::None, Some(None), "", vec!["x"], vec![]),
-            ("j4", Auth::None, Some(Some(4)), "", vec![], vec![]),
-            ("kj4", Auth::None, Some(Some(4)), "k", vec![], vec![]),
-            ("kj", Auth::None, Some(None), "k", vec![], vec![]),
-            ("kl3 -s", Auth::None, None, "k", vec!["-l3", "-s"], vec![]),
-            (
-                "j4 --jobserver-auth=3,4",
-                pipe(3, 4),
-                Some(Some(4)),
-                "",
-                vec![],
-                vec![],
-            ),
-            // make 4.4 escapes a blank in its fifo's path
-            (
-                " --jobserver-auth=fifo:/tmp/sp\\ ace/GMfifo1",
-                fifo("/tmp/sp ace/GMfifo1"),
-                None,
-                "",
-                vec![],
-                vec![],
-            ),
             (" -j4 -j", Auth::None, Some(None), "", vec![], vec![]),
             (" --jobs=5", Auth::None, Some(Some(5)), "", vec![], vec![]),
             (" --jobs", Auth::None, Some(None), "", vec![], vec![]),
