@@ -133,14 +133,18 @@ mod tests {
         Target::new(PathBuf::from(p))
     }
 
+    /// The candidates a search tried, as text.
+    fn tried(s: &Search) -> Vec<String> {
+        s.tried
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect()
+    }
+
     #[test]
     fn whichdo_nonexist_list() {
         let s = search_with(&t("/__nonexist/a/x.y.z"), None, &|_| false);
-        let got: Vec<_> = s
-            .tried
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
+        let got = tried(&s);
         assert_eq!(
             got,
             [
@@ -162,11 +166,7 @@ mod tests {
     #[test]
     fn leading_dot_and_args() {
         let s = search_with(&t("/p/.x.y"), Some(Path::new("/p")), &|_| false);
-        let got: Vec<_> = s
-            .tried
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
+        let got = tried(&s);
         assert_eq!(
             got,
             [
@@ -197,11 +197,7 @@ mod tests {
     #[test]
     fn a_trailing_dot_gives_the_empty_suffix() {
         let s = search_with(&t("/p/x."), Some(Path::new("/p")), &|_| false);
-        let got: Vec<_> = s
-            .tried
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
+        let got = tried(&s);
         assert_eq!(got, ["/p/x..do", "/p/default..do", "/p/default.do"]);
         let s = search_with(&t("/p/x."), None, &|p| p == Path::new("/p/default..do"));
         let f = s.found.unwrap();

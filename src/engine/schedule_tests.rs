@@ -281,16 +281,22 @@ impl Pool {
     /// Read out every byte in the pipe (FIONREAD says how many are there,
     /// so the read cannot block), sorted.
     fn drain(&self) -> Vec<u8> {
-        let mut n: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one c_int.
-        let rc = unsafe { libc::ioctl(self.r.as_raw_fd(), libc::FIONREAD, &mut n) };
-        assert_eq!(rc, 0);
-        let mut b = vec![0u8; n as usize];
+        let n = self.in_pipe();
+        let mut b = vec![0u8; n];
         if n > 0 {
             assert_eq!(nix::unistd::read(&self.r, &mut b).unwrap(), b.len());
         }
         b.sort_unstable();
         b
+    }
+
+    /// How many tokens are in the pipe now (FIONREAD: nothing is read).
+    fn in_pipe(&self) -> usize {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one c_int.
+        let rc = unsafe { libc::ioctl(self.r.as_raw_fd(), libc::FIONREAD, &mut n) };
+        assert_eq!(rc, 0);
+        n as usize
     }
 }
 
@@ -607,11 +613,7 @@ fn a_token_goes_back_when_the_implicit_slot_comes_free() {
         let in_pipe = std::thread::scope(|s| {
             let probe = s.spawn(|| {
                 ms(250);
-                let mut n: libc::c_int = 0;
-                // SAFETY: FIONREAD writes one c_int.
-                let rc = unsafe { libc::ioctl(pool.r.as_raw_fd(), libc::FIONREAD, &mut n) };
-                assert_eq!(rc, 0);
-                n
+                pool.in_pipe()
             });
             schedule(&fake, &pool.js, &names, false).0.unwrap();
             probe.join().unwrap()
