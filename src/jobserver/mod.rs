@@ -20,7 +20,8 @@
 //! A jobserver is a counting semaphore made of bytes in a pipe or a named fifo. One byte
 //! is one *token*: the right to run one job **in addition to** the one every process may
 //! always run on its *implicit token*. A client reads one byte before starting each extra
-//! job and writes the same byte back when it ends; it never writes back the implicit
+//! job and writes the same byte back when a job ends (whichever: as in make, the jobs
+//! still running keep the implicit token first); it never writes back the implicit
 //! token. The process that creates the jobserver for `-jN` puts `N-1` bytes in it (its own
 //! implicit token is the N-th). The implicit token is passed down: a `.do` runs on the
 //! slot its parent spent on it, so a nested redo runs its first job without reading.
