@@ -445,7 +445,7 @@ fn previous_records(ctx: &Context, dep_dir: &Path) -> FastMap<Vec<u8>, (Inode, H
     if caller.dir() != dep_dir {
         return out;
     }
-    let Ok(d) = std::fs::read(caller.dep_path()).map(|b| DepView::decode(&b)) else {
+    let Ok(d) = crate::state::dep::read_dep(&caller.dep_path()).map(|b| DepView::decode(&b)) else {
         return out;
     };
     let Ok(d) = d else { return out };
@@ -495,7 +495,7 @@ fn run_shared(
         if !existed && std::fs::symlink_metadata(t).is_ok() {
             created = true;
         }
-        let Ok(b) = std::fs::read(t.dep_path()) else {
+        let Ok(b) = crate::state::dep::read_dep(&t.dep_path()) else {
             continue;
         };
         let Ok(v) = crate::state::dep::decode_self(&b, t.base_path()) else {

@@ -26,7 +26,7 @@ pub fn dep_file(operand: &Path) -> PathBuf {
 pub fn dep2rec(file: &Path, shown: &Path) -> Result<Vec<u8>, super::QueryError> {
     use super::QueryError;
     let shown = shown.display().to_string();
-    let b = std::fs::read(file).map_err(|e| {
+    let b = crate::state::dep::read_dep(file).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             QueryError::NoDep(shown.clone())
         } else {

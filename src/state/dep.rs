@@ -380,6 +380,34 @@ pub fn creates_and_changes(b: &[u8]) -> Result<bool, DecodeError> {
     Ok(both)
 }
 
+/// Open a `.dep` file for reading, refusing anything but a regular file: a
+/// fifo (or a device) there would otherwise block the `open` or the read
+/// for ever. `O_NONBLOCK` changes nothing for a regular file.
+pub fn open_dep(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    Ok((f, meta))
+}
+
+/// The bytes of a `.dep` file ([`open_dep`]).
+pub fn read_dep(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let (mut f, meta) = open_dep(path)?;
+    let mut b = Vec::with_capacity(meta.len() as usize);
+    f.read_to_end(&mut b)?;
+    Ok(b)
+}
+
 /// BLAKE3-256 of a file's whole content. Large files are memory-mapped by
 /// reading in big blocks; small ones in one read.
 pub fn hash_file(path: &Path) -> std::io::Result<Hash> {

@@ -315,11 +315,11 @@ impl Cached {
 /// The cache of `redo_dir`, if there is a readable one.
 pub fn load(redo_dir: &Path) -> Option<Arc<Cached>> {
     let path = cache_path(redo_dir);
-    let file = std::fs::File::open(crate::sys::cwd::walk_from_cwd(&path)).ok()?;
+    let (file, meta) = super::dep::open_dep(crate::sys::cwd::walk_from_cwd(&path)).ok()?;
     // Read at its exact size: a first read into a bigger buffer would spare
     // the `fstat`, but touching the memory costs more (tried: deep no-op
     // 74.9 -> 79.6 ms with a 16 KiB first read).
-    let (buf, _) = read_sized(file).ok()?;
+    let (buf, _) = read_sized(file, &meta).ok()?;
     parse(buf)
 }
 
@@ -422,7 +422,8 @@ struct CachedEntry {
 /// that inode for good). The key is None when the file is too young to be
 /// cached.
 pub fn read_keyed(path: &Path) -> std::io::Result<(Vec<u8>, Option<FileKey>)> {
-    let (b, key) = read_sized(std::fs::File::open(path)?)?;
+    let (f, meta) = super::dep::open_dep(path)?;
+    let (b, key) = read_sized(f, &meta)?;
     Ok((b, key.quiet_now().then_some(key)))
 }
 
@@ -430,9 +431,12 @@ pub fn read_keyed(path: &Path) -> std::io::Result<(Vec<u8>, Option<FileKey>)> {
 /// says: a read from a regular file returns less than asked only at its
 /// end, and these files are replaced by rename, never written in place (so
 /// no second read to see the end, as `std::fs::read` makes).
-fn read_sized(mut f: std::fs::File) -> std::io::Result<(Vec<u8>, FileKey)> {
+fn read_sized(
+    mut f: std::fs::File,
+    meta: &std::fs::Metadata,
+) -> std::io::Result<(Vec<u8>, FileKey)> {
     use std::io::Read;
-    let key = FileKey::of(&f.metadata()?);
+    let key = FileKey::of(meta);
     let want = usize::try_from(key.size)
         .unwrap_or(usize::MAX)
         .saturating_add(1);

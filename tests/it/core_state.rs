@@ -3,6 +3,7 @@
 
 use crate::core_common::*;
 use std::fs;
+use std::time::Duration;
 
 fn blake3_of(data: &[u8]) -> [u8; 32] {
     *blake3::hash(data).as_bytes()
@@ -307,4 +308,23 @@ fn a_rebuild_takes_an_unchanged_sources_hash_from_its_previous_record() {
     let dep = fs::read(&path).unwrap();
     let at = hash_at(&dep, b"b").expect("an ifchange record of b");
     assert_eq!(dep[at], blake3_of(b"b2\n"));
+}
+
+#[test]
+fn a_fifo_in_place_of_a_dep_file_blocks_nothing() {
+    // Opening a fifo for reading waits for a writer: a .dep is read only if it is
+    // a regular file, so the build and the queries go on.
+    let sb = new_sb()
+        .file("x.do", "echo run >>count\necho x\n")
+        .timeout(Duration::from_secs(20));
+    sb.run(&["redo-ifchange", "x"]).success();
+    sb.remove(".redo/x.dep");
+    sb.sh("mkfifo .redo/x.dep").success();
+    sb.run(&["redo-dep2rec", "x"])
+        .failure()
+        .stderr_contains(".redo/x.dep: not a regular file");
+    sb.run(&["redo-ood"]).success();
+    sb.run(&["redo-ifchange", "x"]).success();
+    assert_eq!(count(&sb, "count"), 2, "rebuilt");
+    assert!(sb.metadata(".redo/x.dep").is_file());
 }

@@ -2,7 +2,6 @@
 //! process, then a retry), the old `.dep`, and deciding again when another
 //! build committed the target during this run.
 
-use std::fs::File;
 use std::io::Read;
 
 use super::super::Shared;
@@ -75,8 +74,7 @@ impl OldDep {
     pub(super) fn read(sh: &Shared, target: &Target) -> Option<OldDep> {
         use std::os::unix::fs::MetadataExt;
         let path = target.dep_path();
-        let mut f = File::open(&path).ok()?;
-        let meta = f.metadata().ok()?;
+        let (mut f, meta) = dep::open_dep(&path).ok()?;
         let mut b = Vec::with_capacity(meta.len() as usize);
         f.read_to_end(&mut b).ok()?;
         match dep::decode_self(&b, target.base_path()) {

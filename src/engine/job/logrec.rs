@@ -68,7 +68,7 @@ pub(super) fn write_log_rec(sh: &Shared, target: &Target, found: &dofile::Found,
         );
     }
     if committed {
-        if let Ok(b) = fs::read(target.dep_path()) {
+        if let Ok(b) = crate::state::dep::read_dep(&target.dep_path()) {
             if let Ok(d) = Dep::decode(&b) {
                 for r in &d.records {
                     if let Record::Ifchange { path, .. } = r {
