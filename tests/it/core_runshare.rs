@@ -496,3 +496,33 @@ fn externally_modified_operand_is_recorded_as_it_is() {
         assert!(log_lines(&sb, "log").is_empty(), "rebuilt again");
     }
 }
+
+/// A target whose only out-of-date dependency is an always-target is rebuilt only if
+/// that target's content changed, also when the top-level check stopped above it (`all`
+/// missing, or its own source changed) and so never collected the always-target: the
+/// share must not carry that provisional verdict to the nested redo-ifchange.
+#[test]
+fn a_dependant_of_an_unchanged_always_target_is_not_rebuilt_from_the_share() {
+    let sb = new_sb()
+        .file("x.src", "v1\n")
+        .file("prog.do", "redo-ifchange x.src a\ncat x.src a\n")
+        .file("a.do", "redo-ifchange c\necho a >>log\ncat c\n")
+        .file("c.do", "redo-always\necho constant\n")
+        .file("all.do", "redo-ifchange a\n");
+    sb.run(&["redo-ifchange", "prog", "all"]).success();
+    sb.remove("log");
+    for (edit, target) in [(None, "all"), (Some("v2\n"), "prog")] {
+        if let Some(v) = edit {
+            sb.write("x.src", v);
+        }
+        for debug in [false, true] {
+            let args: &[&str] = if debug {
+                &["redo-ifchange", "-d", target]
+            } else {
+                &["redo-ifchange", target]
+            };
+            sb.run(args).success();
+            assert!(!sb.exists("log"), "{args:?}: a rebuilt: {}", sb.read("log"));
+        }
+    }
+}

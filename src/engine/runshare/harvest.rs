@@ -360,10 +360,29 @@ fn enter(checker: &mut Checker, t: &Target, below: bool, facts: &mut Vec<Fact>) 
         }
         Verdict::Ood(reason) => {
             let out = examined_before(deps, &reason);
-            facts.push(Fact::Ood(t.to_path_buf(), reason));
+            if !below_always(&reason) {
+                facts.push(Fact::Ood(t.to_path_buf(), reason));
+            }
             out
         }
     }
+}
+
+/// Is the verdict out of date only for an always-target below it? That is
+/// not final: the always-target is built first, and if its content does not
+/// change, neither must this target be rebuilt (goredo's FAQ). A check that
+/// stopped before reaching it (the top-level's, above a missing `all`) did
+/// not collect it, so the process that builds this target must decide
+/// itself, collecting the always-targets: no fact for it.
+fn below_always(reason: &crate::ood::Reason) -> bool {
+    use crate::ood::Reason;
+    let mut r = reason;
+    let mut below = false;
+    while let Reason::DepOod(_, inner) = r {
+        below = true;
+        r = inner;
+    }
+    below && *r == Reason::Always
 }
 
 /// The dependencies an out-of-date verdict examined: those before the one
