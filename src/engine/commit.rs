@@ -102,9 +102,20 @@ impl Temps {
     fn remove_unused(&mut self) {
         for i in [STDOUT, THREE] {
             if self.live[i] {
-                let _ = fs::remove_file(self.path(i));
+                remove_temp(self.path(i));
                 self.live[i] = false;
             }
+        }
+    }
+}
+
+/// Remove a temporary file of a job, or the directory a `.do` made at
+/// `$3` (it is not a result, and left there it would stand in the way of
+/// every later build of the target: the names are fixed).
+pub(crate) fn remove_temp(p: &Path) {
+    if let Err(e) = fs::remove_file(p) {
+        if e.kind() == std::io::ErrorKind::IsADirectory {
+            let _ = fs::remove_dir_all(p);
         }
     }
 }
@@ -117,7 +128,7 @@ impl Drop for Temps {
     fn drop(&mut self) {
         for i in [STDOUT, THREE, DEP] {
             if self.live[i] {
-                let _ = fs::remove_file(self.path(i));
+                remove_temp(self.path(i));
             }
         }
     }

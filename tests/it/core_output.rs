@@ -127,3 +127,22 @@ fn dollar3_result_keeps_the_mode_the_dotdo_gave_it() {
         0o750
     );
 }
+
+#[test]
+fn a_directory_left_at_3_stands_in_the_way_of_no_later_build() {
+    // $3 has a fixed name: a directory the .do made there must be removed with the
+    // other temps, whether the .do failed or succeeded.
+    let sb = new_sb().file("t.do", "mkdir \"$3\"\necho f >\"$3/f\"\nexit 1\n");
+    sb.run(&["redo", "t"]).failure();
+    sb.write("t.do", "echo ok\n");
+    sb.run(&["redo", "t"]).success();
+    assert_eq!(sb.read("t"), "ok\n");
+    sb.write("t.do", "mkdir \"$3\"\n");
+    sb.run(&["redo", "t"])
+        .failure()
+        .stderr_contains("Is a directory");
+    sb.write("t.do", "echo again\n");
+    sb.run(&["redo", "t"]).success();
+    assert_eq!(sb.read("t"), "again\n");
+    assert_no_temp_files(&sb);
+}

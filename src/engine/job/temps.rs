@@ -2,10 +2,11 @@
 //! by the `O_EXCL` create, removed under the target's lock once no process
 //! holds the dep temp's `flock` (the orphaned `.do` of a killed build may).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use super::super::commit::remove_temp;
 use super::super::Shared;
 use crate::error::JobError;
 use crate::report::Event;
@@ -65,7 +66,7 @@ pub(super) fn open_temps(
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             // Left by a build killed after its commit renamed the dep temp.
             for p in [&names.stdout, &names.three] {
-                let _ = fs::remove_file(p);
+                remove_temp(p);
             }
             create_stdout_temp(&names.stdout)
         }
@@ -88,7 +89,7 @@ fn clear_leftovers(
     let remove_all = || {
         // The dep temp last: while it is there, the others are looked for.
         for p in [&names.stdout, &names.three, &names.dep] {
-            let _ = fs::remove_file(p);
+            remove_temp(p);
         }
     };
     let file = match File::open(&names.dep) {
