@@ -114,7 +114,7 @@ impl Temps {
 /// every later build of the target: the names are fixed).
 pub(crate) fn remove_temp(p: &Path) {
     if let Err(e) = fs::remove_file(p) {
-        if e.kind() == std::io::ErrorKind::IsADirectory {
+        if e.raw_os_error() == Some(libc::EISDIR) {
             let _ = fs::remove_dir_all(p);
         }
     }
