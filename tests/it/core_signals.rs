@@ -229,3 +229,34 @@ fn a_signal_stops_a_redo_waiting_for_another_builds_lock() {
     assert_eq!(sb.read("x"), "x\n");
     assert_no_temp_files(&sb);
 }
+
+#[test]
+fn a_signal_stops_a_redo_waiting_for_an_orphaned_do() {
+    // A killed build's .do still runs (an orphan holding the target's dep temp): the
+    // next build of the target waits for it, and a signal must stop that wait too.
+    let sb = new_sb()
+        .file(
+            "t.do",
+            "touch started\nwhile [ -e hold ]; do sleep 0.05; done\necho t\n",
+        )
+        .timeout(Duration::from_secs(30));
+    sb.touch("hold");
+    let killed = sb.cmd(&["redo", "t"]).spawn();
+    sb.wait_for_file("started", Duration::from_secs(10));
+    killed.signal(libc::SIGKILL);
+    let _ = killed.wait();
+    let waiter = sb.cmd(&["redo", "t"]).spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    waiter.signal(libc::SIGTERM);
+    let out = waiter.wait();
+    assert_eq!(out.exit_code(), 128 + libc::SIGTERM, "{out:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t0.elapsed()
+    );
+    sb.remove("hold");
+    sb.run(&["redo", "t"]).success();
+    assert_eq!(sb.read("t"), "t\n");
+}

@@ -1,6 +1,7 @@
 //! The job's temporary files, and a dead build's leftovers of them: found
 //! by the `O_EXCL` create, removed under the target's lock once no process
-//! holds the dep temp's `flock` (the orphaned `.do` of a killed build may).
+//! holds the dep temp's `flock` (the orphaned `.do` of a killed build may;
+//! that wait asks again after a pause, so that a signal stops it).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -118,13 +119,22 @@ fn clear_leftovers(
         target,
         pid: Some(0),
     });
+    // Asked again after a pause, not blocked in flock: a blocked flock is
+    // restarted after our handlers, and an interrupt must stop the wait
+    // (as for a target's lock, `state::lock`).
     let mut file = file;
+    let mut pause = std::time::Duration::from_micros(500);
     let waited = loop {
-        match Flock::lock(file, FlockArg::LockExclusive) {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(l) => break Ok(l),
-            Err((f, nix::errno::Errno::EINTR)) => file = f,
+            Err((f, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => file = f,
             Err((_, e)) => break Err(e),
         }
+        if crate::sys::signals::requested().is_some() {
+            break Err(nix::errno::Errno::EINTR);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(10));
     };
     sh.reporter.emit(Event::Waited { target });
     waited.map_err(|e| {
