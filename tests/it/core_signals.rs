@@ -197,32 +197,42 @@ fn signals_redo_was_started_with_ignored_stay_ignored_in_it_and_its_dos() {
     assert_eq!(sb.read("b.s"), "b new\n");
 }
 
+/// A project whose `T.do` runs while the file `hold` exists, and a build of it
+/// started and running (`started` exists).
+fn held(t: &str) -> (Sandbox, Running) {
+    let sb = new_sb()
+        .file(
+            format!("{t}.do"),
+            format!("touch started\nwhile [ -e hold ]; do sleep 0.05; done\necho {t}\n"),
+        )
+        .timeout(Duration::from_secs(30));
+    sb.touch("hold");
+    let run = sb.cmd(&["redo", t]).spawn();
+    sb.wait_for_file("started", Duration::from_secs(10));
+    (sb, run)
+}
+
+/// Once `waiter` waits (300 ms), `sig` stops it at once with the signal's status.
+fn stops_at_once(waiter: Running, sig: i32) {
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    waiter.signal(sig);
+    let out = waiter.wait();
+    assert_eq!(out.exit_code(), 128 + sig, "{out:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t0.elapsed()
+    );
+}
+
 #[test]
 fn a_signal_stops_a_redo_waiting_for_another_builds_lock() {
     // The holder (another build) does not get our signal; the waiter must stop
     // waiting, at once, and exit with the signal's status.
-    let sb = new_sb()
-        .file(
-            "x.do",
-            "touch started\nwhile [ -e hold ]; do sleep 0.05; done\necho x\n",
-        )
-        .timeout(Duration::from_secs(30));
-    sb.touch("hold");
-    let holder = sb.cmd(&["redo", "x"]).spawn();
-    sb.wait_for_file("started", Duration::from_secs(10));
+    let (sb, holder) = held("x");
     for sig in [libc::SIGTERM, libc::SIGINT] {
-        let waiter = sb.cmd(&["redo-ifchange", "x"]).spawn();
-        // Long enough for it to find the lock taken and wait.
-        std::thread::sleep(Duration::from_millis(300));
-        let t0 = Instant::now();
-        waiter.signal(sig);
-        let out = waiter.wait();
-        assert_eq!(out.exit_code(), 128 + sig, "{out:?}");
-        assert!(
-            t0.elapsed() < Duration::from_secs(2),
-            "took {:?}",
-            t0.elapsed()
-        );
+        stops_at_once(sb.cmd(&["redo-ifchange", "x"]).spawn(), sig);
     }
     sb.remove("hold");
     holder.wait().success();
@@ -234,28 +244,10 @@ fn a_signal_stops_a_redo_waiting_for_another_builds_lock() {
 fn a_signal_stops_a_redo_waiting_for_an_orphaned_do() {
     // A killed build's .do still runs (an orphan holding the target's dep temp): the
     // next build of the target waits for it, and a signal must stop that wait too.
-    let sb = new_sb()
-        .file(
-            "t.do",
-            "touch started\nwhile [ -e hold ]; do sleep 0.05; done\necho t\n",
-        )
-        .timeout(Duration::from_secs(30));
-    sb.touch("hold");
-    let killed = sb.cmd(&["redo", "t"]).spawn();
-    sb.wait_for_file("started", Duration::from_secs(10));
+    let (sb, killed) = held("t");
     killed.signal(libc::SIGKILL);
     let _ = killed.wait();
-    let waiter = sb.cmd(&["redo", "t"]).spawn();
-    std::thread::sleep(Duration::from_millis(300));
-    let t0 = Instant::now();
-    waiter.signal(libc::SIGTERM);
-    let out = waiter.wait();
-    assert_eq!(out.exit_code(), 128 + libc::SIGTERM, "{out:?}");
-    assert!(
-        t0.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        t0.elapsed()
-    );
+    stops_at_once(sb.cmd(&["redo", "t"]).spawn(), libc::SIGTERM);
     sb.remove("hold");
     sb.run(&["redo", "t"]).success();
     assert_eq!(sb.read("t"), "t\n");
