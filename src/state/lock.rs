@@ -9,10 +9,8 @@
 //! kept after the build.
 //!
 //! goredo waits in `F_SETLKW`; ferredo asks again with `F_SETLK` after a
-//! pause that doubles from 0.5 to 10 ms, so that an interrupt stops the
-//! wait (its caller's `stop`): a blocked `F_SETLKW` is restarted after our
-//! `SA_RESTART` handlers, and the holder, another build, does not get our
-//! signal. The cost is at most one pause after the holder lets go.
+//! pause ([`crate::sys::pause`]), so that an interrupt stops the wait (its
+//! caller's `stop`).
 //!
 //! Where ferredo goes beyond goredo (`engine::job::decide`): goredo fails a
 //! waiter whose target another build run built; ferredo's waiter is retried
@@ -37,7 +35,6 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
 
 static HELD: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 static RELEASED: Condvar = Condvar::new();
@@ -130,9 +127,6 @@ pub fn try_lock(path: &Path) -> io::Result<Attempt> {
     })
 }
 
-/// The longest pause between two asks for another process's lock.
-const MAX_PAUSE: Duration = Duration::from_millis(10);
-
 /// Wait until whoever holds the lock lets go, then return without holding
 /// it; or until `stop` says to give up, with [`io::ErrorKind::Interrupted`].
 pub fn wait_unlocked(path: &Path, stop: &dyn Fn() -> bool) -> io::Result<()> {
@@ -148,7 +142,7 @@ pub fn wait_unlocked(path: &Path, stop: &dyn Fn() -> bool) -> io::Result<()> {
     let result = (|| {
         let file = open_lock(path)?;
         let fl = flock(libc::F_WRLCK as libc::c_short);
-        let mut pause = Duration::from_micros(500);
+        let mut backoff = crate::sys::pause::Backoff::default();
         loop {
             match fcntl(&file, FcntlArg::F_SETLK(&fl)) {
                 Ok(_) => break,
@@ -158,8 +152,7 @@ pub fn wait_unlocked(path: &Path, stop: &dyn Fn() -> bool) -> io::Result<()> {
             if stop() {
                 return Err(io::ErrorKind::Interrupted.into());
             }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(MAX_PAUSE);
+            backoff.pause();
         }
         let un = flock(libc::F_UNLCK as libc::c_short);
         let _ = fcntl(&file, FcntlArg::F_SETLK(&un));
@@ -196,7 +189,7 @@ mod tests {
         assert!(matches!(try_lock(&p).unwrap(), Attempt::Busy { pid: None }));
         let p2 = p.clone();
         let t = std::thread::spawn(move || wait_unlocked(&p2, &|| false).unwrap());
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(50));
         drop(l);
         t.join().unwrap();
         assert!(matches!(try_lock(&p).unwrap(), Attempt::Acquired(_)));

@@ -4,5 +4,6 @@
 
 pub mod cwd;
 pub mod fd;
+pub mod pause;
 pub mod signals;
 pub mod spawn;

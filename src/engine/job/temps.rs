@@ -119,11 +119,10 @@ fn clear_leftovers(
         target,
         pid: Some(0),
     });
-    // Asked again after a pause, not blocked in flock: a blocked flock is
-    // restarted after our handlers, and an interrupt must stop the wait
-    // (as for a target's lock, `state::lock`).
+    // Asked again after a pause, not blocked in flock, so that an
+    // interrupt stops the wait (`sys::pause`).
     let mut file = file;
-    let mut pause = std::time::Duration::from_micros(500);
+    let mut backoff = crate::sys::pause::Backoff::default();
     let waited = loop {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(l) => break Ok(l),
@@ -133,8 +132,7 @@ fn clear_leftovers(
         if crate::sys::signals::requested().is_some() {
             break Err(nix::errno::Errno::EINTR);
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(std::time::Duration::from_millis(10));
+        backoff.pause();
     };
     sh.reporter.emit(Event::Waited { target });
     waited.map_err(|e| {
