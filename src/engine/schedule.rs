@@ -31,11 +31,16 @@
 //! [`Outcome::Retry`]: it is queued again, ahead of the targets not yet
 //! started, and decides afresh when it runs.
 //!
+//! When every running job waits for another process and nothing can start,
+//! the free implicit slot is lent to the pool for the wait (see [`Books`] and
+//! the jobserver essay's "The implicit slot, lent").
+//!
 //! Invariants: never more jobs running than slots held (a slot handed on
 //! moves from a job whose `.do` has exited to one not started); every token
 //! read is written back (same byte) before this function returns, on every
-//! path, and while the implicit slot is free no job holds a token; after a
-//! failure or a signal no new job starts, and the running ones are awaited.
+//! path, but the one that takes a lent implicit slot back; while the implicit
+//! slot is free or lent no job holds a token; after a failure or a signal no
+//! new job starts, and the running ones are awaited.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -117,7 +122,10 @@ enum Slot {
 }
 
 enum Msg {
+    /// The job's `.do` has exited: its slot is free.
     SlotFree(usize),
+    /// The job gave its slot back to wait for another process.
+    Waits(usize),
     /// The slot of the first job (its `.do` has exited) went to the
     /// second, started on the same thread (which reported it).
     Handoff(usize, usize),
@@ -293,12 +301,13 @@ fn run_one<'r>(
     carried: Option<Carried<'r>>,
 ) -> (Option<Carried<'r>>, Option<Work>) {
     let freed = std::cell::Cell::new(false);
-    let free = || {
+    let free_for = |msg: Msg| {
         if !freed.replace(true) {
-            let _ = tx.send(Msg::SlotFree(idx));
+            let _ = tx.send(msg);
             signals::wake();
         }
     };
+    let free = || free_for(Msg::SlotFree(idx));
     let started = Instant::now();
     let mut info = JobInfo::default();
     // The carried rest holds its target's lock: it runs before this job can
@@ -313,7 +322,7 @@ fn run_one<'r>(
     let step = runner.run(
         &spec,
         &mut || {
-            free();
+            free_for(Msg::Waits(idx));
             run_carried();
         },
         &mut || run_carried(),
@@ -356,12 +365,25 @@ fn run_one<'r>(
 /// process of the build (make's `free_child` returns a token whenever a
 /// child ends while others run). Otherwise a nested redo whose short job
 /// held the implicit slot would keep a token idle until its long one ended.
+///
+/// The implicit slot is lent to the pool when it is free, nothing here can
+/// start, and a job waits for another process (goredo hands its parent's
+/// token back for the same reason): otherwise the slot the parent spent on
+/// this `.do` would idle through the wait. The first token read after that
+/// is the slot coming back ([`Jobserver::take_back_implicit`]), and it is
+/// taken back before the loop returns at the latest. So while the slot is
+/// lent, no job of ours holds a slot, and the invariants below hold with
+/// "lent" read as "held by another process".
 struct Books {
     /// The slot each running job holds, by target index (None once given back).
     slots: Vec<Option<Slot>>,
     /// The running jobs holding a token (at most the slots less one).
     token_holders: Vec<usize>,
+    /// The running jobs that gave their slot back to wait for another process.
+    waiting: Vec<usize>,
     implicit_free: bool,
+    /// The implicit slot is lent to the pool.
+    lent: bool,
     running: usize,
     failures: usize,
 }
@@ -371,7 +393,9 @@ impl Books {
         Books {
             slots: (0..n).map(|_| None).collect(),
             token_holders: Vec::new(),
+            waiting: Vec::new(),
             implicit_free: true,
+            lent: false,
             running: 0,
             failures: 0,
         }
@@ -437,11 +461,16 @@ impl Books {
     ) {
         let (i, res, elapsed, info) = match m {
             Msg::SlotFree(i) => return self.give_back(i, js, reporter, targets),
+            Msg::Waits(i) => {
+                self.waiting.push(i);
+                return self.give_back(i, js, reporter, targets);
+            }
             Msg::Handoff(from, to) => return self.hand_on(from, to),
             Msg::Done(i, res, elapsed, info) => (i, res, elapsed, info),
         };
         let elapsed = info.ran.then_some(elapsed);
         self.running -= 1;
+        self.waiting.retain(|&k| k != i);
         self.give_back(i, js, reporter, targets);
         let target = &targets[i];
         match res {
@@ -477,19 +506,56 @@ impl Books {
             self.implicit_free = false;
             return Some(Slot::Implicit);
         }
-        match js.try_acquire() {
-            Ok(Some(t)) => Some(Slot::Token(t)),
+        let token = match js.try_acquire() {
+            Ok(Some(t)) => t,
             _ => match js.acquire(signals::wake_fd()) {
-                Ok(Acquired::Token(t)) => Some(Slot::Token(t)),
+                Ok(Acquired::Token(t)) => t,
                 Ok(Acquired::Interrupted) => {
                     signals::drain();
-                    None
+                    return None;
                 }
                 Err(_) => {
                     poll_wake();
-                    None
+                    return None;
                 }
             },
+        };
+        if self.lent {
+            self.lent = false;
+            js.take_back_implicit(token);
+            return Some(Slot::Implicit);
+        }
+        Some(Slot::Token(token))
+    }
+
+    /// Lend the free implicit slot while every job here waits for another
+    /// process (see the type's comment); the caller has nothing to start.
+    fn lend_if_idle(&mut self, js: &Jobserver) {
+        if self.implicit_free && !self.waiting.is_empty() && js.lend_implicit() {
+            self.implicit_free = false;
+            self.lent = true;
+        }
+    }
+
+    /// Take a lent implicit slot back before the loop returns: a token read
+    /// stands for it. A signal or a broken jobserver ends the wait without
+    /// one (the build is stopping, or the pool is gone).
+    fn take_back(&mut self, js: &Jobserver) {
+        while self.lent {
+            let token = match js.try_acquire() {
+                Ok(Some(t)) => t,
+                Ok(None) if !js.is_broken() => match js.acquire(signals::wake_fd()) {
+                    Ok(Acquired::Token(t)) => t,
+                    Ok(Acquired::Interrupted) if signals::requested().is_none() => {
+                        signals::drain();
+                        continue;
+                    }
+                    _ => return,
+                },
+                _ => return,
+            };
+            self.lent = false;
+            js.take_back_implicit(token);
         }
     }
 }
@@ -554,11 +620,15 @@ pub fn run(
             let can_start = pending && !stopping && !(sequential && books.running > 0);
             if !can_start {
                 if books.running == 0 {
+                    books.take_back(js);
                     // Let the idle workers go: the scope joins them.
                     for _ in 0..workers {
                         let _ = work_tx.send(None);
                     }
                     break books.failures;
+                }
+                if !stopping {
+                    books.lend_if_idle(js);
                 }
                 poll_wake();
                 continue;

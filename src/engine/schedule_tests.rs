@@ -389,10 +389,13 @@ fn joined_pipe_gets_the_same_bytes_back() {
             .map(|(i, n)| {
                 (
                     *n,
-                    if i % 3 == 0 {
-                        Act::Early(20)
+                    // Early jobs only at the start: none still waits when the
+                    // queue runs dry, so the implicit slot is never lent (the
+                    // lent byte is `+`, and would change which bytes come back).
+                    if i % 3 == 0 && i < 6 {
+                        Act::Early(5)
                     } else {
-                        Act::Sleep(20)
+                        Act::Sleep(30)
                     },
                 )
             })
@@ -620,5 +623,75 @@ fn a_token_goes_back_when_the_implicit_slot_comes_free() {
         });
         assert_eq!(in_pipe, 1, "the token is back while `long` runs");
         assert_eq!(pool.drain(), b"a");
+    })
+}
+
+#[test]
+fn the_implicit_slot_is_lent_while_every_job_waits_and_comes_back() {
+    timed(|| {
+        // One slot (no token): `w` gives it back to wait for another process
+        // and nothing else can start, so the slot goes to the pool for the
+        // wait. Another client takes it and holds it a while: the loop may
+        // not return before the slot is back, and then leaves the pool as it
+        // was.
+        let pool = joined(b"");
+        let fake = Fake::new(&[("w", Act::Early(300))]);
+        let held_for = Duration::from_millis(600);
+        let (lent, res, took) = std::thread::scope(|s| {
+            let other = s.spawn(|| {
+                ms(150);
+                let lent = pool.in_pipe();
+                let mut b = [0u8; 1];
+                let n = nix::unistd::read(&pool.r, &mut b).unwrap();
+                std::thread::sleep(held_for);
+                nix::unistd::write(&pool.w, &b[..n]).unwrap();
+                lent
+            });
+            let t0 = std::time::Instant::now();
+            let res = schedule(&fake, &pool.js, &["w"], false).0;
+            (other.join().unwrap(), res, t0.elapsed())
+        });
+        res.unwrap();
+        assert_eq!(lent, 1, "the waiting job's slot is in the pool");
+        assert!(
+            took >= held_for,
+            "returned after {took:?}, before the slot came back"
+        );
+        assert_eq!(pool.in_pipe(), 0, "the lent slot was taken back");
+    })
+}
+
+#[test]
+fn a_retry_after_a_wait_runs_on_the_lent_slot_taken_back() {
+    timed(|| {
+        // `r` waits (its slot lent), then runs again: the token it reads is
+        // the implicit slot coming back, not an extra one, so at most one job
+        // holds a slot and the pool ends as it began.
+        let pool = joined(b"");
+        let fake = Fake::new(&[("r", Act::Retry(200))]);
+        let lent = std::thread::scope(|s| {
+            let probe = s.spawn(|| {
+                ms(100);
+                pool.in_pipe()
+            });
+            schedule(&fake, &pool.js, &["r"], false).0.unwrap();
+            probe.join().unwrap()
+        });
+        assert_eq!(lent, 1);
+        assert_eq!(fake.names(), [("r".into(), false), ("r".into(), true)]);
+        assert_eq!(fake.peak.load(SeqCst), 1);
+        assert_eq!(pool.in_pipe(), 0);
+    })
+}
+
+#[test]
+fn a_served_pool_counts_right_after_a_lend() {
+    timed(|| {
+        // The top level lends to its own pool as well (a make below another
+        // job may use the slot); `finish` then finds N-1 tokens, not N.
+        let js = served(2);
+        let fake = Fake::new(&[("w", Act::Early(150)), ("x", Act::Early(150))]);
+        schedule(&fake, &js, &["w", "x"], false).0.unwrap();
+        assert_eq!(js.finish(), None);
     })
 }

@@ -212,6 +212,17 @@ impl Channel {
         }
     }
 
+    /// Write one byte unless the pipe is full (`false` then, and on an error).
+    pub(super) fn try_write_byte(&self, byte: u8) -> bool {
+        loop {
+            match nix::unistd::write(self.write.as_fd(), &[byte]) {
+                Ok(1) => return true,
+                Err(Errno::EINTR) => continue,
+                _ => return false,
+            }
+        }
+    }
+
     /// Fill with `count` bytes of `byte` without ever blocking: `Err(WouldBlock)` if the
     /// pipe is full first. The write description must be non-blocking.
     pub(super) fn fill(&self, byte: u8, count: usize) -> io::Result<()> {

@@ -102,8 +102,22 @@
 //!   jobserver: warn once, then behave serially (only `Interrupted`), never spin.
 //! * **Tokens are tied to bytes.** [`Token`] is neither `Clone` nor `Copy`; it holds the byte
 //!   read and [`Jobserver::release`] writes exactly that byte back. Tokens we create are
-//!   `+` (make's byte). This module never hands out or takes back the implicit token:
-//!   the engine runs its first job without one.
+//!   `+` (make's byte). The engine runs its first job on the implicit token, without a
+//!   read; the one exception to "write back what you read" is the lent implicit slot
+//!   below, whose byte is `+` and is taken back by one read.
+//! * **The implicit slot, lent.** When every job of this process waits for another
+//!   process (a target lock) and nothing else can start, the implicit slot would idle
+//!   through the wait: the slot a parent spent on this `.do`, or the top level's own.
+//!   The engine then lends it ([`Jobserver::lend_implicit`]: one `+` written, never
+//!   blocking on a full pipe), and the next token it reads is the slot coming back
+//!   ([`Jobserver::take_back_implicit`]: kept, not written back), before any job runs on
+//!   it and before the engine returns. So the pool never holds more than the slots
+//!   nobody uses, and a lender runs nothing while lent. goredo does the same for a
+//!   whole nested run (its `REDO_JS_TOKEN`); make never lends. Deadlock-free because
+//!   every wait for a lock lends or gives back its slot first: a process waiting to take
+//!   its slot back waits only for jobs that hold slots, and those wait for no lock
+//!   while holding one. On a signal, or once the jobserver is broken, a slot not back
+//!   at once stays in the pool: the build is stopping.
 //! * **Our fds are CLOEXEC and >= 10**, away from the 3–9 that shell scripts redirect.
 //!   This includes what children inherit: when joining a pipe we advertise `F_DUPFD_CLOEXEC`
 //!   copies (>= 10) of the inherited ends, which share the inherited descriptions, and set
@@ -338,6 +352,11 @@ impl Jobserver {
 
     pub fn is_unlimited(&self) -> bool {
         matches!(self.mode, Mode::Unlimited)
+    }
+
+    /// End of file was read on the jobserver: no token can be had any more.
+    pub fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::SeqCst)
     }
 
     fn warn(&self, w: String) {

@@ -1,6 +1,7 @@
 //! Taking and giving back tokens (the essay's "Poll, then read; never block in read" and
-//! "Tokens are tied to bytes"), and what end of file on the jobserver does: one warning,
-//! then serial for the rest of the process.
+//! "Tokens are tied to bytes"), lending the implicit slot ("The implicit slot, lent"),
+//! and what end of file on the jobserver does: one warning, then serial for the rest of
+//! the process.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -92,6 +93,28 @@ impl Jobserver {
                     .to_string(),
             );
         }
+    }
+
+    /// Lend the implicit slot to the pool while none of our jobs can use it (they
+    /// all wait for other processes): write one token byte that no read gave us, so
+    /// that another process runs a job on the slot meanwhile. make's byte, `+`: the
+    /// implicit slot has none of its own. False (nothing written) without a working
+    /// pool (unlimited, serial, broken), or when the pipe is full or the write fails. Every `true` must be
+    /// matched by one [`Self::take_back_implicit`] before the slot is used again.
+    pub fn lend_implicit(&self) -> bool {
+        if self.is_unlimited() {
+            return false;
+        }
+        match self.active() {
+            Some(a) => a.chan.try_write_byte(b'+'),
+            None => false,
+        }
+    }
+
+    /// The implicit slot comes back from the pool: `token`, just read, stands for
+    /// the byte [`Self::lend_implicit`] wrote, so it is kept, not written back.
+    pub fn take_back_implicit(&self, token: Token) {
+        let Token { .. } = token;
     }
 
     /// Write the token's byte back (no-op for unlimited dummy tokens). Retries

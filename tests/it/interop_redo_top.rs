@@ -170,3 +170,43 @@ fn interop_s17_huge_j_never_hangs() {
         );
     }
 }
+
+/// No slot idles while a job waits for another process: `a` and `b` both need `s`; `a`'s
+/// nested redo builds it (its `.do` asks for `s1` and `s2`, 1 s each) while `b`'s waits
+/// for `s`'s lock with nothing else to do. Its slot (the one `b` runs on) goes to the
+/// pool for the wait, so `s1` and `s2` run side by side: with N = 2, two jobs at once,
+/// where keeping the slot idle ran them one after the other. Under `redo -j2`, make 4.3
+/// and make 4.4.1 (fifo) on top; every token comes back (make's and redo's own checks).
+#[test]
+fn interop_a_slot_waiting_for_a_lock_is_lent_not_idle() {
+    let tops: [(&str, Option<Make>); 3] = [
+        ("redo -j2", None),
+        ("make 4.3 -j2", Some(Make::M43)),
+        ("make 4.4.1 -j2", Some(Make::M44Fifo)),
+    ];
+    for (what, top) in tops {
+        let sb = sb();
+        sb.write("all.do", "redo-ifchange a b\n");
+        sb.write("a.do", "redo-ifchange s\n");
+        // `b` comes to `s` once `a`'s redo has taken its lock and `s1` has started.
+        sb.write("b.do", "sleep 0.4\nredo-ifchange s\n");
+        sb.write("s.do", "redo-ifchange s1 s2\n");
+        for i in ["s1", "s2"] {
+            sb.write(format!("{i}.do"), job_line(&sb, i, 1.0, "log"));
+        }
+        makefile(&sb, "Makefile", &[("top", &["+redo all"])]);
+        let out = match top {
+            None => sb.run(&["redo", "-j2", "all"]),
+            Some(m) => run_make(&sb, m, 2, &["-s", "top"]),
+        };
+        out.success();
+        assert_no_trouble(&out, &[]);
+        assert_eq!(
+            overlap_of(&sb, "log", "s"),
+            (2, 2),
+            "{what}\n{}",
+            sb.read("log")
+        );
+        assert_tmp_clean(&sb);
+    }
+}
