@@ -542,15 +542,17 @@ impl Books {
     /// one (the build is stopping, or the pool is gone).
     fn take_back(&mut self, js: &Jobserver) {
         while self.lent {
+            let stopping = js.is_broken() || signals::requested().is_some();
             let token = match js.try_acquire() {
                 Ok(Some(t)) => t,
-                Ok(None) if !js.is_broken() => match js.acquire(signals::wake_fd()) {
+                Ok(None) if !stopping => match js.acquire(signals::wake_fd()) {
                     Ok(Acquired::Token(t)) => t,
-                    Ok(Acquired::Interrupted) if signals::requested().is_none() => {
+                    // A wake-up or a signal: look again.
+                    Ok(Acquired::Interrupted) => {
                         signals::drain();
                         continue;
                     }
-                    _ => return,
+                    Err(_) => return,
                 },
                 _ => return,
             };

@@ -695,3 +695,25 @@ fn a_served_pool_counts_right_after_a_lend() {
         assert_eq!(js.finish(), None);
     })
 }
+
+#[test]
+fn a_signal_ends_the_wait_for_a_lent_slot() {
+    timed(|| {
+        // The slot is lent, and its taker never gives it back (killed, say);
+        // a signal must still end the build, not a wait for that slot.
+        let pool = joined(b"");
+        let fake = Fake::new(&[("w", Act::Early(300))]);
+        let res = std::thread::scope(|s| {
+            s.spawn(|| {
+                ms(150);
+                let mut b = [0u8; 1];
+                assert_eq!(nix::unistd::read(&pool.r, &mut b).unwrap(), 1);
+                ms(400);
+                signals::simulate(libc::SIGINT);
+            });
+            schedule(&fake, &pool.js, &["w"], false).0
+        });
+        assert!(matches!(res, Err(Error::Interrupted(_))), "{res:?}");
+        assert_eq!(pool.in_pipe(), 0);
+    })
+}
