@@ -245,6 +245,12 @@ impl Checker {
         self.collect_always.take().unwrap_or_default()
     }
 
+    /// Room for what `paths` more paths will teach: a caller that knows how
+    /// many spares the memo its growth (each doubling touches fresh memory).
+    pub fn expect_paths(&mut self, paths: usize) {
+        self.known.reserve(paths);
+    }
+
     /// Forget verdicts (after building something), keep nothing stale.
     pub fn reset(&mut self) {
         self.known.clear();

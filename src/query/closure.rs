@@ -412,6 +412,9 @@ fn check_levels(
         let alone = chunk_count(level.len(), threads) == 1;
         let parts = par_chunks(level, threads, &|c: &[usize]| {
             let ch = checker(build, trust, known, alone);
+            // Each node, its dependencies' verdicts, and about one source each.
+            let kids_n: usize = c.iter().map(|&i| kids[i].len()).sum();
+            ch.expect_paths(c.len() * 2 + kids_n);
             for &i in c {
                 ch.preset_dep(&nodes[i].0, nodes[i].1.clone());
                 for &k in &kids[i] {
