@@ -347,6 +347,17 @@ impl DepCaches {
         true
     }
 
+    /// The names of `dir` its `.dep` cache remembers (loading the cache),
+    /// if they tell its subdirectories and `dir` still has their stamp (one
+    /// `stat`): for a tree walk, which then need not read `dir`.
+    pub fn current_names(&self, dir: &Path) -> Option<Arc<DirNames>> {
+        let view = self.view(dir);
+        let (cache, _) = view.cached_wait()?;
+        let names = cache.names().filter(|n| n.has_subdirs())?;
+        let now = depcache::Snapshot::take(dir)?;
+        (now.state() == names.stamp()).then(|| names.clone())
+    }
+
     /// The view of `dir` if one was opened (none is opened here).
     pub(super) fn opened(&self, dir: &Path) -> Option<Arc<DirView>> {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -416,5 +427,34 @@ mod tests {
             DepSource::Cached(..)
         ));
         assert!(matches!(view.source(OsStr::new("src.c")), DepSource::NoDep));
+    }
+
+    #[test]
+    fn names_with_subdirectories_hold_until_the_directory_changes() {
+        let t = Tree::new();
+        std::fs::create_dir(t.p("sub")).unwrap();
+        std::fs::create_dir(t.p("sub2")).unwrap();
+        std::os::unix::fs::symlink("sub", t.p("link")).unwrap();
+        let names = t.quiet_targets(6, &[]);
+        // As a build checks: listing the directories it asks about, which
+        // the caches then remember.
+        let check_all = || {
+            let mut ch = Checker::new([0; 16], InodeTrust::Ctime);
+            ch.list_directories();
+            for n in &names {
+                ch.check(&t.t(n));
+            }
+        };
+        check_all();
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        check_all();
+        let now = DepCaches::default()
+            .current_names(&t.root())
+            .expect("remembered");
+        let mut subdirs: Vec<&[u8]> = now.subdirs().expect("subdirectories").collect();
+        subdirs.sort();
+        assert_eq!(subdirs, [&b".redo"[..], b"sub", b"sub2"], "not the symlink");
+        std::fs::remove_dir(t.p("sub2")).unwrap();
+        assert!(DepCaches::default().current_names(&t.root()).is_none());
     }
 }

@@ -173,12 +173,21 @@ fn checker(
     Box::leak(Box::new(ch))
 }
 
-/// The targets of `dir` from its `.dep` cache when that is complete (see
-/// [`crate::ood::DepCaches::complete_targets`]), for the walk
-/// ([`super::walk::KnownTargets`]): the checks that follow find the cache
+/// What the `.dep` caches tell a walk for targets ([`super::walk::WalkMemory`]):
+/// a directory's targets when its cache is complete (see
+/// [`crate::ood::DepCaches::complete_targets`]), and its names when they are
+/// remembered there and current. The checks that follow find the caches
 /// loaded.
-pub fn cached_targets(dir: &std::path::Path, each: &mut dyn FnMut(&OsStr)) -> bool {
-    query_dep_caches().complete_targets(dir, each)
+pub struct CachedTree;
+
+impl super::walk::WalkMemory for CachedTree {
+    fn targets(&self, dir: &std::path::Path, each: &mut dyn FnMut(&OsStr)) -> bool {
+        query_dep_caches().complete_targets(dir, each)
+    }
+
+    fn names(&self, dir: &std::path::Path) -> Option<Arc<crate::state::dirnames::DirNames>> {
+        query_dep_caches().current_names(dir)
+    }
 }
 
 /// One set of `.redo/` snapshots and `.dep` caches for all the checkers of

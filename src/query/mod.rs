@@ -43,8 +43,10 @@
 //!   keeps a [`walk::Listing`] of what it saw, which tells the checkers which
 //!   files do not exist (most `.do` candidates, every source's `.dep`)
 //!   without asking the kernel; a `.redo/` whose `.dep` cache is complete
-//!   is not listed: its targets are the cache's names
-//!   ([`closure::cached_targets`]), and the checks find the cache loaded;
+//!   is not listed: its targets are the cache's names, and neither is a
+//!   directory whose names the cache remembers, current, with its
+//!   subdirectories ([`closure::CachedTree`]); the checks find the caches
+//!   loaded;
 //! * [`closure::par_closure`] reads every `.dep` once, then runs the
 //!   [`crate::ood::Checker`] level by level from the leaves up, on several
 //!   threads, each checker seeded with the `.dep`s, verdicts and `stat`s

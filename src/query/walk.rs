@@ -12,11 +12,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::{Here, Problems};
-use crate::fasthash::{hash_bytes, FastSet};
+use crate::fasthash::{hash_bytes, FastMap, FastSet};
 use crate::state::dirlist::KnownAbsent;
+use crate::state::dirnames::DirNames;
 use crate::state::{REDO_DIR, TMP_PREFIX};
 use crate::target::Target;
 use std::ffi::OsString;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -80,12 +82,25 @@ pub fn walk_listing(
         .cwd()
         .file_name()
         .is_some_and(|n| n.as_bytes() == REDO_DIR.as_bytes());
-    walk_dir(here, &mut buf, in_redo, problems, &mut listing, visit, None);
+    walk_dir(
+        here,
+        &mut buf,
+        in_redo,
+        problems,
+        &mut listing,
+        visit,
+        None,
+        None,
+    );
 }
 
 /// Read the directory `buf` and visit its entries; descend into the
 /// directories the visitor enters, or with `defer`, hand them back instead
-/// (with whether each is a `.redo` directory).
+/// (with whether each is a `.redo` directory). With `memory`, a directory
+/// whose names are remembered and current is not read: its subdirectories
+/// are visited from them (and only they: the walks that pass a memory look
+/// for directories).
+#[allow(clippy::too_many_arguments)]
 fn walk_dir(
     here: &Here,
     buf: &mut PathBuf,
@@ -94,7 +109,39 @@ fn walk_dir(
     listing: &mut Option<&mut Listing>,
     visit: &mut dyn FnMut(&Entry<'_>) -> Step,
     mut defer: Option<&mut Vec<(PathBuf, bool)>>,
+    memory: Option<&dyn WalkMemory>,
 ) {
+    if !in_redo {
+        if let Some(names) = memory.and_then(|m| m.names(buf)) {
+            let subdirs: Vec<OsString> = match names.subdirs() {
+                Some(s) => s.map(|n| OsStr::from_bytes(n).to_os_string()).collect(),
+                None => Vec::new(),
+            };
+            if let Some(l) = listing.as_mut() {
+                l.recalled.insert(buf.as_os_str().to_os_string(), names);
+            }
+            for name in subdirs {
+                buf.push(&name);
+                let step = visit(&Entry {
+                    path: buf,
+                    name: &name,
+                    kind: Kind::Dir,
+                    in_redo: false,
+                });
+                if step == Step::Enter {
+                    let is_redo = name.as_bytes() == REDO_DIR.as_bytes();
+                    match defer.as_mut() {
+                        Some(d) => d.push((buf.clone(), is_redo)),
+                        None => {
+                            walk_dir(here, buf, is_redo, problems, listing, visit, None, memory)
+                        }
+                    }
+                }
+                buf.pop();
+            }
+            return;
+        }
+    }
     let dir: &Path = if buf.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -143,7 +190,7 @@ fn walk_dir(
             let is_redo = name.as_bytes() == REDO_DIR.as_bytes();
             match defer.as_mut() {
                 Some(d) => d.push((buf.clone(), is_redo)),
-                None => walk_dir(here, buf, is_redo, problems, listing, visit, None),
+                None => walk_dir(here, buf, is_redo, problems, listing, visit, None, memory),
             }
         }
         buf.pop();
@@ -156,6 +203,9 @@ fn walk_dir(
 #[derive(Debug, Default)]
 pub struct Listing {
     listed: FastSet<OsString>,
+    /// Directories not read but remembered (see [`WalkMemory::names`]): the
+    /// names they had, which rule out the others.
+    recalled: FastMap<OsString, Arc<DirNames>>,
     /// The hash of each entry's path: no allocation per file of the tree.
     /// Two paths of one hash only make an absent one pass for present
     /// (asked of the kernel), never the other way round.
@@ -165,7 +215,7 @@ pub struct Listing {
 impl Listing {
     /// Nothing was listed (no walk): knows nothing.
     pub fn is_empty(&self) -> bool {
-        self.listed.is_empty()
+        self.listed.is_empty() && self.recalled.is_empty()
     }
 }
 
@@ -184,13 +234,21 @@ impl KnownAbsent for Listing {
             }
         };
         let present = |p: &[u8]| self.entries.contains(&hash_bytes(p));
+        // The name below `dir` (the bytes from `from`) is ruled out by it.
+        let ruled_out = |dir: &[u8], from: usize| -> Option<bool> {
+            if self.listed.contains(OsStr::from_bytes(dir)) {
+                return Some(!present(child(from)));
+            }
+            let names = self.recalled.get(OsStr::from_bytes(dir))?;
+            Some(names.rules_out(&child(from)[from..]))
+        };
         for i in (0..b.len()).rev().filter(|&i| b[i] == b'/') {
-            if self.listed.contains(OsStr::from_bytes(&b[..i])) {
-                return !present(child(i + 1));
+            if let Some(absent) = ruled_out(&b[..i], i + 1) {
+                return absent;
             }
         }
-        if b[0] != b'/' && self.listed.contains(OsStr::new("")) {
-            return !present(child(0));
+        if b[0] != b'/' {
+            return ruled_out(b"", 0).unwrap_or(false);
         }
         false
     }
@@ -224,10 +282,18 @@ pub fn targets_listing(
     out
 }
 
-/// The target names of a directory from elsewhere than a listing of its
-/// `.redo/` (its complete `.dep` cache): calls the function with each and
-/// says whether it knew them (else the walk lists `.redo/`).
-pub type KnownTargets<'a> = &'a (dyn Fn(&Path, &mut dyn FnMut(&OsStr)) -> bool + Sync);
+/// What a walk for targets may know of a directory without reading it
+/// (the `.dep` caches, see [`super::closure::CachedTree`]).
+pub trait WalkMemory: Sync {
+    /// The target names of `dir` from elsewhere than a listing of its
+    /// `.redo/` (its complete `.dep` cache): calls `each` with each and says
+    /// whether it knew them (else the walk lists `.redo/`).
+    fn targets(&self, dir: &Path, each: &mut dyn FnMut(&OsStr)) -> bool;
+
+    /// The names of `dir` remembered from a listing, when they are still
+    /// current (see [`crate::state::dirnames`]) and tell its subdirectories.
+    fn names(&self, dir: &Path) -> Option<Arc<DirNames>>;
+}
 
 /// A walk is split among the threads once the top of the tree offers this
 /// many subtrees per thread: a narrow top (a root over three directories)
@@ -241,23 +307,25 @@ const MAX_OPENED_LEVELS: usize = 4;
 /// [`targets_listing`] on up to `threads` threads: the top of the tree is
 /// read here (see [`SUBTREES_PER_THREAD`]), the subtrees below it are taken
 /// one at a time by the threads, and the results merged (problems in the
-/// order of the subtrees). A `.redo/` whose targets `known` gives is not
+/// order of the subtrees). A `.redo/` whose targets `memory` gives is not
 /// listed: its entries are then missing from `listing` (which only makes
-/// them unknown, not absent), and so are its legacy `.rec` files.
+/// them unknown, not absent), and so are its legacy `.rec` files. A
+/// directory whose names `memory` remembers is not listed either: its
+/// subdirectories are walked from them, and `listing` keeps the names.
 pub fn targets_par(
     here: &Here,
     problems: &mut Problems,
     listing: &mut Listing,
     threads: usize,
-    known: Option<KnownTargets<'_>>,
+    memory: Option<&dyn WalkMemory>,
 ) -> Targets {
     let mut out = Targets::default();
-    let subtrees = open_top(here, problems, listing, threads, &mut out, known);
+    let subtrees = open_top(here, problems, listing, threads, &mut out, memory);
     let n = threads.clamp(1, 64).min(subtrees.len()).max(1);
     let taken = std::sync::atomic::AtomicUsize::new(0);
     let parts: Vec<Subtrees> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..n)
-            .map(|_| s.spawn(|| walk_subtrees(here, &subtrees, &taken, known)))
+            .map(|_| s.spawn(|| walk_subtrees(here, &subtrees, &taken, memory)))
             .collect();
         hs.into_iter()
             .map(|h| h.join().expect("walk thread panicked"))
@@ -270,6 +338,7 @@ pub fn targets_par(
         out.redo_dirs.extend(p.targets.redo_dirs);
         listing.listed.extend(p.listing.listed);
         listing.entries.extend(p.listing.entries);
+        listing.recalled.extend(p.listing.recalled);
         found_problems.extend(p.problems);
     }
     found_problems.sort_by_key(|(at, _)| *at);
@@ -288,7 +357,7 @@ fn open_top(
     listing: &mut Listing,
     threads: usize,
     out: &mut Targets,
-    known: Option<KnownTargets<'_>>,
+    memory: Option<&dyn WalkMemory>,
 ) -> Vec<(PathBuf, bool)> {
     let mut buf = here.root().to_path_buf();
     let in_redo = here
@@ -297,7 +366,7 @@ fn open_top(
         .is_some_and(|n| n.as_bytes() == REDO_DIR.as_bytes());
     let mut dirs: Vec<(PathBuf, bool)> = Vec::new();
     let mut l = Some(listing);
-    let mut visit = |e: &Entry<'_>| out.visit(e, known);
+    let mut visit = |e: &Entry<'_>| out.visit(e, memory);
     walk_dir(
         here,
         &mut buf,
@@ -306,6 +375,7 @@ fn open_top(
         &mut l,
         &mut visit,
         Some(&mut dirs),
+        memory,
     );
     for _ in 0..MAX_OPENED_LEVELS {
         let narrow = dirs.len() < threads * SUBTREES_PER_THREAD;
@@ -325,6 +395,7 @@ fn open_top(
                     &mut l,
                     &mut visit,
                     Some(&mut next),
+                    memory,
                 );
             }
         }
@@ -347,7 +418,7 @@ fn walk_subtrees(
     here: &Here,
     all: &[(PathBuf, bool)],
     taken: &std::sync::atomic::AtomicUsize,
-    known: Option<KnownTargets<'_>>,
+    memory: Option<&dyn WalkMemory>,
 ) -> Subtrees {
     let mut out = Subtrees {
         targets: Targets::default(),
@@ -362,8 +433,10 @@ fn walk_subtrees(
         let (mut buf, mut p) = (dir.clone(), Problems::default());
         let mut l = Some(&mut out.listing);
         let targets = &mut out.targets;
-        let mut visit = |e: &Entry<'_>| targets.visit(e, known);
-        walk_dir(here, &mut buf, *is_redo, &mut p, &mut l, &mut visit, None);
+        let mut visit = |e: &Entry<'_>| targets.visit(e, memory);
+        walk_dir(
+            here, &mut buf, *is_redo, &mut p, &mut l, &mut visit, None, memory,
+        );
         if !p.is_empty() {
             out.problems.push((at, p));
         }
@@ -372,13 +445,13 @@ fn walk_subtrees(
 
 impl Targets {
     /// The walk visitor collecting targets, legacy `.rec`s and `.redo` dirs
-    /// (whose targets `known` may give without a listing).
-    fn visit(&mut self, e: &Entry<'_>, known: Option<KnownTargets<'_>>) -> Step {
+    /// (whose targets `memory` may give without a listing).
+    fn visit(&mut self, e: &Entry<'_>, memory: Option<&dyn WalkMemory>) -> Step {
         if !e.in_redo {
             if e.kind == Kind::Dir && e.name.as_bytes() == REDO_DIR.as_bytes() {
                 self.redo_dirs.push(e.path.to_path_buf());
-                return match known {
-                    Some(known) => self.known_targets(e.path, known),
+                return match memory {
+                    Some(memory) => self.known_targets(e.path, memory),
                     None => Step::Enter,
                 };
             }
@@ -400,7 +473,7 @@ impl Targets {
 
     /// The targets of the `.redo` directory `redo` if they are known
     /// without listing it (then skip it), as a listing would find them.
-    fn known_targets(&mut self, redo: &Path, known: KnownTargets<'_>) -> Step {
+    fn known_targets(&mut self, redo: &Path, memory: &dyn WalkMemory) -> Step {
         let Some(dir) = redo.parent() else {
             return Step::Enter;
         };
@@ -410,7 +483,7 @@ impl Targets {
                 targets.push(Target::new(dir.join(name)));
             }
         };
-        if known(dir, &mut each) {
+        if memory.targets(dir, &mut each) {
             Step::Skip
         } else {
             Step::Enter
@@ -504,17 +577,23 @@ mod tests {
         let here = Here::absolute(t.root());
         let a = t.p("a");
         // Knows `a` (with a temp name and an empty one to skip), not `b`.
-        let known = |dir: &Path, each: &mut dyn FnMut(&OsStr)| {
-            if dir != a {
-                return false;
+        struct Knows(PathBuf);
+        impl WalkMemory for Knows {
+            fn targets(&self, dir: &Path, each: &mut dyn FnMut(&OsStr)) -> bool {
+                if dir != self.0 {
+                    return false;
+                }
+                for n in ["x", ".redo.x.123", "", "y"] {
+                    each(OsStr::new(n));
+                }
+                true
             }
-            for n in ["x", ".redo.x.123", "", "y"] {
-                each(OsStr::new(n));
+            fn names(&self, _: &Path) -> Option<Arc<DirNames>> {
+                None
             }
-            true
-        };
+        }
         let (mut pr, mut l) = (Problems::default(), Listing::default());
-        let mut found = targets_par(&here, &mut pr, &mut l, 2, Some(&known));
+        let mut found = targets_par(&here, &mut pr, &mut l, 2, Some(&Knows(a)));
         crate::query::sort_bytes(&mut found.targets);
         assert_eq!(found.targets, [t.t("a/x"), t.t("a/y"), t.t("b/w")]);
         assert_eq!(found.redo_dirs.len(), 2);
@@ -523,6 +602,40 @@ mod tests {
             "a/.redo unlisted: unknown"
         );
         assert!(l.absent(&t.p("b/.redo/q.dep")));
+    }
+
+    #[test]
+    fn remembered_names_replace_the_listing_of_their_directory() {
+        let t = Tree::new();
+        t.write("a/b/.redo/x.dep", "");
+        t.write("a/c/.redo/y.dep", "");
+        t.write("a/f", "");
+        t.write("z/.redo/w.dep", "");
+        // Remembers `a` without `c`: the walk must go by the memory, not
+        // read `a` (a stale memory is the memory's to rule out).
+        struct Remembers(PathBuf);
+        impl WalkMemory for Remembers {
+            fn targets(&self, _: &Path, _: &mut dyn FnMut(&OsStr)) -> bool {
+                false
+            }
+            fn names(&self, dir: &Path) -> Option<Arc<DirNames>> {
+                (dir == self.0).then(|| {
+                    let all = [&b"b"[..], b"c", b"f"];
+                    let names = DirNames::new([0; 7], all.into_iter());
+                    Arc::new(names.with_subdirs([&b"b"[..]].into_iter()))
+                })
+            }
+        }
+        let here = Here::absolute(t.root());
+        let (mut pr, mut l) = (Problems::default(), Listing::default());
+        let mut found = targets_par(&here, &mut pr, &mut l, 2, Some(&Remembers(t.p("a"))));
+        crate::query::sort_bytes(&mut found.targets);
+        assert_eq!(found.targets, [t.t("a/b/x"), t.t("z/w")]);
+        assert!(pr.is_empty());
+        // Absence below `a` from the names remembered, below `a/b` from its listing.
+        assert!(!l.absent(&t.p("a/f")) && !l.absent(&t.p("a/c/y")));
+        assert!(l.absent(&t.p("a/g")) && l.absent(&t.p("a/g/h")));
+        assert!(l.absent(&t.p("a/b/q")) && !l.absent(&t.p("a/b/.redo")));
     }
 
     #[test]

@@ -48,9 +48,9 @@
 //! step backwards.
 //!
 //! The cache also keeps the names of the target directory `D` (not of
-//! `D/.redo/`) from a listing of it, with `D`'s stamp: see
-//! [`crate::state::dirnames`]. They are checked apart from the entries, by
-//! a `stat` of `D`.
+//! `D/.redo/`) from a listing of it, with `D`'s stamp, and which of them are
+//! subdirectories: see [`crate::state::dirnames`]. They are checked apart
+//! from the entries, by a `stat` of `D`.
 //!
 //! The cache lives in a subdirectory so that writing it does not change the
 //! snapshot of `D/.redo/` (only creating `.ferredo/` the first time does).
@@ -69,7 +69,7 @@ use crate::state::nameindex::NameIndex;
 
 pub const CACHE_DIR: &str = ".ferredo";
 pub const CACHE_FILE: &str = "deps";
-const MAGIC: &[u8] = b"ferredo depcache 4\n";
+const MAGIC: &[u8] = b"ferredo depcache 5\n";
 /// A directory changed less than this long before the snapshot may change
 /// again within the same timestamp tick (kernel tick: 1-10 ms).
 const QUIET: std::time::Duration = std::time::Duration::from_millis(100);
@@ -108,7 +108,14 @@ fn quiet(mtime: (i64, i64), ctime: (i64, i64), at: (i64, i64)) -> bool {
 impl Snapshot {
     /// `None` when `redo_dir` does not exist or is not a directory.
     pub fn take(redo_dir: &Path) -> Option<Snapshot> {
-        let m = std::fs::metadata(crate::sys::cwd::walk_from_cwd(redo_dir)).ok()?;
+        let path = crate::sys::cwd::walk_from_cwd(redo_dir);
+        // The empty path of a walk relative to the working directory.
+        let path = if path.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            path
+        };
+        let m = std::fs::metadata(path).ok()?;
         if !m.is_dir() {
             return None;
         }

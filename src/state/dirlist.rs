@@ -158,7 +158,11 @@ impl ToRemember {
             return None;
         };
         let names = (0..set.ends.len() as u32).map(|i| set.name(i));
-        Some(DirNames::new(self.stamp, names))
+        let names = DirNames::new(self.stamp, names);
+        if set.kinds_unknown {
+            return Some(names);
+        }
+        Some(names.with_subdirs(set.subdirs.iter().map(|&i| set.name(i))))
     }
 }
 
@@ -440,7 +444,7 @@ fn read_names(fd: &std::os::fd::OwnedFd, chunk: &mut [u8]) -> Listing {
             let name = &chunk[at + 19..at + reclen];
             let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
             if name != b"." && name != b".." {
-                names.push(name);
+                names.push(name, chunk[at + 18]);
             }
             at += reclen;
         }
@@ -457,12 +461,22 @@ struct NameSet {
     buf: Vec<u8>,
     /// The end of each name in `buf` (each starts where the last ended).
     ends: Vec<u32>,
+    /// Ordinals of the subdirectories' names.
+    subdirs: Vec<u32>,
+    /// Some entry's kind was not told (`DT_UNKNOWN`): `subdirs` is unknown.
+    kinds_unknown: bool,
     /// Ordinals into `ends`, made by [`NameSet::index`].
     index: Option<NameIndex>,
 }
 
 impl NameSet {
-    fn push(&mut self, name: &[u8]) {
+    /// Add a name, of the `d_type` `kind`.
+    fn push(&mut self, name: &[u8], kind: u8) {
+        match kind {
+            libc::DT_DIR => self.subdirs.push(self.ends.len() as u32),
+            libc::DT_UNKNOWN => self.kinds_unknown = true,
+            _ => {}
+        }
         self.buf.extend_from_slice(name);
         self.ends.push(self.buf.len() as u32);
     }

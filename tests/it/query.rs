@@ -1044,3 +1044,29 @@ fn cwd_through_a_symlink_is_logical() {
         .success()
         .stdout_is("../default.o.do\nb.c\n");
 }
+
+/// The walk of redo-targets and redo-ood goes down from the names the `.dep` caches
+/// remember of a directory while it keeps its stamp: a directory made since, with a
+/// target built in it, and one removed since are seen all the same.
+#[test]
+fn the_walk_sees_directories_made_and_removed_since_the_caches() {
+    let sb = Sandbox::new();
+    sb.write("all.do", "redo-ifchange p/q/a p/r/b\necho all\n");
+    sb.write("default.do", "echo \"$2\"\n");
+    sb.run(&["redo", "all"]).success();
+    // Quiet, then no-ops: the caches are written, remembering the names listed.
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        sb.run(&["redo-ifchange", "all"]).success();
+        sb.run(&["redo-targets"]).success();
+    }
+    let targets = |sb: &Sandbox| lines(sb.run(&["redo-targets"]).success());
+    assert_eq!(targets(&sb), owned(&["all", "p/q/a", "p/r/b"]));
+    sb.mkdir("p/s");
+    sb.run(&["redo", "p/s/c"]).success();
+    assert_eq!(targets(&sb), owned(&["all", "p/q/a", "p/r/b", "p/s/c"]));
+    sb.run(&["redo-ood"]).success().stdout_is("");
+    sb.remove("p/r");
+    assert_eq!(targets(&sb), owned(&["all", "p/q/a", "p/s/c"]));
+    sb.run(&["redo-ood"]).success().stdout_is("all\n");
+}

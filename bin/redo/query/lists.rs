@@ -100,9 +100,9 @@ pub fn main(applet: &'static str, argv: Vec<OsString>) -> i32 {
         .min(8);
     // The walk's listing tells the checkers which files do not exist.
     let mut listing = walk::Listing::default();
+    let memory = Some(&closure::CachedTree as &dyn walk::WalkMemory);
     let walked = |problems: &mut Problems, listing: &mut walk::Listing| {
-        let cached: walk::KnownTargets = &closure::cached_targets;
-        let mut t = walk::targets_par(&here, problems, listing, threads, Some(cached)).targets;
+        let mut t = walk::targets_par(&here, problems, listing, threads, memory).targets;
         query::sort_bytes(&mut t);
         t
     };
