@@ -74,115 +74,122 @@ pub fn walk(here: &Here, problems: &mut Problems, visit: &mut dyn FnMut(&Entry<'
 pub fn walk_listing(
     here: &Here,
     problems: &mut Problems,
-    mut listing: Option<&mut Listing>,
+    listing: Option<&mut Listing>,
     visit: &mut dyn FnMut(&Entry<'_>) -> Step,
 ) {
     let mut buf = here.root().to_path_buf();
-    let in_redo = here
-        .cwd()
-        .file_name()
-        .is_some_and(|n| n.as_bytes() == REDO_DIR.as_bytes());
-    walk_dir(
+    let in_redo = cwd_is_redo(here);
+    let mut w = Walker {
         here,
-        &mut buf,
-        in_redo,
         problems,
-        &mut listing,
+        listing,
         visit,
-        None,
-        None,
-    );
+        memory: None,
+    };
+    w.dir(&mut buf, in_redo, None);
 }
 
-/// Read the directory `buf` and visit its entries; descend into the
-/// directories the visitor enters, or with `defer`, hand them back instead
-/// (with whether each is a `.redo` directory). With `memory`, a directory
-/// whose names are remembered and current is not read: its subdirectories
-/// are visited from them (and only they: the walks that pass a memory look
-/// for directories).
-#[allow(clippy::too_many_arguments)]
-fn walk_dir(
-    here: &Here,
-    buf: &mut PathBuf,
-    in_redo: bool,
-    problems: &mut Problems,
-    listing: &mut Option<&mut Listing>,
-    visit: &mut dyn FnMut(&Entry<'_>) -> Step,
-    mut defer: Option<&mut Vec<(PathBuf, bool)>>,
-    memory: Option<&dyn WalkMemory>,
-) {
-    if !in_redo {
-        if let Some(names) = memory.and_then(|m| m.names(buf)) {
-            let subdirs: Vec<OsString> = match names.subdirs() {
-                Some(s) => s.map(|n| OsStr::from_bytes(n).to_os_string()).collect(),
-                None => Vec::new(),
+/// Is the cwd itself a `.redo` directory?
+fn cwd_is_redo(here: &Here) -> bool {
+    here.cwd()
+        .file_name()
+        .is_some_and(|n| n.as_bytes() == REDO_DIR.as_bytes())
+}
+
+/// One walk's state: where it reports, what it records, whom it asks.
+struct Walker<'w, 'l> {
+    here: &'w Here,
+    problems: &'w mut Problems,
+    listing: Option<&'l mut Listing>,
+    visit: &'w mut dyn FnMut(&Entry<'_>) -> Step,
+    /// A directory whose names this remembers, current, is not read: its
+    /// subdirectories are visited from them (and only they: the walks that
+    /// pass a memory look for directories).
+    memory: Option<&'w dyn WalkMemory>,
+}
+
+impl Walker<'_, '_> {
+    /// Read the directory `buf` and visit its entries; descend into the
+    /// directories the visitor enters, or with `defer`, hand them back
+    /// instead (with whether each is a `.redo` directory).
+    fn dir(
+        &mut self,
+        buf: &mut PathBuf,
+        in_redo: bool,
+        mut defer: Option<&mut Vec<(PathBuf, bool)>>,
+    ) {
+        if !in_redo && self.recalled(buf, &mut defer) {
+            return;
+        }
+        let dir: &Path = if buf.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            buf
+        };
+        let rd = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) => return self.cannot_read(buf, &e),
+        };
+        if let Some(l) = self.listing.as_mut() {
+            l.listed.insert(buf.as_os_str().to_os_string());
+        }
+        for ent in rd {
+            let ent = match ent {
+                Ok(e) => e,
+                Err(e) => return self.cannot_read(buf, &e),
             };
-            if let Some(l) = listing.as_mut() {
-                l.recalled.insert(buf.as_os_str().to_os_string(), names);
+            let kind = match ent.file_type() {
+                Ok(t) => Kind::of(t),
+                Err(_) => Kind::Other,
+            };
+            let name = ent.file_name();
+            buf.push(&name);
+            if let Some(l) = self.listing.as_mut() {
+                l.entries.insert(hash_bytes(buf.as_os_str().as_bytes()));
             }
-            for name in subdirs {
-                buf.push(&name);
-                let step = visit(&Entry {
-                    path: buf,
-                    name: &name,
-                    kind: Kind::Dir,
-                    in_redo: false,
-                });
-                if step == Step::Enter {
-                    let is_redo = name.as_bytes() == REDO_DIR.as_bytes();
-                    match defer.as_mut() {
-                        Some(d) => d.push((buf.clone(), is_redo)),
-                        None => {
-                            walk_dir(here, buf, is_redo, problems, listing, visit, None, memory)
-                        }
-                    }
-                }
-                buf.pop();
-            }
-            return;
+            self.entry(buf, &name, kind, in_redo, &mut defer);
+            buf.pop();
         }
     }
-    let dir: &Path = if buf.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        buf
-    };
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) => {
-            problems.push(format!(
-                "cannot read directory {}: {e}",
-                here.show(buf).display()
-            ));
-            return;
+
+    /// Visit the subdirectories of `buf` from the names remembered of it,
+    /// if they are current; false (nothing done) when they are not known.
+    fn recalled(
+        &mut self,
+        buf: &mut PathBuf,
+        defer: &mut Option<&mut Vec<(PathBuf, bool)>>,
+    ) -> bool {
+        let Some(names) = self.memory.and_then(|m| m.names(buf)) else {
+            return false;
+        };
+        let subdirs: Vec<OsString> = match names.subdirs() {
+            Some(s) => s.map(|n| OsStr::from_bytes(n).to_os_string()).collect(),
+            None => return false,
+        };
+        if let Some(l) = self.listing.as_mut() {
+            l.recalled.insert(buf.as_os_str().to_os_string(), names);
         }
-    };
-    if let Some(l) = listing.as_mut() {
-        l.listed.insert(buf.as_os_str().to_os_string());
+        for name in subdirs {
+            buf.push(&name);
+            self.entry(buf, &name, Kind::Dir, false, defer);
+            buf.pop();
+        }
+        true
     }
-    for ent in rd {
-        let ent = match ent {
-            Ok(e) => e,
-            Err(e) => {
-                problems.push(format!(
-                    "cannot read directory {}: {e}",
-                    here.show(buf).display()
-                ));
-                break;
-            }
-        };
-        let kind = match ent.file_type() {
-            Ok(t) => Kind::of(t),
-            Err(_) => Kind::Other,
-        };
-        let name = ent.file_name();
-        buf.push(&name);
-        if let Some(l) = listing.as_mut() {
-            l.entries.insert(hash_bytes(buf.as_os_str().as_bytes()));
-        }
-        let step = visit(&Entry {
+
+    /// Visit the entry `buf` (named `name`), and descend into it (or defer
+    /// it) if it is a directory the visitor enters.
+    fn entry(
+        &mut self,
+        buf: &mut PathBuf,
+        name: &OsStr,
+        kind: Kind,
+        in_redo: bool,
+        defer: &mut Option<&mut Vec<(PathBuf, bool)>>,
+    ) {
+        let step = (self.visit)(&Entry {
             path: buf,
-            name: &name,
+            name,
             kind,
             in_redo,
         });
@@ -190,10 +197,16 @@ fn walk_dir(
             let is_redo = name.as_bytes() == REDO_DIR.as_bytes();
             match defer.as_mut() {
                 Some(d) => d.push((buf.clone(), is_redo)),
-                None => walk_dir(here, buf, is_redo, problems, listing, visit, None, memory),
+                None => self.dir(buf, is_redo, None),
             }
         }
-        buf.pop();
+    }
+
+    fn cannot_read(&mut self, buf: &Path, e: &std::io::Error) {
+        self.problems.push(format!(
+            "cannot read directory {}: {e}",
+            self.here.show(buf).display()
+        ));
     }
 }
 
@@ -360,23 +373,16 @@ fn open_top(
     memory: Option<&dyn WalkMemory>,
 ) -> Vec<(PathBuf, bool)> {
     let mut buf = here.root().to_path_buf();
-    let in_redo = here
-        .cwd()
-        .file_name()
-        .is_some_and(|n| n.as_bytes() == REDO_DIR.as_bytes());
     let mut dirs: Vec<(PathBuf, bool)> = Vec::new();
-    let mut l = Some(listing);
     let mut visit = |e: &Entry<'_>| out.visit(e, memory);
-    walk_dir(
+    let mut w = Walker {
         here,
-        &mut buf,
-        in_redo,
         problems,
-        &mut l,
-        &mut visit,
-        Some(&mut dirs),
+        listing: Some(listing),
+        visit: &mut visit,
         memory,
-    );
+    };
+    w.dir(&mut buf, cwd_is_redo(here), Some(&mut dirs));
     for _ in 0..MAX_OPENED_LEVELS {
         let narrow = dirs.len() < threads * SUBTREES_PER_THREAD;
         if threads < 2 || !narrow || dirs.iter().all(|(_, is_redo)| *is_redo) {
@@ -387,16 +393,7 @@ fn open_top(
             if is_redo {
                 next.push((d, true));
             } else {
-                walk_dir(
-                    here,
-                    &mut d,
-                    false,
-                    problems,
-                    &mut l,
-                    &mut visit,
-                    Some(&mut next),
-                    memory,
-                );
+                w.dir(&mut d, false, Some(&mut next));
             }
         }
         dirs = next;
@@ -431,12 +428,16 @@ fn walk_subtrees(
             return out;
         };
         let (mut buf, mut p) = (dir.clone(), Problems::default());
-        let mut l = Some(&mut out.listing);
         let targets = &mut out.targets;
         let mut visit = |e: &Entry<'_>| targets.visit(e, memory);
-        walk_dir(
-            here, &mut buf, *is_redo, &mut p, &mut l, &mut visit, None, memory,
-        );
+        let mut w = Walker {
+            here,
+            problems: &mut p,
+            listing: Some(&mut out.listing),
+            visit: &mut visit,
+            memory,
+        };
+        w.dir(&mut buf, *is_redo, None);
         if !p.is_empty() {
             out.problems.push((at, p));
         }
