@@ -211,8 +211,9 @@ impl Walker<'_, '_> {
 }
 
 /// The names a walk saw: every directory it read and every entry in them,
-/// as paths in the walk's form. Tells the out-of-date checker which files
-/// certainly do not exist ([`KnownAbsent`]).
+/// as paths in the walk's form, and the names remembered of the directories
+/// it did not read. Tells the out-of-date checker which files certainly do
+/// not exist ([`KnownAbsent`]).
 #[derive(Debug, Default)]
 pub struct Listing {
     listed: FastSet<OsString>,
@@ -233,8 +234,9 @@ impl Listing {
 }
 
 impl KnownAbsent for Listing {
-    /// Absent when the deepest listed ancestor directory of `path` lacks
-    /// the next component. A path with `..` (outside the walk) is unknown.
+    /// Absent when the deepest ancestor directory of `path` the walk read
+    /// (or recalled) lacks the next component. A path with `..` (outside
+    /// the walk) is unknown.
     fn absent(&self, path: &Path) -> bool {
         let b = path.as_os_str().as_bytes();
         if b == b".." || b.starts_with(b"../") || b.is_empty() {
