@@ -506,19 +506,16 @@ impl Books {
             self.implicit_free = false;
             return Some(Slot::Implicit);
         }
-        let token = match js.try_acquire() {
-            Ok(Some(t)) => t,
-            _ => match js.acquire(signals::wake_fd()) {
-                Ok(Acquired::Token(t)) => t,
-                Ok(Acquired::Interrupted) => {
-                    signals::drain();
-                    return None;
-                }
-                Err(_) => {
-                    poll_wake();
-                    return None;
-                }
-            },
+        let token = match read_token(js, true) {
+            Ok(t) => t,
+            Err(NoToken::Woken) => {
+                signals::drain();
+                return None;
+            }
+            Err(NoToken::Failed) => {
+                poll_wake();
+                return None;
+            }
         };
         if self.lent {
             self.lent = false;
@@ -542,23 +539,46 @@ impl Books {
     /// one (the build is stopping, or the pool is gone).
     fn take_back(&mut self, js: &Jobserver) {
         while self.lent {
+            // Stopping (a signal, a broken jobserver): only a token there now.
             let stopping = js.is_broken() || signals::requested().is_some();
-            let token = match js.try_acquire() {
-                Ok(Some(t)) => t,
-                Ok(None) if !stopping => match js.acquire(signals::wake_fd()) {
-                    Ok(Acquired::Token(t)) => t,
-                    // A wake-up or a signal: look again.
-                    Ok(Acquired::Interrupted) => {
-                        signals::drain();
-                        continue;
-                    }
-                    Err(_) => return,
-                },
-                _ => return,
+            let token = match read_token(js, !stopping) {
+                Ok(t) => t,
+                // A wake-up or a signal: look again.
+                Err(NoToken::Woken) if !stopping => {
+                    signals::drain();
+                    continue;
+                }
+                Err(_) => return,
             };
             self.lent = false;
             js.take_back_implicit(token);
         }
+    }
+}
+
+/// Why [`read_token`] came back without a token.
+enum NoToken {
+    /// None there (and `wait` was false), or the wake pipe or a signal
+    /// ended the wait.
+    Woken,
+    /// The wait failed, or the jobserver broke.
+    Failed,
+}
+
+/// A token from the jobserver: one there now, or with `wait`, the next one
+/// until the wake pipe says something else happened.
+fn read_token(js: &Jobserver, wait: bool) -> std::result::Result<Token, NoToken> {
+    match js.try_acquire() {
+        Ok(Some(t)) => return Ok(t),
+        Ok(None) if wait => {}
+        Ok(None) => return Err(NoToken::Woken),
+        Err(_) if !wait => return Err(NoToken::Failed),
+        Err(_) => {}
+    }
+    match js.acquire(signals::wake_fd()) {
+        Ok(Acquired::Token(t)) => Ok(t),
+        Ok(Acquired::Interrupted) => Err(NoToken::Woken),
+        Err(_) => Err(NoToken::Failed),
     }
 }
 
