@@ -18,6 +18,9 @@
 //! the rest of the first as soon as the new `.do` has started, while it
 //! runs. So the path from one `.do`'s exit to the next one's start wakes no
 //! sleeping thread (tens of microseconds each on a VM) and holds no commit.
+//! The thread reports the first job's end itself, and wakes the loop only
+//! when the loop has something to do (a failure, a slot to take back): a
+//! run of jobs handed on one to the next wakes it once, at the end.
 //! With nothing waiting, once the build stops, or when the rest is heavy (a
 //! big output to hash, which would hold up the next job's end on this
 //! thread), the slot goes back to the loop and the rest runs at once.
@@ -45,7 +48,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::job::{self, JobInfo, JobSpec, Outcome};
 use super::Shared;
@@ -129,7 +132,8 @@ enum Msg {
     /// The slot of the first job (its `.do` has exited) went to the
     /// second, started on the same thread (which reported it).
     Handoff(usize, usize),
-    Done(usize, JobResult, Duration, JobInfo),
+    /// The job is over (its `Finished` is reported already).
+    Done(usize, JobResult),
 }
 
 fn poll_wake() {
@@ -157,6 +161,8 @@ struct Carried<'r> {
     started: Instant,
     info: JobInfo,
     rest: Rest<'r>,
+    /// Its slot went to the next job (which ends later, and wakes the loop).
+    handed_on: bool,
 }
 
 /// What is left to start: jobs to run again after a wait (with when they
@@ -245,23 +251,51 @@ impl Crew<'_> {
     /// Run a job's rest and report it.
     fn finish(&self, r: Carried, tx: &mpsc::Sender<Msg>) {
         let res = (r.rest)();
-        self.done(r.idx, res, r.started, r.info, tx);
+        self.done(r.idx, res, r.started, r.info, r.handed_on, tx);
     }
 
+    /// Report a job's end, here on its thread, and tell the loop. The loop
+    /// is woken only when it has something to do: a failure, or a job whose
+    /// slot it must take back. After a slot was handed on, the job it went to
+    /// is counted as running until its own end, which wakes the loop in turn
+    /// at the end of the chain: so a sequence of jobs handed on from one to
+    /// the next wakes no sleeping thread but its own.
     fn done(
         &self,
         idx: usize,
         res: JobResult,
         started: Instant,
         info: JobInfo,
+        handed_on: bool,
         tx: &mpsc::Sender<Msg>,
     ) {
-        if res.is_err() {
-            // Before the loop hears of it: no slot is handed on after.
-            self.stop.store(true, Ordering::SeqCst);
+        let target = &self.targets[idx];
+        let elapsed = started.elapsed();
+        let ran = info.ran.then_some(elapsed);
+        match &res {
+            Ok(Outcome::Built(_)) => self.reporter.emit(Event::Finished {
+                target,
+                default_do: info.default_do.as_deref(),
+                elapsed: ran,
+                error: None,
+            }),
+            Ok(_) => {}
+            Err(e) => {
+                // Before the loop hears of it: no slot is handed on after.
+                self.stop.store(true, Ordering::SeqCst);
+                self.reporter.emit(Event::Finished {
+                    target,
+                    default_do: info.default_do.as_deref(),
+                    elapsed: ran,
+                    error: Some(e),
+                });
+            }
         }
-        let _ = tx.send(Msg::Done(idx, res, started.elapsed(), info));
-        signals::wake();
+        let wake = res.is_err() || !handed_on;
+        let _ = tx.send(Msg::Done(idx, res));
+        if wake {
+            signals::wake();
+        }
     }
 }
 
@@ -301,8 +335,16 @@ fn run_one<'r>(
     carried: Option<Carried<'r>>,
 ) -> (Option<Carried<'r>>, Option<Work>) {
     let freed = std::cell::Cell::new(false);
+    // Reported here, before the loop can pass the slot to anyone: whoever
+    // takes it next is seen taking it later.
+    let report_freed = || {
+        crew.reporter.emit(Event::SlotFreed {
+            target: &crew.targets[idx],
+        });
+    };
     let free_for = |msg: Msg| {
         if !freed.replace(true) {
+            report_freed();
             let _ = tx.send(msg);
             signals::wake();
         }
@@ -334,16 +376,13 @@ fn run_one<'r>(
         // counted before its slot can start another job, and a job pays one
         // message and one wake-up, not two.
         Step::Done(res) => {
-            crew.done(idx, res, started, info, tx);
+            if !freed.get() {
+                report_freed();
+            }
+            crew.done(idx, res, started, info, false, tx);
             (None, None)
         }
         Step::Finish { rest, heavy } => {
-            let rest = Carried {
-                idx,
-                started,
-                info,
-                rest,
-            };
             let next = if freed.get() || heavy {
                 None
             } else {
@@ -352,6 +391,13 @@ fn run_one<'r>(
             if next.is_none() {
                 free();
             }
+            let rest = Carried {
+                idx,
+                started,
+                info,
+                rest,
+                handed_on: next.is_some(),
+            };
             (Some(rest), next)
         }
     }
@@ -425,16 +471,10 @@ impl Books {
         }
     }
 
-    fn give_back(&mut self, i: usize, js: &Jobserver, reporter: &dyn Reporter, targets: &[Target]) {
-        let slot = self.slots[i].take();
+    /// Job `i` no longer needs its slot (its thread reported `SlotFreed`).
+    fn give_back(&mut self, i: usize, js: &Jobserver) {
         self.token_holders.retain(|&k| k != i);
-        if slot.is_some() {
-            // Before the token is back: whoever takes it next sees it later.
-            reporter.emit(Event::SlotFreed {
-                target: &targets[i],
-            });
-        }
-        if let Some(slot) = slot {
+        if let Some(slot) = self.slots[i].take() {
             self.release(slot, js);
         }
     }
@@ -451,50 +491,27 @@ impl Books {
     }
 
     /// Account for one message from a job thread; a retry goes to `queue`.
-    fn settle(
-        &mut self,
-        m: Msg,
-        js: &Jobserver,
-        reporter: &dyn Reporter,
-        targets: &[Target],
-        queue: &Mutex<Queue>,
-    ) {
-        let (i, res, elapsed, info) = match m {
-            Msg::SlotFree(i) => return self.give_back(i, js, reporter, targets),
+    fn settle(&mut self, m: Msg, js: &Jobserver, queue: &Mutex<Queue>) {
+        let (i, res) = match m {
+            Msg::SlotFree(i) => return self.give_back(i, js),
             Msg::Waits(i) => {
                 self.waiting.push(i);
-                return self.give_back(i, js, reporter, targets);
+                return self.give_back(i, js);
             }
             Msg::Handoff(from, to) => return self.hand_on(from, to),
-            Msg::Done(i, res, elapsed, info) => (i, res, elapsed, info),
+            Msg::Done(i, res) => (i, res),
         };
-        let elapsed = info.ran.then_some(elapsed);
         self.running -= 1;
         self.waiting.retain(|&k| k != i);
-        self.give_back(i, js, reporter, targets);
-        let target = &targets[i];
+        self.give_back(i, js);
         match res {
             Ok(Outcome::Retry) => queue
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .retries
                 .push_back((i, Instant::now())),
-            Ok(Outcome::Built(_)) => reporter.emit(Event::Finished {
-                target,
-                default_do: info.default_do.as_deref(),
-                elapsed,
-                error: None,
-            }),
             Ok(_) => {}
-            Err(e) => {
-                self.failures += 1;
-                reporter.emit(Event::Finished {
-                    target,
-                    default_do: info.default_do.as_deref(),
-                    elapsed,
-                    error: Some(&e),
-                });
-            }
+            Err(_) => self.failures += 1,
         }
     }
 
@@ -623,7 +640,7 @@ pub fn run(
         let mut workers = 0usize;
         loop {
             while let Ok(m) = rx.try_recv() {
-                books.settle(m, js, reporter, targets, &queue);
+                books.settle(m, js, &queue);
             }
             for w in js.take_warnings() {
                 reporter.emit(Event::Warning(&w.0));
