@@ -221,10 +221,13 @@ fn reach(inp: &CommitInput<'_>, step: Step) {
     }
 }
 
-pub enum Produced {
-    File,
-    SameAsBefore,
-    Nothing,
+/// What a commit left: the target's self-record in its `.dep` (None when
+/// the `.do` produced nothing: an ifcreate record), and whether the target
+/// exists now where it did not before the `.do` ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Built {
+    pub self_rec: Option<(Inode, dep::Hash)>,
+    pub created: bool,
 }
 
 pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
@@ -299,7 +302,7 @@ fn commit_result(
     which: usize,
     from_three: bool,
     base: &Path,
-) -> Result<Produced, JobError> {
+) -> Result<Built, JobError> {
     let target = inp.target;
     let dir = target.dir();
     let hash = hash_fd(file).map_err(|e| io("hashing the result", inp.temps.path(which), e))?;
@@ -314,7 +317,7 @@ fn commit_result(
     place_dep(inp)?;
     reach(inp, Step::AfterIntent);
     let tmp = inp.temps.path(which).to_path_buf();
-    let (produced, meta) = if same {
+    let meta = if same {
         if from_three {
             let mode = file
                 .metadata()
@@ -326,30 +329,32 @@ fn commit_result(
         now_times(target).map_err(|e| io("setting the times of", target, e))?;
         let _ = fs::remove_file(&tmp);
         inp.temps.live[which] = false;
-        let m = fs::metadata(target).map_err(|e| io("reading", target, e))?;
-        (Produced::SameAsBefore, m)
+        fs::metadata(target).map_err(|e| io("reading", target, e))?
     } else {
         fs::rename(&tmp, target)
             .map_err(|e| io(&format!("renaming {} to", tmp.display()), target, e))?;
         inp.temps.live[which] = false;
         // The renamed inode itself (rename updated its ctime).
-        let m = file.metadata().map_err(|e| io("reading", target, e))?;
-        (Produced::File, m)
+        file.metadata().map_err(|e| io("reading", target, e))?
     };
     if inp.sync {
         fsync_dir(dir).map_err(|e| io("syncing", dir, e))?;
     }
     reach(inp, Step::AfterResult);
     inp.temps.remove_unused();
+    let inode = Inode::from_meta(&meta);
     commit_self(
         inp,
         &Record::Ifchange {
-            inode: Inode::from_meta(&meta),
+            inode,
             hash,
             path: base.to_path_buf(),
         },
     )?;
-    Ok(produced)
+    Ok(Built {
+        self_rec: Some((inode, hash)),
+        created: inp.before.is_none(),
+    })
 }
 
 /// Step 6: the self-record, with the target's inode data as it is now, is
@@ -367,7 +372,7 @@ fn commit_self(inp: &mut CommitInput<'_>, self_rec: &Record) -> Result<(), JobEr
 
 /// Apply the output rules and commit; returns what was produced, or an error
 /// message for the user.
-pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, JobError> {
+pub fn commit(mut inp: CommitInput<'_>) -> Result<Built, JobError> {
     let target = inp.target;
     let after = fs::symlink_metadata(target)
         .ok()
@@ -395,7 +400,7 @@ pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, JobError> {
     }
     let base = target.base_path().to_path_buf();
     let stdout = inp.stdout;
-    let produced = match (&three, stdout_len > 0) {
+    let built = match (&three, stdout_len > 0) {
         (Some(f), _) => commit_result(&mut inp, f, THREE, true, &base)?,
         (None, true) => commit_result(&mut inp, stdout, STDOUT, false, &base)?,
         (None, false) => {
@@ -410,9 +415,12 @@ pub fn commit(mut inp: CommitInput<'_>) -> Result<Produced, JobError> {
             inp.temps.remove_unused();
             append_self(&mut inp, &Record::Ifcreate(base))?;
             place_dep(&mut inp)?;
-            Produced::Nothing
+            Built {
+                self_rec: None,
+                created: false,
+            }
         }
     };
     reach(&inp, Step::AfterDep);
-    Ok(produced)
+    Ok(built)
 }

@@ -477,23 +477,24 @@ fn run_shared(
     }
     let jobs = schedule::Jobs::new(sh);
     let Some(share) = share else {
-        schedule::run(&jobs, sh.reporter, js, list, force, sequential, trace)?;
+        schedule::run(&jobs, sh.reporter, js, list, force, sequential, trace).result?;
         return Ok(Vec::new());
     };
     if force {
         // Every verdict reached so far may involve what we are about to rebuild.
         let _ = share.barrier();
     }
-    let existed: Vec<bool> = list
-        .iter()
-        .map(|t| std::fs::symlink_metadata(t).is_ok())
-        .collect();
-    let result = schedule::run(&jobs, sh.reporter, js, list, force, sequential, trace);
+    let end = schedule::run(&jobs, sh.reporter, js, list, force, sequential, trace);
+    // What we built we know; a target another build of this run built (we
+    // waited for it) is found in its `.dep`. Whoever builds a target tells
+    // the share that it created it.
     let mut created = false;
     let mut built = Vec::new();
-    for (t, existed) in list.iter().zip(existed) {
-        if !existed && std::fs::symlink_metadata(t).is_ok() {
-            created = true;
+    for (i, t) in list.iter().enumerate() {
+        if let Some(b) = end.built.get(i).copied().flatten() {
+            created |= b.created;
+            built.push((t.to_path_buf(), b.self_rec));
+            continue;
         }
         let Ok(b) = crate::state::dep::read_dep(&t.dep_path()) else {
             continue;
@@ -505,6 +506,7 @@ fn run_shared(
             built.push((t.to_path_buf(), v.self_rec));
         }
     }
+    let result = end.result;
     if force || created {
         // A barrier is what keeps Verified facts true: retry-free errors
         // here are only I/O errors on a file we validated.

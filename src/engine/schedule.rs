@@ -50,6 +50,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::Instant;
 
+use super::commit::Built;
 use super::job::{self, JobInfo, JobSpec, Outcome};
 use super::Shared;
 use crate::error::{Error, Result};
@@ -432,6 +433,8 @@ struct Books {
     lent: bool,
     running: usize,
     failures: usize,
+    /// What each target's build by this process left, by target index.
+    built: Vec<Option<Built>>,
 }
 
 impl Books {
@@ -444,6 +447,7 @@ impl Books {
             lent: false,
             running: 0,
             failures: 0,
+            built: vec![None; n],
         }
     }
 
@@ -510,6 +514,7 @@ impl Books {
                 .unwrap_or_else(|e| e.into_inner())
                 .retries
                 .push_back((i, Instant::now())),
+            Ok(Outcome::Built(b)) => self.built[i] = Some(b),
             Ok(_) => {}
             Err(_) => self.failures += 1,
         }
@@ -599,6 +604,14 @@ fn read_token(js: &Jobserver, wait: bool) -> std::result::Result<Token, NoToken>
     }
 }
 
+/// How [`run`] ended.
+pub struct RunEnd {
+    /// What each target's build by this process left, in the order of the
+    /// targets (None: not built here, or failed).
+    pub built: Vec<Option<Built>>,
+    pub result: Result<()>,
+}
+
 /// Build `targets` with `runner`, one job per slot held; `reporter` gets a
 /// `Finished` event per job built or failed and the jobserver's warnings.
 pub fn run(
@@ -609,9 +622,12 @@ pub fn run(
     force: bool,
     sequential: bool,
     trace: bool,
-) -> Result<()> {
+) -> RunEnd {
     if targets.is_empty() {
-        return Ok(());
+        return RunEnd {
+            built: Vec::new(),
+            result: Ok(()),
+        };
     }
     let (work_tx, work_rx) = mpsc::channel::<Option<Work>>();
     let work_rx = Mutex::new(work_rx);
@@ -633,7 +649,7 @@ pub fn run(
         sequential,
     };
     let lock_queue = || queue.lock().unwrap_or_else(|e| e.into_inner());
-    let failures = std::thread::scope(|scope| {
+    let (failures, built) = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<Msg>();
         let mut books = Books::new(targets.len());
         let mut forwarded = false;
@@ -664,7 +680,7 @@ pub fn run(
                     for _ in 0..workers {
                         let _ = work_tx.send(None);
                     }
-                    break books.failures;
+                    break (books.failures, books.built);
                 }
                 if !stopping {
                     books.lend_if_idle(js);
@@ -705,11 +721,12 @@ pub fn run(
             }));
         }
     });
-    if let Some(sig) = signals::requested() {
-        return Err(Error::Interrupted(sig));
-    }
-    if failures > 0 {
-        return Err(Error::BuildFailed(format!("{failures} target(s) failed")));
-    }
-    Ok(())
+    let result = if let Some(sig) = signals::requested() {
+        Err(Error::Interrupted(sig))
+    } else if failures > 0 {
+        Err(Error::BuildFailed(format!("{failures} target(s) failed")))
+    } else {
+        Ok(())
+    };
+    RunEnd { built, result }
 }

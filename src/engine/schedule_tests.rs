@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::commit::Produced;
+use super::commit::Built;
 use super::job::{JobInfo, JobSpec, Outcome};
 use super::schedule::{self, Runner, Step};
 use crate::error::Error;
@@ -164,7 +164,11 @@ impl Runner for Fake {
         if !matches!(act, Act::Early(_) | Act::Retry(_)) || matches!(act, Act::Retry(_) if !first) {
             started();
         }
-        let built = Ok(Outcome::Built(Produced::File));
+        // What the commit of a real job would report, told apart by name.
+        let built = Ok(Outcome::Built(Built {
+            self_rec: None,
+            created: name.ends_with('c'),
+        }));
         let res = match act {
             Act::Sleep(t) => {
                 ms(t);
@@ -325,9 +329,19 @@ fn schedule(
     names: &[&str],
     sequential: bool,
 ) -> (crate::error::Result<()>, Collect) {
+    let (end, rep) = schedule_built(fake, js, names, sequential);
+    (end.result, rep)
+}
+
+fn schedule_built(
+    fake: &Fake,
+    js: &Jobserver,
+    names: &[&str],
+    sequential: bool,
+) -> (schedule::RunEnd, Collect) {
     let rep = Collect::default();
-    let res = schedule::run(fake, &rep, js, &targets(names), false, sequential, false);
-    (res, rep)
+    let end = schedule::run(fake, &rep, js, &targets(names), false, sequential, false);
+    (end, rep)
 }
 
 /// Run a test alone (see [`SERIAL`]), failing after 30 s rather than
@@ -569,6 +583,33 @@ fn the_next_job_starts_while_the_rest_of_one_runs() {
         overlapped.sort();
         assert_eq!(overlapped, ["r1", "r2", "r3"]);
         assert_eq!(fake.ended_sorted(), names);
+        assert!(pool.drain().is_empty());
+    });
+}
+
+#[test]
+fn what_each_build_left_comes_back_in_the_targets_order() {
+    timed(|| {
+        // Ends that the loop hears of with and without a wake-up: handed on
+        // (the rests), a slot given back early, a failure, and a job never
+        // run (N = 1: nothing starts once the failure holds the slot).
+        let pool = joined(b"");
+        let acts = [
+            ("r1c", Act::Rest(5)),
+            ("r2", Act::Rest(5)),
+            ("w", Act::Early(5)),
+            ("r3c", Act::Rest(5)),
+            ("bad", Act::Fail(5)),
+        ];
+        let fake = Fake::new(&acts);
+        let names = ["r1c", "r2", "w", "r3c", "bad", "never"];
+        let (end, _) = schedule_built(&fake, &pool.js, &names, false);
+        assert!(matches!(end.result, Err(Error::BuildFailed(_))));
+        let created: Vec<_> = end.built.iter().map(|b| b.map(|b| b.created)).collect();
+        assert_eq!(
+            created,
+            [Some(true), Some(false), Some(false), Some(true), None, None]
+        );
         assert!(pool.drain().is_empty());
     });
 }

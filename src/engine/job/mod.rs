@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::commit::{self, CommitInput, Produced, Temps};
+use super::commit::{self, Built, CommitInput, Temps};
 use super::schedule::Step;
 use super::Shared;
 use crate::dofile;
@@ -48,7 +48,7 @@ pub use child::ChildBase;
 use decide::{Decision, Locked};
 
 pub enum Outcome {
-    Built(Produced),
+    Built(Built),
     /// Built earlier in this run (by us or another process).
     AlreadyBuilt,
     /// Externally modified, left alone (a warning was reported).
@@ -166,14 +166,14 @@ impl Exited {
     fn finish(mut self, sh: &Shared, base: &ChildBase) -> Result<Outcome, JobError> {
         let result = finish(sh, base, &self.spec, &mut self.prep, &self.ran, &self.prior);
         drop(self.guard);
-        let produced = result?;
+        let built = result?;
         // The committed .dep is this file (renamed): read it through our fd.
         let mut b = Vec::new();
         let dep = &mut self.prep.dep_file;
         if dep.seek(SeekFrom::Start(0)).is_ok() && dep.read_to_end(&mut b).is_ok() {
             warn_simultaneous(sh, &self.spec.target, &b);
         }
-        Ok(Outcome::Built(produced))
+        Ok(Outcome::Built(built))
     }
 }
 
@@ -385,7 +385,7 @@ fn finish(
     prep: &mut Prepared,
     ran: &Ran,
     prior: &decide::Prior,
-) -> Result<Produced, JobError> {
+) -> Result<Built, JobError> {
     let target = &spec.target;
     let status = &ran.status;
     let result = if status.success() {
