@@ -197,7 +197,17 @@ fn prepare(
     info: &mut JobInfo,
 ) -> Result<Option<Prepared>, JobError> {
     let target = &spec.target;
-    let search = dofile::search(target, sh.ctx.top_dir.as_deref());
+    // The search's `stat` of the `.do` it finds (the last candidate that
+    // exists: a `.redo/top` found ends the search) is the one its record
+    // is made from.
+    let do_meta = std::cell::RefCell::new(None);
+    let search = dofile::search_with(target, sh.ctx.top_dir.as_deref(), &|p| {
+        match std::fs::metadata(p) {
+            Ok(m) => *do_meta.borrow_mut() = Some(m),
+            Err(_) => return false,
+        }
+        true
+    });
     let Some(found) = search.found else {
         return Err(JobError::NoDo);
     };
@@ -211,7 +221,10 @@ fn prepare(
         dep::encode_record(&mut head, &Record::Ifcreate(paths::rel(tdir, tried)))?;
     }
     let reading = |e| JobError::io(format!("reading {}", sh.show(&found.do_path)), e);
-    let do_meta = std::fs::metadata(&found.do_path).map_err(reading)?;
+    let do_meta = match do_meta.into_inner() {
+        Some(m) => m,
+        None => std::fs::metadata(&found.do_path).map_err(reading)?,
+    };
     let do_inode = Inode::from_meta(&do_meta);
     let do_hash = child::do_hash(&found.do_path, do_inode).map_err(reading)?;
     dep::encode_record(
