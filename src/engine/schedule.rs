@@ -152,8 +152,6 @@ fn poll_wake() {
 struct Work {
     idx: usize,
     spec: JobSpec,
-    /// Its slot is a jobserver token (else the implicit slot).
-    token: bool,
 }
 
 /// The rest of a job whose `.do` has exited, and what its `Done` reports.
@@ -204,6 +202,10 @@ struct Crew<'c> {
     /// A job failed, or the build stops: no slot is handed on.
     stop: &'c AtomicBool,
     targets: &'c [Target],
+    /// By target index: the job's slot is a jobserver token (else the
+    /// implicit slot). Kept by the loop's books; a job thread that hands its
+    /// slot on copies it for the job it starts, before the loop hears of it.
+    on_token: &'c [AtomicBool],
     reporter: &'c dyn Reporter,
     force: bool,
     trace: bool,
@@ -223,7 +225,7 @@ impl Crew<'_> {
     /// The next job waiting, for the slot of `from` (whose `.do` has
     /// exited); the loop is told. None when nothing waits or the build
     /// stops.
-    fn hand_on(&self, from: usize, token: bool, tx: &mpsc::Sender<Msg>) -> Option<Work> {
+    fn hand_on(&self, from: usize, tx: &mpsc::Sender<Msg>) -> Option<Work> {
         if self.sequential || self.stop.load(Ordering::SeqCst) || signals::requested().is_some() {
             return None;
         }
@@ -232,6 +234,8 @@ impl Crew<'_> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pick()?;
+        let token = self.on_token[from].load(Ordering::SeqCst);
+        self.on_token[idx].store(token, Ordering::SeqCst);
         let _ = tx.send(Msg::Handoff(from, idx));
         // As the loop reports a slot given back and one taken.
         self.reporter.emit(Event::SlotFreed {
@@ -245,7 +249,6 @@ impl Crew<'_> {
         Some(Work {
             idx,
             spec: self.spec(idx, waited),
-            token,
         })
     }
 
@@ -332,7 +335,7 @@ fn run_one<'r>(
     runner: &'r dyn Runner,
     crew: &Crew,
     tx: &mpsc::Sender<Msg>,
-    Work { idx, spec, token }: Work,
+    Work { idx, spec }: Work,
     carried: Option<Carried<'r>>,
 ) -> (Option<Carried<'r>>, Option<Work>) {
     let freed = std::cell::Cell::new(false);
@@ -387,7 +390,7 @@ fn run_one<'r>(
             let next = if freed.get() || heavy {
                 None
             } else {
-                crew.hand_on(idx, token, tx)
+                crew.hand_on(idx, tx)
             };
             if next.is_none() {
                 free();
@@ -421,9 +424,11 @@ fn run_one<'r>(
 /// taken back before the loop returns at the latest. So while the slot is
 /// lent, no job of ours holds a slot, and the invariants below hold with
 /// "lent" read as "held by another process".
-struct Books {
+struct Books<'t> {
     /// The slot each running job holds, by target index (None once given back).
     slots: Vec<Option<Slot>>,
+    /// Whether that slot is a token, for the job threads ([`Crew::on_token`]).
+    on_token: &'t [AtomicBool],
     /// The running jobs holding a token (at most the slots less one).
     token_holders: Vec<usize>,
     /// The running jobs that gave their slot back to wait for another process.
@@ -437,10 +442,12 @@ struct Books {
     built: Vec<Option<Built>>,
 }
 
-impl Books {
-    fn new(n: usize) -> Books {
+impl<'t> Books<'t> {
+    fn new(on_token: &'t [AtomicBool]) -> Books<'t> {
+        let n = on_token.len();
         Books {
             slots: (0..n).map(|_| None).collect(),
+            on_token,
             token_holders: Vec::new(),
             waiting: Vec::new(),
             implicit_free: true,
@@ -453,9 +460,11 @@ impl Books {
 
     /// Job `i` holds `slot` now.
     fn assign(&mut self, i: usize, slot: Slot) {
-        if matches!(slot, Slot::Token(_)) {
+        let token = matches!(slot, Slot::Token(_));
+        if token {
             self.token_holders.push(i);
         }
+        self.on_token[i].store(token, Ordering::SeqCst);
         self.slots[i] = Some(slot);
     }
 
@@ -465,6 +474,7 @@ impl Books {
         match slot {
             Slot::Implicit => match self.token_holders.pop() {
                 Some(k) => {
+                    self.on_token[k].store(false, Ordering::SeqCst);
                     if let Some(Slot::Token(t)) = self.slots[k].replace(Slot::Implicit) {
                         js.release(t);
                     }
@@ -485,6 +495,10 @@ impl Books {
 
     /// The slot of `from` moved to `to`, started on the same thread.
     fn hand_on(&mut self, from: usize, to: usize) {
+        // The thread copied the flag when it handed on; the books may have
+        // moved `from` onto the implicit slot since.
+        let token = self.on_token[from].load(Ordering::SeqCst);
+        self.on_token[to].store(token, Ordering::SeqCst);
         self.slots[to] = self.slots[from].take();
         for k in &mut self.token_holders {
             if *k == from {
@@ -638,11 +652,13 @@ pub fn run(
         ready: Instant::now(),
     });
     let stop = AtomicBool::new(false);
+    let on_token: Vec<AtomicBool> = targets.iter().map(|_| AtomicBool::new(false)).collect();
     let crew = Crew {
         work: &work_rx,
         queue: &queue,
         stop: &stop,
         targets,
+        on_token: &on_token,
         reporter,
         force,
         trace,
@@ -651,7 +667,7 @@ pub fn run(
     let lock_queue = || queue.lock().unwrap_or_else(|e| e.into_inner());
     let (failures, built) = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<Msg>();
-        let mut books = Books::new(targets.len());
+        let mut books = Books::new(&on_token);
         let mut forwarded = false;
         let mut workers = 0usize;
         loop {
@@ -702,7 +718,6 @@ pub fn run(
                 waited: ready.elapsed(),
                 token: matches!(slot, Slot::Token(_)),
             });
-            let token = matches!(slot, Slot::Token(_));
             books.assign(idx, slot);
             books.running += 1;
             // Every worker is either running a job or waiting for one, and a
@@ -717,7 +732,6 @@ pub fn run(
             let _ = work_tx.send(Some(Work {
                 idx,
                 spec: crew.spec(idx, waited),
-                token,
             }));
         }
     });

@@ -226,6 +226,8 @@ struct Collect {
     /// `Finished`: target name and error.
     finished: Mutex<Vec<(String, Option<String>)>>,
     warnings: Mutex<Vec<String>>,
+    /// `Slot`: target name and whether the slot is a token.
+    slots: Mutex<Vec<(String, bool)>>,
 }
 
 impl Reporter for Collect {
@@ -237,6 +239,10 @@ impl Reporter for Collect {
                 self.finished.lock().unwrap().push((name, error));
             }
             Event::Warning(w) => self.warnings.lock().unwrap().push(w.to_string()),
+            Event::Slot { target, token, .. } => {
+                let name = target.file_name().unwrap().to_string_lossy().into_owned();
+                self.slots.lock().unwrap().push((name, token));
+            }
             _ => {}
         }
     }
@@ -663,6 +669,36 @@ fn a_token_goes_back_when_the_implicit_slot_comes_free() {
             probe.join().unwrap()
         });
         assert_eq!(in_pipe, 1, "the token is back while `long` runs");
+        assert_eq!(pool.drain(), b"a");
+    })
+}
+
+#[test]
+fn a_slot_handed_on_after_a_move_to_the_implicit_slot_is_reported_as_it_is() {
+    timed(|| {
+        // N = 2. `short` ends first: `long` moves from its token onto the
+        // implicit slot and the token goes back, to `n1`. When `long`'s
+        // `.do` ends, its thread hands the implicit slot to `n2`.
+        let pool = joined(b"a");
+        let names = ["short", "long", "n1", "n2"];
+        let fake = Fake::new(&[
+            ("short", Act::Sleep(20)),
+            ("long", Act::Rest(200)),
+            ("n1", Act::Sleep(400)),
+            ("n2", Act::Sleep(10)),
+        ]);
+        let (res, rep) = schedule(&fake, &pool.js, &names, false);
+        res.unwrap();
+        let mut slots = rep.slots.lock().unwrap().clone();
+        slots.sort();
+        let want = [
+            ("long", true),
+            ("n1", true),
+            ("n2", false),
+            ("short", false),
+        ];
+        let want: Vec<_> = want.iter().map(|(n, t)| (n.to_string(), *t)).collect();
+        assert_eq!(slots, want);
         assert_eq!(pool.drain(), b"a");
     })
 }
