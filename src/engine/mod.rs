@@ -460,8 +460,10 @@ fn previous_records(ctx: &Context, dep_dir: &Path) -> FastMap<Vec<u8>, (Inode, H
 }
 
 /// Build `list` and tell the share: a barrier around forced builds and after
-/// a build that created a file; a Built fact for each target whose `.dep`
-/// now carries this run. Returns those targets with their self-records.
+/// a build of ours that created a target file; a Built fact for each target
+/// built in this run (by us: as its commit reported it; by another build we
+/// waited for: as its `.dep` says). Returns those targets with their
+/// self-records.
 #[allow(clippy::type_complexity)]
 fn run_shared(
     sh: &Shared,
