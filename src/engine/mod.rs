@@ -487,9 +487,12 @@ fn run_shared(
         let _ = share.barrier();
     }
     let end = schedule::run(&jobs, sh.reporter, js, list, force, sequential, trace);
-    // What we built we know; a target another build of this run built (we
-    // waited for it) is found in its `.dep`. Whoever builds a target tells
-    // the share that it created it.
+    // What we built, our commits reported. Any other target of the list was
+    // built by another process we waited for (or failed, or was left alone):
+    // its `.dep` says which. One of this run tells the share itself that it
+    // created the file; a build outside this run (a concurrent top-level
+    // redo) does not, so a target it committed that exists now counts as
+    // created here (the barrier only costs the run speed).
     let mut created = false;
     let mut built = Vec::new();
     for (i, t) in list.iter().enumerate() {
@@ -506,6 +509,8 @@ fn run_shared(
         };
         if v.build == sh.ctx.build_uuid && !v.intent {
             built.push((t.to_path_buf(), v.self_rec));
+        } else if std::fs::symlink_metadata(t).is_ok() {
+            created = true;
         }
     }
     let result = end.result;
