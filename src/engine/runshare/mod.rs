@@ -86,7 +86,9 @@
 //!   this run is not built again without force. (b) and (d) are *barriers*:
 //!   a forced build increments the epoch before it starts and again when it
 //!   has committed; a non-forced build increments it when it created a target
-//!   file that did not exist before. A reader trusts a Verified entry only if
+//!   file that did not exist before (its commit says so), and so does a
+//!   process of this run for a target of its list that a build outside the
+//!   run committed while it waited (that build tells its own share only). A reader trusts a Verified entry only if
 //!   its epoch equals the current one; a writer tags its entries with the
 //!   epoch it read *before* it began checking and drops them if the epoch has
 //!   moved by the time it appends (the check may have seen a state the barrier
