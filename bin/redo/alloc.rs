@@ -16,6 +16,14 @@
 //! The choice is made once, from `.preinit_array` (before the C runtime's
 //! constructors and Rust's first allocation), and never changes: every
 //! pointer is freed by the allocator that made it.
+//!
+//! mimalloc keeps its defaults. The free pages of exited threads are not
+//! purged at once (`abandoned_page_purge`, set until session 16): a query's
+//! threads end after each round and level of its check, and the next ones
+//! then took fresh pages, which this VM zeroes dearly. Without the purge,
+//! `redo-ood` is 5-7% faster on deep, mixed, flat and dirs (21 rounds each),
+//! no-ops and builds are unchanged, and peak RSS rises by at most 4 MB
+//! (compat/bench/RESULTS.md, session 16).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,18 +74,6 @@ unsafe impl GlobalAlloc for Chosen {
     }
 }
 
-extern "C" {
-    // Exported by the mimalloc the crate links; the typed binding needs the
-    // `extended` feature of libmimalloc-sys, which pulls in more than this.
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// mimalloc v2's `mi_option_abandoned_page_purge`: give the free pages of
-/// exited threads (the parallel check's workers) back at once rather than
-/// after the purge delay. Without it the peak RSS of a no-op that rewrites
-/// the `.dep` caches rises by 10-15 MB; with it no measurable cost.
-const MI_OPTION_ABANDONED_PAGE_PURGE: std::ffi::c_int = 12;
-
 /// A redo inside a `.do` with more operands than this (an `all.do` over
 /// thousands of targets) still has a tree's worth of work.
 const FEW_OPERANDS: std::ffi::c_int = 64;
@@ -91,8 +87,6 @@ extern "C" fn choose(
     // SAFETY: getenv before any thread exists; the name is NUL-terminated.
     let inside_a_do = unsafe { !libc::getenv(ferredo::env::DEP_FD_C.as_ptr()).is_null() };
     if !inside_a_do || argc > FEW_OPERANDS {
-        // SAFETY: sets an option before mimalloc's first allocation.
-        unsafe { mi_option_set(MI_OPTION_ABANDONED_PAGE_PURGE, 1) };
         USE_MIMALLOC.store(true, Ordering::Relaxed);
     }
 }
