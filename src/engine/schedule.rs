@@ -273,27 +273,23 @@ impl Crew<'_> {
         handed_on: bool,
         tx: &mpsc::Sender<Msg>,
     ) {
-        let target = &self.targets[idx];
-        let elapsed = started.elapsed();
-        let ran = info.ran.then_some(elapsed);
-        match &res {
-            Ok(Outcome::Built(_)) => self.reporter.emit(Event::Finished {
-                target,
+        if res.is_err() {
+            // Before the loop hears of it: no slot is handed on after.
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        // A job built or failed is reported; one found done or waiting is not.
+        let error = match &res {
+            Ok(Outcome::Built(_)) => Some(None),
+            Ok(_) => None,
+            Err(e) => Some(Some(e)),
+        };
+        if let Some(error) = error {
+            self.reporter.emit(Event::Finished {
+                target: &self.targets[idx],
                 default_do: info.default_do.as_deref(),
-                elapsed: ran,
-                error: None,
-            }),
-            Ok(_) => {}
-            Err(e) => {
-                // Before the loop hears of it: no slot is handed on after.
-                self.stop.store(true, Ordering::SeqCst);
-                self.reporter.emit(Event::Finished {
-                    target,
-                    default_do: info.default_do.as_deref(),
-                    elapsed: ran,
-                    error: Some(e),
-                });
-            }
+                elapsed: info.ran.then(|| started.elapsed()),
+                error,
+            });
         }
         let wake = res.is_err() || !handed_on;
         let _ = tx.send(Msg::Done(idx, res));
