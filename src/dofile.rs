@@ -98,6 +98,23 @@ pub fn search(target: &Target, top_dir: Option<&Path>) -> Search {
     search_with(target, top_dir, &|p| p.exists())
 }
 
+/// [`search`], with the `stat` (following symlinks) it made of the `.do`
+/// it found: a build records that file, and need not ask again.
+pub fn search_stat(target: &Target, top_dir: Option<&Path>) -> (Search, Option<std::fs::Metadata>) {
+    // The last candidate that exists is the one found: a `.redo/top` that
+    // exists ends the search with nothing found.
+    let last = std::cell::RefCell::new(None);
+    let s = search_with(target, top_dir, &|p| match std::fs::metadata(p) {
+        Ok(m) => {
+            *last.borrow_mut() = Some(m);
+            true
+        }
+        Err(_) => false,
+    });
+    let meta = s.found.as_ref().and(last.into_inner());
+    (s, meta)
+}
+
 fn found(target: &Target, do_path: &Path, default_ext: Option<Option<&[u8]>>) -> Found {
     let do_dir = crate::paths::dir_of(do_path).to_path_buf();
     let tdir = target.dir();
@@ -139,6 +156,30 @@ mod tests {
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
             .collect()
+    }
+
+    #[test]
+    fn search_stat_gives_the_stat_of_the_do_found_and_none_without_one() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("sub/.redo")).unwrap();
+        std::fs::write(root.join("default.do"), "echo up").unwrap();
+        std::fs::write(root.join("sub/default.x.do"), "echo x").unwrap();
+        let (s, meta) = search_stat(&Target::new(root.join("sub/a.x")), None);
+        let found = s.found.unwrap().do_path;
+        assert_eq!(found, root.join("sub/default.x.do"));
+        let want = std::fs::metadata(&found).unwrap();
+        assert_eq!(
+            meta.map(|m| (m.ino(), m.len())),
+            Some((want.ino(), want.len()))
+        );
+        // `.redo/top` exists (a stat that succeeded) and ends the search
+        // before the upper `default.do`: nothing found, no stat given.
+        std::fs::write(root.join("sub/.redo/top"), "").unwrap();
+        let (s, meta) = search_stat(&Target::new(root.join("sub/a.y")), None);
+        assert!(s.found.is_none());
+        assert!(meta.is_none());
     }
 
     #[test]

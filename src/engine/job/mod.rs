@@ -197,17 +197,7 @@ fn prepare(
     info: &mut JobInfo,
 ) -> Result<Option<Prepared>, JobError> {
     let target = &spec.target;
-    // The search's `stat` of the `.do` it finds (the last candidate that
-    // exists: a `.redo/top` found ends the search) is the one its record
-    // is made from.
-    let do_meta = std::cell::RefCell::new(None);
-    let search = dofile::search_with(target, sh.ctx.top_dir.as_deref(), &|p| {
-        match std::fs::metadata(p) {
-            Ok(m) => *do_meta.borrow_mut() = Some(m),
-            Err(_) => return false,
-        }
-        true
-    });
+    let (search, do_meta) = dofile::search_stat(target, sh.ctx.top_dir.as_deref());
     let Some(found) = search.found else {
         return Err(JobError::NoDo);
     };
@@ -221,7 +211,7 @@ fn prepare(
         dep::encode_record(&mut head, &Record::Ifcreate(paths::rel(tdir, tried)))?;
     }
     let reading = |e| JobError::io(format!("reading {}", sh.show(&found.do_path)), e);
-    let do_meta = match do_meta.into_inner() {
+    let do_meta = match do_meta {
         Some(m) => m,
         None => std::fs::metadata(&found.do_path).map_err(reading)?,
     };
