@@ -21,7 +21,7 @@
 //! purged at once (`abandoned_page_purge`, set until session 16): a query's
 //! threads end after each round and level of its check, and the next ones
 //! then took fresh pages, which this VM zeroes dearly. Without the purge,
-//! `redo-ood` is 5-7% faster on deep, mixed, flat and dirs (21 rounds each),
+//! `redo-ood` is 2-7% faster on deep, mixed, flat and dirs (21 rounds each),
 //! no-ops and builds are unchanged, and peak RSS rises by at most 4 MB
 //! (compat/bench/RESULTS.md, session 16).
 
